@@ -1,0 +1,90 @@
+# plan - GNU make build.  `make` builds build/plan and build/plan-registry.
+# Every library comes through pkg-config; `make deps` installs what is missing.
+
+ifeq ($(origin CC),default)
+CC := gcc
+endif
+PREFIX  ?= /usr/local
+DESTDIR ?=
+BUILD   ?= build
+
+PKGS     := sqlite3 libsodium libarchive jansson
+CPPFLAGS += -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -I.
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -pthread \
+            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -pthread
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+LIB_MODULES := common store
+LIB_SRC  := $(foreach m,$(LIB_MODULES),$(wildcard $(m)/*.c))
+CLI_SRC  := $(wildcard cli/*.c)
+REG_SRC  := $(wildcard registry-server/*.c)
+UNIT_SRC := $(wildcard tests/unit/*.c)
+TOOL_SRC := $(wildcard tests/tools/*.c)
+
+obj = $(patsubst %.c,$(1)/obj/%.o,$(2))
+
+.PHONY: all deps test unit cli-tests asan bench run install clean fuzz
+
+all: $(BUILD)/plan $(BUILD)/plan-registry
+
+# ---- the normal build ----
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libplan.a: $(call obj,$(BUILD),$(LIB_SRC))
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/plan: $(call obj,$(BUILD),$(CLI_SRC)) $(BUILD)/libplan.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/plan-registry: $(call obj,$(BUILD),$(REG_SRC)) $(BUILD)/libplan.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+# Unit tests: one binary per tests/unit/<module>_<topic>.c, linked with cmocka.
+UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libplan.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(shell pkg-config --cflags cmocka) -o $@ $^ \
+	    $(LDLIBS) $(shell pkg-config --libs cmocka)
+
+TOOL_BINS := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRC))
+$(BUILD)/tools/%: tests/tools/%.c $(BUILD)/libplan.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+# ---- the sanitizer build: same sources, ASan + UBSan, in build/asan ----
+ASAN := $(BUILD)/asan
+asan:
+	$(MAKE) BUILD=$(ASAN) CFLAGS="-O1 -g $(SAN_FLAGS)" LDFLAGS="$(SAN_FLAGS)" \
+	    $(ASAN)/plan $(patsubst $(BUILD)/%,$(ASAN)/%,$(UNIT_BINS))
+
+unit: $(UNIT_BINS)
+tools: $(TOOL_BINS)
+
+deps:
+	@tools/deps.sh
+
+test: deps
+	@$(MAKE) --no-print-directory all unit tools asan
+	@tests/run.sh $(BUILD)
+
+bench: deps all
+	@bench/run.sh $(BUILD)
+
+run: deps all
+	@examples/run.sh $(BUILD)
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/doc/plan
+	install -m 0755 $(BUILD)/plan $(BUILD)/plan-registry $(DESTDIR)$(PREFIX)/bin/
+	install -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/plan/
+	cp -R docs/. $(DESTDIR)$(PREFIX)/share/doc/plan/
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

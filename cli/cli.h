@@ -1,0 +1,84 @@
+/* cli.h - private to cli/: the front end's state, the command table and the
+ * output helpers shared by the cmd_*.c files. */
+#ifndef PLAN_CLI_H
+#define PLAN_CLI_H
+
+#include "../common/common.h"
+#include "../store/store.h"
+
+#include <jansson.h>
+
+/* Exit codes (docs/commands/exit-codes.md). */
+enum { EXIT_OK = 0, EXIT_FAILURE_ = 1, EXIT_USAGE = 2 };
+
+typedef struct progress_state {
+    char phase[32];
+    uint64_t done, total;
+    bool bytes;
+    bool drawn;          /* a bar is on screen and must be cleared */
+    double last_draw;    /* monotonic seconds */
+    double started;
+} progress_state;
+
+typedef struct cli {
+    plan_ctx *ctx;
+    char *root;          /* --root, PLAN_ROOT, or the XDG default */
+    bool json, quiet, verbose, color;
+    bool tty;            /* stderr is a terminal: progress bars allowed */
+    progress_state progress;
+} cli;
+
+struct command;
+typedef int (*command_fn)(cli *c, const struct command *cmd, int argc, char **argv);
+
+typedef struct command {
+    const char *name;
+    command_fn run;
+    const char *summary;
+    const char *help;    /* usage, options and examples */
+} command;
+
+/* The sorted command table (commands.c) and the store's subcommands. */
+extern const command plan_commands[];
+extern const size_t plan_command_count;
+const command *cli_find_command(const command *table, size_t n, const char *name);
+/* Print "unknown command" with the nearest match; returns EXIT_USAGE. */
+int cli_unknown_command(cli *c, const command *table, size_t n, const char *prefix,
+                        const char *name);
+
+/* ---- output (output.c) ---- */
+void cli_render_event(const plan_event *ev, void *user);
+/* Report a failure from the library (message on the context); EXIT_FAILURE_. */
+int cli_fail(cli *c);
+/* Report a failure with our own message; EXIT_FAILURE_. */
+int cli_error(cli *c, const char *fmt, ...) PLAN_PRINTF(2, 3);
+/* A usage error: message, then a pointer to --help; EXIT_USAGE. */
+int cli_usage(cli *c, const command *cmd, const char *fmt, ...) PLAN_PRINTF(3, 4);
+void cli_print_help(const command *cmd);
+void cli_print_global_help(void);
+/* Print json to stdout (and free it). */
+void cli_print_json(json_t *json);
+void cli_clear_progress(cli *c);
+/* "-h/--help" anywhere before "--" in argv: print the help, return true. */
+bool cli_wants_help(const command *cmd, int argc, char **argv);
+
+/* ---- helpers ---- */
+int cli_open_store(cli *c, plan_store **out);
+json_t *cli_path_info_json(const plan_path_info *info);
+
+/* ---- commands ---- */
+int cmd_help(cli *c, const command *cmd, int argc, char **argv);
+int cmd_store(cli *c, const command *cmd, int argc, char **argv);
+int cmd_version(cli *c, const command *cmd, int argc, char **argv);
+
+int cmd_store_add(cli *c, const command *cmd, int argc, char **argv);
+int cmd_store_export(cli *c, const command *cmd, int argc, char **argv);
+int cmd_store_import(cli *c, const command *cmd, int argc, char **argv);
+int cmd_store_optimise(cli *c, const command *cmd, int argc, char **argv);
+int cmd_store_path_info(cli *c, const command *cmd, int argc, char **argv);
+int cmd_store_repair(cli *c, const command *cmd, int argc, char **argv);
+int cmd_store_verify(cli *c, const command *cmd, int argc, char **argv);
+extern const command plan_store_commands[];
+extern const size_t plan_store_command_count;
+
+#endif

@@ -1,0 +1,60 @@
+/* plan store verify [--check-contents] [PATH...] */
+#include "cli.h"
+
+#include <getopt.h>
+#include <stdio.h>
+
+int cmd_store_verify(cli *c, const command *cmd, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"check-contents", no_argument, NULL, 'c'},
+        {NULL, 0, NULL, 0},
+    };
+    bool contents = false;
+    int o;
+    optind = 0;
+    opterr = 0;
+    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (o == 'c')
+            contents = true;
+        else
+            return cli_usage(c, cmd, "unknown option '%s'", argv[optind - 1]);
+    }
+    plan_store *store;
+    if (cli_open_store(c, &store))
+        return EXIT_FAILURE_;
+    plan_verify_report report = {0};
+    int rc = plan_store_verify(store, (const char *const *)argv + optind,
+                               (size_t)(argc - optind), contents, &report);
+    if (rc) {
+        rc = cli_fail(c);
+    } else {
+        if (c->json) {
+            json_t *problems = json_array();
+            for (size_t i = 0; i < report.len; i++)
+                json_array_append_new(
+                    problems, json_pack("{s:s, s:s, s:s}", "kind",
+                                        plan_problem_kind_name(report.items[i].kind), "path",
+                                        report.items[i].basename, "detail",
+                                        report.items[i].detail));
+            cli_print_json(json_pack("{s:I, s:b, s:o}", "checked", (json_int_t)report.checked,
+                                     "contents_checked", contents, "problems", problems));
+        } else {
+            for (size_t i = 0; i < report.len; i++)
+                printf("%-12s %s: %s\n", plan_problem_kind_name(report.items[i].kind),
+                       report.items[i].basename, report.items[i].detail);
+            if (!c->quiet)
+                fprintf(stderr, "plan: checked %llu path%s%s: %zu problem%s%s\n",
+                        (unsigned long long)report.checked, report.checked == 1 ? "" : "s",
+                        contents ? " and their contents" : "", report.len,
+                        report.len == 1 ? "" : "s",
+                        report.len ? "; 'plan store repair PATH --from FILE' restores a "
+                                     "damaged path"
+                                   : "");
+        }
+        rc = report.len ? EXIT_FAILURE_ : EXIT_OK;
+    }
+    plan_verify_report_release(&report);
+    plan_store_close(store);
+    return rc;
+}

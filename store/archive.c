@@ -1,0 +1,936 @@
+/* Export and import of store paths as deterministic tar.zst archives, and
+ * repair from such an archive.  Format: docs/formats/export.md.
+ *
+ * Export writes, in this order: plan-export.json (the metadata), then for
+ * each store path in bytewise order its root directory and every entry in
+ * the canonical order.  Owners are 0, names empty, mtimes 1, modes 0444,
+ * 0555 or 0777 (symlinks), so the same paths always give the same bytes.
+ *
+ * Import trusts nothing in the archive.  Each entry is checked before it is
+ * written; entries are created with openat/mkdirat relative to directories
+ * opened with O_NOFOLLOW, so no symlink is ever followed; sizes are capped
+ * by what the metadata declares; and every path is re-hashed and its
+ * digest recomputed before anything is registered. */
+#include "store_int.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define EXPORT_FORMAT "plan-export-v1"
+#define META_NAME "plan-export.json"
+#define META_MAX (16u << 20)
+#define MAX_PATHS 100000
+#define IO_CHUNK (256 * 1024)
+
+/* ---------- export ---------- */
+
+static int arch_fail(plan_ctx *ctx, struct archive *a, const char *what, const char *file)
+{
+    return plan_fail(ctx, PLAN_ERR_IO, "%s '%s': %s", what, file,
+                     archive_error_string(a) ? archive_error_string(a) : "unknown error");
+}
+
+static void entry_defaults(struct archive_entry *e, const char *path)
+{
+    archive_entry_clear(e);
+    archive_entry_set_pathname(e, path);
+    archive_entry_set_uid(e, 0);
+    archive_entry_set_gid(e, 0);
+    archive_entry_set_mtime(e, 1, 0);
+}
+
+static json_t *export_metadata(plan_store *s, const plan_strlist *basenames)
+{
+    json_t *paths = json_array();
+    for (size_t i = 0; i < basenames->len; i++) {
+        plan_path_info *info;
+        if (plan_store_path_info(s, basenames->items[i], &info)) {
+            json_decref(paths);
+            return NULL;
+        }
+        json_t *refs = json_array();
+        for (size_t r = 0; r < info->references.len; r++)
+            json_array_append_new(refs, json_string(info->references.items[r]));
+        json_array_append_new(
+            paths, json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:o}", "basename", info->basename,
+                             "name", info->name, "version", info->version, "digest",
+                             info->digest, "content_hash", info->content_hash, "size",
+                             (json_int_t)info->size, "references", refs));
+        plan_path_info_free(info);
+    }
+    return json_pack("{s:s, s:s, s:o}", "format", EXPORT_FORMAT, "store_dir", s->store_dir,
+                     "paths", paths);
+}
+
+static int write_file_data(plan_ctx *ctx, struct archive *a, int fd, const char *path,
+                           uint64_t size, char *buf)
+{
+    uint64_t done = 0;
+    for (;;) {
+        ssize_t n = read(fd, buf, IO_CHUNK);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return plan_fail_errno(ctx, PLAN_ERR_IO, errno, "cannot read '%s'", path);
+        }
+        if (n == 0)
+            break;
+        done += (uint64_t)n;
+        if (done > size)
+            break;
+        if (archive_write_data(a, buf, (size_t)n) != n)
+            return plan_fail(ctx, PLAN_ERR_IO, "cannot write '%s' to the archive: %s", path,
+                             archive_error_string(a));
+    }
+    if (done != size)
+        return plan_fail(ctx, PLAN_ERR_CORRUPT,
+                         "'%s' changed size while it was exported: run 'plan store verify "
+                         "--check-contents'",
+                         path);
+    return 0;
+}
+
+static int export_one(plan_store *s, struct archive *a, struct archive_entry *ae,
+                      const char *basename, char *buf)
+{
+    plan_ctx *ctx = s->ctx;
+    char *root = store_path_of(s, basename);
+    tree t = {0};
+    int rc = tree_walk(ctx, root, &t);
+    int rootfd = rc ? -1 : open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (!rc && rootfd < 0)
+        rc = plan_fail_errno(ctx, PLAN_ERR_IO, errno, "cannot open '%s'", root);
+    if (!rc) {
+        entry_defaults(ae, basename);
+        archive_entry_set_filetype(ae, AE_IFDIR);
+        archive_entry_set_perm(ae, 0555);
+        if (archive_write_header(a, ae) != ARCHIVE_OK)
+            rc = plan_fail(ctx, PLAN_ERR_IO, "cannot write the archive: %s",
+                           archive_error_string(a));
+    }
+    for (size_t i = 0; i < t.len && !rc; i++) {
+        tree_entry *e = &t.items[i];
+        char *name = plan_xasprintf("%s/%s", basename, e->path);
+        entry_defaults(ae, name);
+        if (e->type == TREE_DIR) {
+            archive_entry_set_filetype(ae, AE_IFDIR);
+            archive_entry_set_perm(ae, 0555);
+        } else if (e->type == TREE_SYMLINK) {
+            archive_entry_set_filetype(ae, AE_IFLNK);
+            archive_entry_set_perm(ae, 0777);
+            archive_entry_set_symlink(ae, e->target);
+        } else {
+            archive_entry_set_filetype(ae, AE_IFREG);
+            archive_entry_set_perm(ae, e->exec ? 0555 : 0444);
+            archive_entry_set_size(ae, (la_int64_t)e->size);
+        }
+        if (archive_write_header(a, ae) != ARCHIVE_OK) {
+            rc = plan_fail(ctx, PLAN_ERR_IO, "cannot write '%s' to the archive: %s", name,
+                           archive_error_string(a));
+        } else if (e->type == TREE_FILE) {
+            int fd = openat(rootfd, e->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+            if (fd < 0) {
+                rc = plan_fail_errno(ctx, PLAN_ERR_IO, errno, "cannot open '%s/%s'", root,
+                                     e->path);
+            } else {
+                rc = write_file_data(ctx, a, fd, name, e->size, buf);
+                close(fd);
+            }
+        }
+        free(name);
+    }
+    if (rootfd >= 0)
+        close(rootfd);
+    tree_release(&t);
+    free(root);
+    return rc;
+}
+
+int plan_store_export(plan_store *s, const char *const *paths, size_t n, bool closure,
+                      const char *file)
+{
+    plan_ctx *ctx = s->ctx;
+    plan_strlist chosen, all;
+    plan_strlist_init(&chosen);
+    plan_strlist_init(&all);
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        char *b;
+        if ((rc = plan_store_resolve(s, paths[i], &b)))
+            break;
+        if (!plan_strlist_contains(&chosen, b))
+            plan_strlist_take(&chosen, b);
+        else
+            free(b);
+    }
+    if (!rc && closure)
+        rc = plan_store_closure(s, &chosen, &all);
+    if (rc) {
+        plan_strlist_release(&chosen);
+        plan_strlist_release(&all);
+        return rc;
+    }
+    plan_strlist *set = closure ? &all : &chosen;
+    plan_strlist_sort(set);
+
+    json_t *meta = export_metadata(s, set);
+    if (!meta) {
+        plan_strlist_release(&chosen);
+        plan_strlist_release(&all);
+        return plan_ctx_error_code(ctx);
+    }
+    char *meta_text = json_dumps(meta, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(meta);
+
+    bool to_stdout = !strcmp(file, "-");
+    char *tmp = to_stdout ? NULL : plan_xasprintf("%s.tmp.%ld", file, (long)getpid());
+    struct archive *a = archive_write_new();
+    struct archive_entry *ae = archive_entry_new();
+    char *buf = plan_xmalloc(IO_CHUNK);
+    archive_write_set_format_pax_restricted(a);
+    archive_write_add_filter_zstd(a);
+    archive_write_set_filter_option(a, "zstd", "compression-level", "3");
+    /* Whole tar blocks per write: a larger unit only saves syscalls. */
+    archive_write_set_bytes_per_block(a, 64 * 1024);
+    archive_write_set_bytes_in_last_block(a, 1);
+    if ((to_stdout ? archive_write_open_fd(a, 1) : archive_write_open_filename(a, tmp)) !=
+        ARCHIVE_OK) {
+        rc = arch_fail(ctx, a, "cannot create", file);
+    } else {
+        entry_defaults(ae, META_NAME);
+        archive_entry_set_filetype(ae, AE_IFREG);
+        archive_entry_set_perm(ae, 0444);
+        archive_entry_set_size(ae, (la_int64_t)strlen(meta_text));
+        if (archive_write_header(a, ae) != ARCHIVE_OK ||
+            archive_write_data(a, meta_text, strlen(meta_text)) < 0)
+            rc = arch_fail(ctx, a, "cannot write", file);
+        plan_emit_phase(ctx, "exporting", set->len, false);
+        for (size_t i = 0; i < set->len && !rc; i++) {
+            rc = export_one(s, a, ae, set->items[i], buf);
+            plan_emit_progress(ctx, "exporting", i + 1, set->len, false);
+        }
+        plan_emit_done(ctx, "exporting");
+        if (archive_write_close(a) != ARCHIVE_OK && !rc)
+            rc = arch_fail(ctx, a, "cannot finish", file);
+    }
+    archive_write_free(a);
+    archive_entry_free(ae);
+    free(buf);
+    free(meta_text);
+    if (tmp) {
+        if (!rc) {
+            int fd = open(tmp, O_RDONLY | O_CLOEXEC);
+            if (fd >= 0) {
+                fsync(fd);
+                close(fd);
+            }
+            if (rename(tmp, file) != 0)
+                rc = plan_fail_errno(ctx, PLAN_ERR_IO, errno, "cannot create '%s'", file);
+        }
+        if (rc)
+            unlink(tmp);
+        free(tmp);
+    }
+    plan_strlist_release(&chosen);
+    plan_strlist_release(&all);
+    return rc;
+}
+
+/* ---------- import: the metadata ---------- */
+
+typedef struct import_path {
+    char *basename, *name, *version, *digest;
+    plan_hash content;
+    uint64_t size;      /* declared */
+    uint64_t written;   /* file and symlink bytes seen so far */
+    plan_strlist refs;
+    bool has_root;      /* its root directory entry was seen */
+    bool wanted;        /* extract it (not already present, or the repair target) */
+} import_path;
+
+typedef struct import_meta {
+    import_path *paths;
+    size_t n;
+} import_meta;
+
+static void import_meta_release(import_meta *m)
+{
+    for (size_t i = 0; i < m->n; i++) {
+        free(m->paths[i].basename);
+        free(m->paths[i].name);
+        free(m->paths[i].version);
+        free(m->paths[i].digest);
+        plan_strlist_release(&m->paths[i].refs);
+    }
+    free(m->paths);
+    m->paths = NULL;
+    m->n = 0;
+}
+
+static int bad_meta(plan_ctx *ctx, const char *file, const char *what)
+{
+    return plan_fail(ctx, PLAN_ERR_HOSTILE,
+                     "'%s' is not a valid plan export: its metadata %s; the file is damaged "
+                     "or was not written by 'plan store export'",
+                     file, what);
+}
+
+static const char *json_str(json_t *obj, const char *key)
+{
+    json_t *v = json_object_get(obj, key);
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+static int parse_path(plan_store *s, const char *file, json_t *p, import_path *out)
+{
+    plan_ctx *ctx = s->ctx;
+    const char *basename = json_str(p, "basename"), *name = json_str(p, "name");
+    const char *version = json_str(p, "version"), *digest = json_str(p, "digest");
+    const char *content = json_str(p, "content_hash");
+    json_t *size = json_object_get(p, "size"), *refs = json_object_get(p, "references");
+    if (!json_is_object(p) || !basename || !name || !version || !digest || !content ||
+        !json_is_integer(size) || json_integer_value(size) < 0 || !json_is_array(refs))
+        return bad_meta(ctx, file, "has a path entry with missing or mistyped fields");
+    if (plan_store_check_name(name) || plan_store_check_version(version))
+        return bad_meta(ctx, file, "names an invalid name or version");
+    if (plan_hash_parse(content, &out->content) != 0)
+        return bad_meta(ctx, file, "has a malformed content hash");
+    char expect[PLAN_DIGEST_CHARS + 1];
+    plan_store_digest(s->store_dir, name, version, &out->content, expect);
+    char *want = make_basename(expect, name, version);
+    bool match = !strcmp(want, basename) && !strcmp(expect, digest);
+    free(want);
+    if (!match)
+        return plan_fail(ctx, PLAN_ERR_HOSTILE,
+                         "'%s': the digest of '%s' does not match its name, version and "
+                         "content hash; the metadata was tampered with",
+                         file, basename);
+    out->basename = plan_xstrdup(basename);
+    out->name = plan_xstrdup(name);
+    out->version = plan_xstrdup(version);
+    out->digest = plan_xstrdup(digest);
+    out->size = (uint64_t)json_integer_value(size);
+    plan_strlist_init(&out->refs);
+    size_t i;
+    json_t *r;
+    json_array_foreach(refs, i, r) {
+        if (!json_is_string(r) || strlen(json_string_value(r)) <= PLAN_DIGEST_CHARS + 1 ||
+            strchr(json_string_value(r), '/'))
+            return bad_meta(ctx, file, "has a malformed reference");
+        plan_strlist_add(&out->refs, json_string_value(r));
+    }
+    return 0;
+}
+
+static int parse_meta(plan_store *s, const char *file, const char *text, size_t len,
+                      import_meta *m)
+{
+    plan_ctx *ctx = s->ctx;
+    json_error_t jerr;
+    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root)
+        return plan_fail(ctx, PLAN_ERR_HOSTILE,
+                         "'%s' is not a valid plan export: its metadata is not JSON (%s at "
+                         "line %d)",
+                         file, jerr.text, jerr.line);
+    int rc = 0;
+    const char *format = json_str(root, "format"), *store_dir = json_str(root, "store_dir");
+    json_t *paths = json_object_get(root, "paths");
+    if (!format || strcmp(format, EXPORT_FORMAT) != 0) {
+        rc = plan_fail(ctx, PLAN_ERR_INVALID,
+                       "'%s' has export format '%s'; this plan reads '%s': use the plan "
+                       "that wrote it, or a newer one",
+                       file, format ? format : "(none)", EXPORT_FORMAT);
+    } else if (!store_dir) {
+        rc = bad_meta(ctx, file, "names no store directory");
+    } else if (strcmp(store_dir, s->store_dir) != 0) {
+        rc = plan_fail(ctx, PLAN_ERR_INVALID,
+                       "'%s' holds paths for the store '%s', but this store is '%s'; store "
+                       "paths are bound to their store directory: import into a root whose "
+                       "store is '%s'",
+                       file, store_dir, s->store_dir, store_dir);
+    } else if (!json_is_array(paths) || json_array_size(paths) == 0 ||
+               json_array_size(paths) > MAX_PATHS) {
+        rc = bad_meta(ctx, file, "lists no paths, or too many");
+    }
+    if (!rc) {
+        m->n = json_array_size(paths);
+        m->paths = plan_xcalloc(m->n, sizeof(*m->paths));
+        for (size_t i = 0; i < m->n && !rc; i++) {
+            rc = parse_path(s, file, json_array_get(paths, i), &m->paths[i]);
+            for (size_t j = 0; j < i && !rc; j++)
+                if (!strcmp(m->paths[j].basename, m->paths[i].basename))
+                    rc = bad_meta(ctx, file, "lists a path twice");
+        }
+    }
+    json_decref(root);
+    return rc;
+}
+
+static import_path *find_import_path(import_meta *m, const char *basename, size_t len)
+{
+    for (size_t i = 0; i < m->n; i++)
+        if (strlen(m->paths[i].basename) == len && !memcmp(m->paths[i].basename, basename, len))
+            return &m->paths[i];
+    return NULL;
+}
+
+/* ---------- import: entries ---------- */
+
+typedef struct extractor {
+    plan_store *s;
+    const char *file;
+    import_meta *meta;
+    int root_fd;         /* the work directory */
+    char *cached_parent; /* the last parent directory opened, and its fd */
+    int cached_fd;
+    char *buf;
+} extractor;
+
+static int refuse(extractor *x, const char *entry, const char *why)
+{
+    return plan_fail(x->s->ctx, PLAN_ERR_HOSTILE,
+                     "refusing '%s': entry '%s' %s; nothing was imported", x->file, entry, why);
+}
+
+/* Check an entry name: relative, no empty, '.' or '..' components. */
+static const char *check_entry_name(const char *name)
+{
+    if (!name || !*name)
+        return "has an empty name";
+    if (name[0] == '/')
+        return "has an absolute path";
+    if (strlen(name) > 4096)
+        return "has a name longer than 4096 bytes";
+    const char *p = name;
+    while (*p) {
+        const char *start = p;
+        while (*p && *p != '/')
+            p++;
+        size_t n = (size_t)(p - start);
+        if (n == 0)
+            return "has an empty path component ('//')";
+        if (n == 1 && start[0] == '.')
+            return "has a '.' component";
+        if (n == 2 && start[0] == '.' && start[1] == '.')
+            return "has a '..' component";
+        if (*p == '/') {
+            p++;
+            if (!*p)
+                break; /* one trailing slash, as tar writes for directories */
+        }
+    }
+    return NULL;
+}
+
+/* A symlink may point inside its own store path (relative target that
+ * never climbs above the path's root) or into the store (absolute target
+ * below the store directory, without '..'). */
+static const char *check_link_target(extractor *x, const char *entry, const char *target)
+{
+    if (!target || !*target)
+        return "is a symlink with an empty target";
+    if (strlen(target) > 4095)
+        return "is a symlink with a target longer than 4095 bytes";
+    if (target[0] == '/') {
+        size_t n = strlen(x->s->store_dir);
+        if (strncmp(target, x->s->store_dir, n) != 0 || target[n] != '/')
+            return "is a symlink that points outside the store";
+        const char *rest = target + n;
+        if (strstr(rest, "/../") || (strlen(rest) >= 3 && !strcmp(rest + strlen(rest) - 3, "/..")))
+            return "is a symlink that climbs out of the store with '..'";
+        return NULL;
+    }
+    /* Depth of the link's directory below the store path's root. */
+    int depth = 0;
+    const char *slash = strchr(entry, '/');
+    for (const char *p = slash; p && *p; p++)
+        if (*p == '/' && p[1])
+            depth++;
+    depth--; /* the last component is the link itself */
+    const char *p = target;
+    while (*p) {
+        const char *start = p;
+        while (*p && *p != '/')
+            p++;
+        size_t n = (size_t)(p - start);
+        if (n == 2 && start[0] == '.' && start[1] == '.') {
+            if (--depth < 0)
+                return "is a symlink that escapes its store path";
+        } else if (n > 0 && !(n == 1 && start[0] == '.')) {
+            depth++;
+        }
+        if (*p)
+            p++;
+    }
+    return NULL;
+}
+
+/* Open the directory that will hold entry name (relative to the work
+ * directory), component by component, never following a symlink. */
+static int open_parent(extractor *x, const char *name, const char **last)
+{
+    const char *slash = strrchr(name, '/');
+    *last = slash ? slash + 1 : name;
+    size_t plen = slash ? (size_t)(slash - name) : 0;
+    if (x->cached_parent && strlen(x->cached_parent) == plen &&
+        !memcmp(x->cached_parent, name, plen))
+        return x->cached_fd;
+    if (x->cached_parent) {
+        close(x->cached_fd);
+        free(x->cached_parent);
+        x->cached_parent = NULL;
+    }
+    int fd = dup(x->root_fd);
+    const char *p = name;
+    while (fd >= 0 && p < name + plen) {
+        const char *end = memchr(p, '/', (size_t)(name + plen - p));
+        if (!end)
+            end = name + plen;
+        char *comp = plan_xstrndup(p, (size_t)(end - p));
+        int next = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        free(comp);
+        close(fd);
+        fd = next;
+        p = end + 1;
+    }
+    if (fd < 0)
+        return -1;
+    x->cached_parent = plan_xstrndup(name, plen);
+    x->cached_fd = fd;
+    return fd;
+}
+
+static int extract_data(extractor *x, struct archive *a, const char *entry, int fd,
+                        import_path *ip)
+{
+    for (;;) {
+        la_ssize_t n = archive_read_data(a, x->buf, IO_CHUNK);
+        if (n < 0)
+            return plan_fail(x->s->ctx, PLAN_ERR_HOSTILE,
+                             "'%s' is damaged or truncated at entry '%s': %s", x->file, entry,
+                             archive_error_string(a));
+        if (n == 0)
+            return 0;
+        ip->written += (uint64_t)n;
+        if (ip->written > ip->size)
+            return refuse(x, entry, "holds more data than its store path declares");
+        if (fd < 0)
+            continue; /* a path we are not extracting: read through it */
+        for (la_ssize_t off = 0; off < n;) {
+            ssize_t w = write(fd, x->buf + off, (size_t)(n - off));
+            if (w < 0) {
+                if (errno == EINTR)
+                    continue;
+                return plan_fail_errno(x->s->ctx, PLAN_ERR_IO, errno,
+                                       "cannot write '%s' while importing", entry);
+            }
+            off += w;
+        }
+    }
+}
+
+static int extract_entry(extractor *x, struct archive *a, struct archive_entry *ae)
+{
+    plan_ctx *ctx = x->s->ctx;
+    const char *name = archive_entry_pathname(ae);
+    const char *why = check_entry_name(name);
+    if (why)
+        return refuse(x, name ? name : "(no name)", why);
+    char *clean = plan_xstrdup(name);
+    size_t len = strlen(clean);
+    if (clean[len - 1] == '/')
+        clean[--len] = '\0';
+    const char *slash = strchr(clean, '/');
+    size_t blen = slash ? (size_t)(slash - clean) : len;
+    import_path *ip = find_import_path(x->meta, clean, blen);
+    int rc = 0;
+    mode_t type = archive_entry_filetype(ae);
+    mode_t mode = archive_entry_mode(ae);
+    if (!ip)
+        rc = refuse(x, clean, "belongs to no store path listed in the metadata");
+    else if (archive_entry_hardlink(ae))
+        rc = refuse(x, clean, "is a hard link; plan archives never contain hard links");
+    else if (type != AE_IFREG && type != AE_IFDIR && type != AE_IFLNK)
+        rc = refuse(x, clean,
+                    type == AE_IFCHR || type == AE_IFBLK ? "is a device node"
+                    : type == AE_IFIFO                   ? "is a fifo"
+                    : type == AE_IFSOCK                  ? "is a socket"
+                                                         : "has an unsupported type");
+    else if (mode & (S_ISUID | S_ISGID))
+        rc = refuse(x, clean, "has the setuid or setgid bit; store paths never carry them");
+    else if (!slash && type != AE_IFDIR)
+        rc = refuse(x, clean, "is the root of a store path but not a directory");
+    else if (slash && !ip->has_root)
+        rc = refuse(x, clean, "comes before the root directory of its store path");
+    else if (!slash && ip->has_root)
+        rc = refuse(x, clean, "appears twice");
+    else if (type == AE_IFREG && archive_entry_size_is_set(ae) &&
+             (uint64_t)archive_entry_size(ae) > ip->size - ip->written)
+        rc = refuse(x, clean, "is larger than its store path's declared size");
+    if (rc) {
+        free(clean);
+        return rc;
+    }
+    if (!slash)
+        ip->has_root = true;
+
+    const char *last = NULL;
+    int pfd = ip->wanted ? open_parent(x, clean, &last) : -1;
+    if (ip->wanted && pfd < 0) {
+        rc = refuse(x, clean,
+                    errno == ENOENT ? "comes before its parent directory"
+                                    : "goes through a symlink or a non-directory");
+        free(clean);
+        return rc;
+    }
+    if (type == AE_IFDIR) {
+        if (ip->wanted && mkdirat(pfd, last, 0700) != 0)
+            rc = errno == EEXIST ? refuse(x, clean, "appears twice")
+                                 : plan_fail_errno(ctx, PLAN_ERR_IO, errno,
+                                                   "cannot create '%s' while importing", clean);
+    } else if (type == AE_IFLNK) {
+        const char *target = archive_entry_symlink(ae);
+        why = check_link_target(x, clean, target);
+        if (why)
+            rc = refuse(x, clean, why);
+        else if ((ip->written += strlen(target)) > ip->size)
+            rc = refuse(x, clean, "holds more data than its store path declares");
+        else if (ip->wanted && symlinkat(target, pfd, last) != 0)
+            rc = errno == EEXIST ? refuse(x, clean, "appears twice")
+                                 : plan_fail_errno(ctx, PLAN_ERR_IO, errno,
+                                                   "cannot create '%s' while importing", clean);
+    } else {
+        int fd = -1;
+        if (ip->wanted) {
+            fd = openat(pfd, last, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                        (mode & 0111) ? 0700 : 0600);
+            if (fd < 0)
+                rc = errno == EEXIST ? refuse(x, clean, "appears twice")
+                                     : plan_fail_errno(ctx, PLAN_ERR_IO, errno,
+                                                       "cannot create '%s' while importing",
+                                                       clean);
+        }
+        if (!rc)
+            rc = extract_data(x, a, clean, fd, ip);
+        if (fd >= 0)
+            close(fd);
+    }
+    free(clean);
+    return rc;
+}
+
+/* Read the whole archive into the work directory.  Paths for which
+ * want(ip) is false are read through (and checked) but not written. */
+static int extract_archive(plan_store *s, const char *file, const char *workdir,
+                           import_meta *meta, bool (*want)(plan_store *, import_path *, void *),
+                           void *want_arg)
+{
+    plan_ctx *ctx = s->ctx;
+    struct archive *a = archive_read_new();
+    archive_read_support_filter_zstd(a);
+    archive_read_support_filter_none(a);
+    archive_read_support_format_tar(a);
+    extractor x = {.s = s, .file = file, .meta = meta, .root_fd = -1, .cached_fd = -1};
+    x.buf = plan_xmalloc(IO_CHUNK);
+    struct archive_entry *ae;
+    plan_buf text;
+    plan_buf_init(&text);
+    int rc = 0;
+    if (archive_read_open_filename(a, file, IO_CHUNK) != ARCHIVE_OK) {
+        rc = plan_fail(ctx, archive_errno(a) == ENOENT ? PLAN_ERR_NOT_FOUND : PLAN_ERR_IO,
+                       "cannot read '%s': %s", file, archive_error_string(a));
+        goto out;
+    }
+    /* The metadata comes first and is small; anything else is not ours. */
+    int r = archive_read_next_header(a, &ae);
+    if (r != ARCHIVE_OK) {
+        rc = plan_fail(ctx, PLAN_ERR_HOSTILE, "'%s' is not a plan export: %s", file,
+                       r == ARCHIVE_EOF ? "it is empty" : archive_error_string(a));
+        goto out;
+    }
+    if (!archive_entry_pathname(ae) || strcmp(archive_entry_pathname(ae), META_NAME) != 0 ||
+        archive_entry_filetype(ae) != AE_IFREG || archive_entry_size(ae) > (la_int64_t)META_MAX) {
+        rc = plan_fail(ctx, PLAN_ERR_HOSTILE,
+                       "'%s' is not a plan export: it does not start with a %s of at most "
+                       "16 MiB",
+                       file, META_NAME);
+        goto out;
+    }
+    for (;;) {
+        la_ssize_t n = archive_read_data(a, x.buf, IO_CHUNK);
+        if (n < 0) {
+            rc = plan_fail(ctx, PLAN_ERR_HOSTILE, "'%s' is damaged or truncated: %s", file,
+                           archive_error_string(a));
+            goto out;
+        }
+        if (n == 0)
+            break;
+        if (text.len + (size_t)n > META_MAX) {
+            rc = plan_fail(ctx, PLAN_ERR_HOSTILE, "'%s': metadata larger than 16 MiB", file);
+            goto out;
+        }
+        plan_buf_add(&text, x.buf, (size_t)n);
+    }
+    if ((rc = parse_meta(s, file, text.data, text.len, meta)))
+        goto out;
+    for (size_t i = 0; i < meta->n; i++)
+        meta->paths[i].wanted = want(s, &meta->paths[i], want_arg);
+    x.root_fd = open(workdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (x.root_fd < 0) {
+        rc = plan_fail_errno(ctx, PLAN_ERR_IO, errno, "cannot open '%s'", workdir);
+        goto out;
+    }
+    uint64_t total = 0;
+    for (size_t i = 0; i < meta->n; i++)
+        total += meta->paths[i].size;
+    plan_emit_phase(ctx, "unpacking", total, true);
+    uint64_t entries = 0;
+    while (!rc) {
+        r = archive_read_next_header(a, &ae);
+        if (r == ARCHIVE_EOF)
+            break;
+        if (r != ARCHIVE_OK) {
+            rc = plan_fail(ctx, PLAN_ERR_HOSTILE, "'%s' is damaged or truncated: %s", file,
+                           archive_error_string(a));
+            break;
+        }
+        rc = extract_entry(&x, a, ae);
+        if (++entries % 256 == 0)
+            plan_emit_progress(ctx, "unpacking", (uint64_t)archive_filter_bytes(a, 0), 0,
+                               true);
+    }
+    plan_emit_done(ctx, "unpacking");
+    for (size_t i = 0; i < meta->n && !rc; i++)
+        if (!meta->paths[i].has_root)
+            rc = plan_fail(ctx, PLAN_ERR_HOSTILE,
+                           "'%s' is incomplete: it declares '%s' but holds none of it", file,
+                           meta->paths[i].basename);
+out:
+    if (x.cached_parent) {
+        close(x.cached_fd);
+        free(x.cached_parent);
+    }
+    if (x.root_fd >= 0)
+        close(x.root_fd);
+    free(x.buf);
+    plan_buf_release(&text);
+    archive_read_free(a);
+    return rc;
+}
+
+/* Re-hash an extracted path and compare it with what the metadata claims. */
+static int check_extracted(plan_store *s, const char *file, const char *dir,
+                           const import_path *ip, tree *t)
+{
+    plan_ctx *ctx = s->ctx;
+    int rc = tree_walk(ctx, dir, t);
+    if (!rc)
+        rc = tree_hash_files(ctx, dir, t, ip->digest, s->threads);
+    if (rc)
+        return rc;
+    plan_hash h;
+    tree_hash(t, ip->digest, &h);
+    plan_tree_stats st;
+    tree_stats(t, &st);
+    if (memcmp(h.bytes, ip->content.bytes, PLAN_HASH_BYTES) != 0 || st.bytes != ip->size)
+        return plan_fail(ctx, PLAN_ERR_HOSTILE,
+                         "refusing '%s': the contents of '%s' do not match its content hash; "
+                         "the archive was tampered with or damaged; nothing was imported",
+                         file, ip->basename);
+    return 0;
+}
+
+/* ---------- import ---------- */
+
+static bool want_missing(plan_store *s, import_path *ip, void *arg)
+{
+    (void)arg;
+    char *p = store_path_of(s, ip->basename);
+    struct stat st;
+    bool present = db_has_path(s, ip->basename) == 1 && lstat(p, &st) == 0;
+    free(p);
+    return !present;
+}
+
+/* Take the digest locks of every path in meta, in stripe order so two
+ * importers cannot deadlock. */
+static int lock_all(plan_store *s, import_meta *m, int *fds, size_t *nfds)
+{
+    plan_strlist stripes;
+    plan_strlist_init(&stripes);
+    for (size_t i = 0; i < m->n; i++) {
+        char two[3] = {m->paths[i].digest[0], m->paths[i].digest[1], 0};
+        if (!plan_strlist_contains(&stripes, two))
+            plan_strlist_add(&stripes, two);
+    }
+    plan_strlist_sort(&stripes);
+    int rc = 0;
+    *nfds = 0;
+    for (size_t i = 0; i < stripes.len && !rc; i++)
+        if (!(rc = digest_lock(s, stripes.items[i], &fds[*nfds])))
+            (*nfds)++;
+    plan_strlist_release(&stripes);
+    return rc;
+}
+
+void plan_import_result_release(plan_import_result *r)
+{
+    plan_strlist_release(&r->added);
+    plan_strlist_release(&r->present);
+}
+
+int plan_store_import(plan_store *s, const char *file, plan_import_result *out)
+{
+    plan_ctx *ctx = s->ctx;
+    plan_strlist_init(&out->added);
+    plan_strlist_init(&out->present);
+    import_meta meta = {0};
+    work_dir w = {0};
+    int lock_fds[1024];
+    size_t nlocks = 0;
+    tree *trees = NULL;
+    char **tmp_paths = NULL;
+    db_path_row *rows = NULL;
+    plan_strlist *refs = NULL;
+    size_t nrows = 0;
+
+    int rc = work_dir_create(s, &w);
+    if (!rc)
+        rc = extract_archive(s, file, w.path, &meta, want_missing, NULL);
+    if (rc)
+        goto out;
+    trees = plan_xcalloc(meta.n, sizeof(tree));
+    tmp_paths = plan_xcalloc(meta.n, sizeof(char *));
+    rows = plan_xcalloc(meta.n, sizeof(db_path_row));
+    refs = plan_xcalloc(meta.n, sizeof(plan_strlist));
+    char (*texts)[PLAN_HASH_TEXT_LEN + 1] = plan_xcalloc(meta.n, sizeof(*texts));
+    for (size_t i = 0; i < meta.n && !rc; i++) {
+        import_path *ip = &meta.paths[i];
+        /* Every reference must be in the archive or already registered. */
+        for (size_t r = 0; r < ip->refs.len && !rc; r++) {
+            const char *ref = ip->refs.items[r];
+            if (!find_import_path(&meta, ref, strlen(ref)) && db_has_path(s, ref) != 1)
+                rc = plan_fail(ctx, PLAN_ERR_NOT_FOUND,
+                               "'%s' refers to '%s', which is neither in '%s' nor in the "
+                               "store: export with --closure, or import that path first",
+                               ip->basename, ref, file);
+        }
+        if (rc || !ip->wanted) {
+            if (!rc)
+                plan_strlist_add(&out->present, ip->basename);
+            continue;
+        }
+        char *dir = plan_path_join(w.path, ip->basename);
+        rc = check_extracted(s, file, dir, ip, &trees[nrows]);
+        if (!rc)
+            rc = tree_seal(ctx, dir, &trees[nrows], false);
+        plan_hash_format(&ip->content, texts[nrows]);
+        tmp_paths[nrows] = dir;
+        rows[nrows] = (db_path_row){.basename = ip->basename, .digest = ip->digest,
+                                    .name = ip->name, .version = ip->version,
+                                    .content_hash = texts[nrows], .size = ip->size};
+        plan_strlist_init(&refs[nrows]);
+        for (size_t r = 0; r < ip->refs.len; r++)
+            plan_strlist_add(&refs[nrows], ip->refs.items[r]);
+        nrows++;
+    }
+    if (!rc && nrows) {
+        rc = lock_all(s, &meta, lock_fds, &nlocks);
+        if (!rc)
+            rc = register_trees(s, nrows, tmp_paths, rows, refs);
+        if (!rc)
+            for (size_t i = 0; i < nrows; i++)
+                plan_strlist_add(&out->added, rows[i].basename);
+    }
+    free(texts);
+out:
+    for (size_t i = 0; i < nlocks; i++)
+        digest_unlock(lock_fds[i]);
+    for (size_t i = 0; i < nrows; i++) {
+        tree_release(&trees[i]);
+        free(tmp_paths[i]);
+        plan_strlist_release(&refs[i]);
+    }
+    free(trees);
+    free(tmp_paths);
+    free(rows);
+    free(refs);
+    work_dir_remove(&w);
+    import_meta_release(&meta);
+    if (rc)
+        plan_import_result_release(out);
+    plan_strlist_sort(&out->added);
+    plan_strlist_sort(&out->present);
+    return rc;
+}
+
+/* ---------- repair ---------- */
+
+static bool want_named(plan_store *s, import_path *ip, void *arg)
+{
+    (void)s;
+    return !strcmp(ip->basename, (const char *)arg);
+}
+
+int plan_store_repair(plan_store *s, const char *arg, const char *file)
+{
+    plan_ctx *ctx = s->ctx;
+    char *basename = NULL;
+    int rc = plan_store_resolve(s, arg, &basename);
+    if (rc)
+        return rc;
+    plan_path_info *info = NULL;
+    import_meta meta = {0};
+    work_dir w = {0};
+    tree t = {0};
+    int lock_fd = -1;
+    if ((rc = plan_store_path_info(s, basename, &info)) || (rc = work_dir_create(s, &w)) ||
+        (rc = extract_archive(s, file, w.path, &meta, want_named, basename)))
+        goto out;
+    import_path *ip = find_import_path(&meta, basename, strlen(basename));
+    if (!ip) {
+        rc = plan_fail(ctx, PLAN_ERR_NOT_FOUND,
+                       "'%s' does not contain '%s': export it from a store that has it "
+                       "('plan store export PATH -o FILE')",
+                       file, basename);
+        goto out;
+    }
+    char registered[PLAN_HASH_TEXT_LEN + 1];
+    plan_hash_format(&ip->content, registered);
+    if (strcmp(registered, info->content_hash) != 0) {
+        rc = plan_fail(ctx, PLAN_ERR_CORRUPT,
+                       "'%s' holds '%s' with content hash %s, but the store registered %s",
+                       file, basename, registered, info->content_hash);
+        goto out;
+    }
+    char *dir = plan_path_join(w.path, basename);
+    rc = check_extracted(s, file, dir, ip, &t);
+    if (!rc)
+        rc = tree_seal(ctx, dir, &t, false);
+    if (!rc)
+        rc = digest_lock(s, info->digest, &lock_fd);
+    if (!rc) {
+        db_path_row row = {.basename = basename, .digest = info->digest, .name = info->name,
+                           .version = info->version, .content_hash = info->content_hash,
+                           .size = info->size};
+        rc = register_tree(s, dir, &row, NULL);
+    }
+    free(dir);
+out:
+    digest_unlock(lock_fd);
+    tree_release(&t);
+    work_dir_remove(&w);
+    import_meta_release(&meta);
+    plan_path_info_free(info);
+    free(basename);
+    return rc;
+}

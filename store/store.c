@@ -1,0 +1,712 @@
+/* Opening the store, locks, crash recovery, and adding trees.
+ *
+ * Registration protocol (docs/formats/store-path.md, "Atomicity"):
+ *   1. the tree is written into a locked work directory in <store>/.tmp,
+ *      sealed (read-only, mtime 1) and flushed with syncfs;
+ *   2. under the per-digest lock, an intent file <var/pending>/<basename>
+ *      is created and made durable;
+ *   3. in one sqlite transaction the row is inserted, the tree renamed to
+ *      its final name, the store directory fsynced, and the transaction
+ *      committed;
+ *   4. the intent file is removed.
+ * A crash before 3 leaves only a work directory, which nobody holds locked
+ * and which the next open removes.  A crash inside 3 leaves an intent file:
+ * the next open removes the final path if the row did not commit.  So a
+ * store path is either complete and registered, or absent. */
+#include "store_int.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+char *store_path_of(const plan_store *s, const char *basename)
+{
+    return plan_path_join(s->store_dir, basename);
+}
+
+char *make_basename(const char *digest, const char *name, const char *version)
+{
+    return plan_xasprintf("%s-%s-%s", digest, name, version);
+}
+
+const char *plan_store_dir(const plan_store *s) { return s->store_dir; }
+const char *plan_store_root(const plan_store *s) { return s->root; }
+plan_ctx *plan_store_ctx(const plan_store *s) { return s->ctx; }
+void plan_store_set_threads(plan_store *s, unsigned threads) { s->threads = threads; }
+
+/* ---------- locks ---------- */
+
+/* Digest locks are striped over 1024 files named by the digest's first two
+ * characters: unrelated paths rarely share a stripe, and the lock
+ * directory never grows with the store. */
+int digest_lock(plan_store *s, const char *digest, int *fd_out)
+{
+    char name[8];
+    snprintf(name, sizeof(name), "%.2s.lock", digest);
+    char *path = plan_path_join(s->locks_dir, name);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        int rc = plan_fail_errno(s->ctx, PLAN_ERR_IO, errno, "cannot open lock '%s'", path);
+        free(path);
+        return rc;
+    }
+    while (flock(fd, LOCK_EX) != 0) {
+        if (errno != EINTR) {
+            int rc = plan_fail_errno(s->ctx, PLAN_ERR_IO, errno, "cannot lock '%s'", path);
+            close(fd);
+            free(path);
+            return rc;
+        }
+    }
+    free(path);
+    *fd_out = fd;
+    return 0;
+}
+
+static int digest_trylock(plan_store *s, const char *digest)
+{
+    char name[8];
+    snprintf(name, sizeof(name), "%.2s.lock", digest);
+    char *path = plan_path_join(s->locks_dir, name);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    free(path);
+    if (fd < 0)
+        return -1;
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+void digest_unlock(int fd)
+{
+    if (fd >= 0)
+        close(fd); /* closing the last descriptor releases the flock */
+}
+
+/* ---------- work directories ---------- */
+
+int work_dir_create(plan_store *s, work_dir *w)
+{
+    unsigned char rnd[10];
+    char suffix[17];
+    randombytes_buf(rnd, sizeof(rnd));
+    plan_base32_encode(rnd, sizeof(rnd), suffix);
+    w->path = plan_path_join(s->tmp_dir, suffix);
+    if (mkdir(w->path, 0700) != 0) {
+        int rc = plan_fail_errno(s->ctx, PLAN_ERR_IO, errno,
+                                 "cannot create a work directory '%s'", w->path);
+        free(w->path);
+        w->path = NULL;
+        return rc;
+    }
+    w->lock_fd = open(w->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (w->lock_fd < 0 || flock(w->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        int rc = plan_fail_errno(s->ctx, PLAN_ERR_IO, errno, "cannot lock '%s'", w->path);
+        if (w->lock_fd >= 0)
+            close(w->lock_fd);
+        rmdir(w->path);
+        free(w->path);
+        w->path = NULL;
+        return rc;
+    }
+    return 0;
+}
+
+void work_dir_remove(work_dir *w)
+{
+    if (!w->path)
+        return;
+    plan_fs_rmtree(w->path);
+    close(w->lock_fd);
+    free(w->path);
+    w->path = NULL;
+}
+
+/* ---------- crash recovery ---------- */
+
+/* Remove work directories that no live process holds. */
+static void clean_work_dirs(plan_store *s)
+{
+    DIR *dir = opendir(s->tmp_dir);
+    if (!dir)
+        return;
+    struct dirent *de;
+    while ((de = readdir(dir)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue;
+        int fd = openat(dirfd(dir), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0) {
+            unlinkat(dirfd(dir), de->d_name, 0);
+            continue;
+        }
+        if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+            plan_info(s->ctx, "removing '%s/%s', left over by an interrupted operation",
+                      s->tmp_dir, de->d_name);
+            plan_fs_rmtree_at(dirfd(dir), de->d_name);
+        }
+        close(fd);
+    }
+    closedir(dir);
+}
+
+/* Finish registrations that a crash interrupted: keep what committed,
+ * remove what did not. */
+static void resolve_pending(plan_store *s)
+{
+    DIR *dir = opendir(s->pending_dir);
+    if (!dir)
+        return;
+    struct dirent *de;
+    while ((de = readdir(dir)) != NULL) {
+        const char *base = de->d_name;
+        if (base[0] == '.' || strlen(base) < PLAN_DIGEST_CHARS)
+            continue;
+        int fd = digest_trylock(s, base);
+        if (fd < 0)
+            continue; /* another process is registering it right now */
+        if (db_has_path(s, base) == 0) {
+            char *path = store_path_of(s, base);
+            plan_info(s->ctx, "removing '%s': its registration was interrupted", path);
+            plan_fs_rmtree(path);
+            free(path);
+        }
+        unlinkat(dirfd(dir), base, 0);
+        digest_unlock(fd);
+    }
+    closedir(dir);
+}
+
+/* ---------- open / close ---------- */
+
+int plan_store_open(plan_ctx *ctx, const char *root, plan_store **out)
+{
+    if (sodium_init() < 0)
+        return plan_fail(ctx, PLAN_ERR_FAILED, "libsodium failed to initialise");
+    plan_store *s = plan_xcalloc(1, sizeof(*s));
+    s->ctx = ctx;
+    s->root = plan_path_absolute(root);
+    if (!s->root) {
+        free(s);
+        return plan_fail_errno(ctx, PLAN_ERR_IO, errno, "cannot resolve root '%s'", root);
+    }
+    s->store_dir = plan_path_join(s->root, "store");
+    s->tmp_dir = plan_path_join(s->store_dir, ".tmp");
+    s->links_dir = plan_path_join(s->store_dir, ".links");
+    s->locks_dir = plan_path_join(s->root, "var/locks");
+    s->pending_dir = plan_path_join(s->root, "var/pending");
+    char *db_dir = plan_path_join(s->root, "var/db");
+    const char *dirs[] = {s->store_dir, s->tmp_dir, s->locks_dir, s->pending_dir, db_dir};
+    int rc = 0;
+    for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]) && !rc; i++) {
+        int r = plan_fs_mkdirs(dirs[i], 0755);
+        if (r)
+            rc = plan_fail_errno(ctx, PLAN_ERR_IO, -r,
+                                 "cannot create '%s' (is --root '%s' writable?)", dirs[i],
+                                 s->root);
+    }
+    if (!rc) {
+        char *db_path = plan_path_join(db_dir, "plan.db");
+        rc = db_open(s, db_path);
+        free(db_path);
+    }
+    free(db_dir);
+    if (rc) {
+        plan_store_close(s);
+        return rc;
+    }
+    resolve_pending(s);
+    clean_work_dirs(s);
+    *out = s;
+    return 0;
+}
+
+void plan_store_close(plan_store *s)
+{
+    if (!s)
+        return;
+    db_close(s);
+    free(s->root);
+    free(s->store_dir);
+    free(s->tmp_dir);
+    free(s->links_dir);
+    free(s->locks_dir);
+    free(s->pending_dir);
+    free(s);
+}
+
+/* ---------- resolving user arguments ---------- */
+
+static int lookup_basename(plan_store *s, const char *sql, const char *key, char **out)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return db_fail(s, "looking up a path");
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *out = plan_xstrdup((const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    if (rc == SQLITE_ROW)
+        return 0;
+    if (rc == SQLITE_DONE)
+        return PLAN_ERR_NOT_FOUND;
+    return db_fail(s, "looking up a path");
+}
+
+static bool is_digest(const char *s)
+{
+    if (strlen(s) != PLAN_DIGEST_CHARS)
+        return false;
+    for (const char *p = s; *p; p++)
+        if (!plan_base32_valid_char(*p))
+            return false;
+    return true;
+}
+
+int plan_store_resolve(plan_store *s, const char *arg, char **basename)
+{
+    char *candidate = NULL;
+    if (strchr(arg, '/')) {
+        /* A path: follow symlinks (a result link points into the store),
+         * then take the first component below the store directory. */
+        char *abs = realpath(arg, NULL);
+        if (!abs)
+            abs = plan_path_absolute(arg);
+        size_t n = strlen(s->store_dir);
+        if (abs && strncmp(abs, s->store_dir, n) == 0 && abs[n] == '/') {
+            const char *rest = abs + n + 1;
+            const char *slash = strchr(rest, '/');
+            candidate = slash ? plan_xstrndup(rest, (size_t)(slash - rest)) : plan_xstrdup(rest);
+        }
+        free(abs);
+        if (!candidate)
+            return plan_fail(s->ctx, PLAN_ERR_NOT_FOUND,
+                             "'%s' is not inside the store '%s': give a store path, its "
+                             "basename or its digest",
+                             arg, s->store_dir);
+    } else {
+        candidate = plan_xstrdup(arg);
+    }
+    int rc;
+    if (is_digest(candidate))
+        rc = lookup_basename(s, "SELECT basename FROM paths WHERE digest = ?1", candidate,
+                             basename);
+    else
+        rc = lookup_basename(s, "SELECT basename FROM paths WHERE basename = ?1", candidate,
+                             basename);
+    if (rc == PLAN_ERR_NOT_FOUND)
+        plan_fail(s->ctx, rc,
+                  "'%s' is not a registered store path (see 'plan store verify' for paths "
+                  "the database does not know)",
+                  arg);
+    free(candidate);
+    return rc;
+}
+
+/* ---------- writing trees ---------- */
+
+typedef struct copy_arg {
+    const char *src, *dst;
+    int src_fd, dst_fd;
+} copy_arg;
+
+static int copy_fd_data(int in, int out, uint64_t size, uint8_t *scratch, uint64_t *copied)
+{
+    *copied = 0;
+    bool use_cfr = true;
+    while (*copied < size || !use_cfr) {
+        ssize_t n;
+        if (use_cfr) {
+            n = copy_file_range(in, NULL, out, NULL, (size_t)(size - *copied), 0);
+            if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL ||
+                          errno == EOPNOTSUPP)) {
+                use_cfr = false;
+                continue;
+            }
+        } else {
+            n = read(in, scratch, TREE_SCRATCH_BYTES);
+            if (n > 0) {
+                ssize_t off = 0;
+                while (off < n) {
+                    ssize_t w = write(out, scratch + off, (size_t)(n - off));
+                    if (w < 0) {
+                        if (errno == EINTR)
+                            continue;
+                        return -errno;
+                    }
+                    off += w;
+                }
+            }
+        }
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        if (n == 0)
+            break;
+        *copied += (uint64_t)n;
+    }
+    return 0;
+}
+
+static int copy_one_file(void *p, tree_entry *e, uint8_t *scratch, char **msg)
+{
+    copy_arg *a = p;
+    int in = openat(a->src_fd, e->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (in < 0) {
+        *msg = plan_xasprintf("cannot open '%s/%s': %s", a->src, e->path, strerror(errno));
+        return PLAN_ERR_IO;
+    }
+    int out = openat(a->dst_fd, e->path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                     0600);
+    if (out < 0) {
+        *msg = plan_xasprintf("cannot create '%s/%s': %s", a->dst, e->path, strerror(errno));
+        close(in);
+        return PLAN_ERR_IO;
+    }
+    uint64_t copied;
+    int rc = copy_fd_data(in, out, e->size, scratch, &copied);
+    close(in);
+    if (rc) {
+        *msg = plan_xasprintf("cannot copy '%s/%s': %s", a->src, e->path, strerror(-rc));
+        close(out);
+        return PLAN_ERR_IO;
+    }
+    if (copied != e->size) {
+        *msg = plan_xasprintf("'%s/%s' changed size while it was being copied: is something "
+                              "still writing to it?",
+                              a->src, e->path);
+        close(out);
+        return PLAN_ERR_FAILED;
+    }
+    /* Seal the file here, on the worker, while its descriptor is open. */
+    struct timespec times[2] = {{1, 0}, {1, 0}};
+    if (fchmod(out, e->exec ? 0555 : 0444) != 0 || futimens(out, times) != 0) {
+        *msg = plan_xasprintf("cannot seal '%s/%s': %s", a->dst, e->path, strerror(errno));
+        close(out);
+        return PLAN_ERR_IO;
+    }
+    close(out);
+    return 0;
+}
+
+/* Recreate t (read from src) at dst, which must not exist yet. */
+static int copy_tree(plan_store *s, const char *src, const char *dst, tree *t)
+{
+    plan_ctx *ctx = s->ctx;
+    if (mkdir(dst, 0700) != 0)
+        return plan_fail_errno(ctx, PLAN_ERR_IO, errno, "cannot create '%s'", dst);
+    copy_arg a = {.src = src, .dst = dst};
+    a.src_fd = open(src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    a.dst_fd = open(dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int rc = 0;
+    if (a.src_fd < 0 || a.dst_fd < 0)
+        rc = plan_fail_errno(ctx, PLAN_ERR_IO, errno, "cannot open '%s'",
+                             a.src_fd < 0 ? src : dst);
+    /* Directories and symlinks first, in sorted order (parents first). */
+    for (size_t i = 0; i < t->len && !rc; i++) {
+        tree_entry *e = &t->items[i];
+        if (e->type == TREE_DIR && mkdirat(a.dst_fd, e->path, 0700) != 0)
+            rc = plan_fail_errno(ctx, PLAN_ERR_IO, errno, "cannot create '%s/%s'", dst, e->path);
+        else if (e->type == TREE_SYMLINK && symlinkat(e->target, a.dst_fd, e->path) != 0)
+            rc = plan_fail_errno(ctx, PLAN_ERR_IO, errno, "cannot create '%s/%s'", dst, e->path);
+    }
+    if (!rc)
+        rc = tree_for_each_file(ctx, t, s->threads, "copying", copy_one_file, &a);
+    if (a.src_fd >= 0)
+        close(a.src_fd);
+    if (a.dst_fd >= 0)
+        close(a.dst_fd);
+    return rc;
+}
+
+int tree_seal(plan_ctx *ctx, const char *dir, const tree *t, bool files_sealed)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return plan_fail_errno(ctx, PLAN_ERR_IO, errno, "cannot open '%s'", dir);
+    struct timespec times[2] = {{1, 0}, {1, 0}};
+    int rc = 0;
+    /* Children before parents: touching an entry changes its parent's
+     * mtime, so parents are normalised last. */
+    for (size_t i = t->len; i-- > 0 && !rc;) {
+        const tree_entry *e = &t->items[i];
+        if (e->type == TREE_FILE && files_sealed)
+            continue;
+        int failed = 0;
+        if (e->type == TREE_FILE)
+            failed = fchmodat(fd, e->path, e->exec ? 0555 : 0444, 0);
+        else if (e->type == TREE_DIR)
+            failed = fchmodat(fd, e->path, 0555, 0);
+        if (!failed)
+            failed = utimensat(fd, e->path, times, AT_SYMLINK_NOFOLLOW);
+        if (failed)
+            rc = plan_fail_errno(ctx, PLAN_ERR_IO, errno, "cannot seal '%s/%s'", dir, e->path);
+    }
+    if (!rc && (fchmod(fd, 0555) != 0 || futimens(fd, times) != 0))
+        rc = plan_fail_errno(ctx, PLAN_ERR_IO, errno, "cannot seal '%s'", dir);
+    /* One syncfs flushes every file written, far cheaper than an fsync per
+     * file, and it happens before the rename that publishes the tree. */
+    if (!rc && syncfs(fd) != 0)
+        rc = plan_fail_errno(ctx, PLAN_ERR_IO, errno, "cannot flush '%s' to disk", dir);
+    close(fd);
+    return rc;
+}
+
+int register_trees(plan_store *s, size_t n, char *const *tmp_paths, const db_path_row *rows,
+                   const plan_strlist *refs)
+{
+    plan_ctx *ctx = s->ctx;
+    int rc = 0;
+    size_t renamed = 0;
+    char **markers = plan_xcalloc(n, sizeof(char *));
+    char **finals = plan_xcalloc(n, sizeof(char *));
+    bool *was_registered = plan_xcalloc(n, sizeof(bool));
+
+    for (size_t i = 0; i < n && !rc; i++) {
+        markers[i] = plan_path_join(s->pending_dir, rows[i].basename);
+        finals[i] = store_path_of(s, rows[i].basename);
+        int mfd = open(markers[i], O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+        if (mfd < 0)
+            rc = plan_fail_errno(ctx, PLAN_ERR_IO, errno, "cannot create '%s'", markers[i]);
+        else
+            close(mfd);
+    }
+    if (rc)
+        goto out;
+    plan_fs_fsync_dir(s->pending_dir);
+    if ((rc = db_begin(s)))
+        goto out;
+    /* Rows first, then references, so that paths of one import may refer to
+     * each other in any order. */
+    for (size_t i = 0; i < n && !rc; i++) {
+        int known = db_has_path(s, rows[i].basename);
+        if (known < 0)
+            rc = known;
+        was_registered[i] = known == 1;
+        if (!rc && !known)
+            rc = db_insert_path(s, &rows[i], NULL);
+    }
+    for (size_t i = 0; i < n && !rc; i++)
+        if (!was_registered[i] && refs)
+            rc = db_insert_refs(s, rows[i].basename, &refs[i]);
+    /* A directory already at a final name is either a leftover that was
+     * never registered or, when the row exists, a damaged copy being
+     * replaced; the caller holds the digest lock, so nobody else uses it. */
+    for (size_t i = 0; i < n && !rc; i++) {
+        struct stat st;
+        if (lstat(finals[i], &st) == 0) {
+            char *old = plan_xasprintf("%s/%s.old", s->tmp_dir, rows[i].digest);
+            plan_fs_rmtree(old);
+            if (rename(finals[i], old) != 0)
+                rc = plan_fail_errno(ctx, PLAN_ERR_IO, errno, "cannot move '%s' aside",
+                                     finals[i]);
+            plan_fs_rmtree(old);
+            free(old);
+        }
+        if (!rc && rename(tmp_paths[i], finals[i]) != 0)
+            rc = plan_fail_errno(ctx, PLAN_ERR_IO, errno, "cannot move '%s' to '%s'",
+                                 tmp_paths[i], finals[i]);
+        if (!rc)
+            renamed++;
+    }
+    if (!rc)
+        plan_fs_fsync_dir(s->store_dir);
+    if (!rc)
+        rc = db_commit(s);
+    if (rc) {
+        db_rollback(s);
+        for (size_t i = 0; i < renamed; i++)
+            if (!was_registered[i])
+                plan_fs_rmtree(finals[i]);
+    }
+out:
+    for (size_t i = 0; i < n; i++) {
+        if (markers[i])
+            unlink(markers[i]);
+        free(markers[i]);
+        free(finals[i]);
+    }
+    free(markers);
+    free(finals);
+    free(was_registered);
+    return rc;
+}
+
+int register_tree(plan_store *s, const char *tmp_path, const db_path_row *row,
+                  const plan_strlist *refs)
+{
+    char *paths[1] = {(char *)tmp_path};
+    return register_trees(s, 1, paths, row, refs);
+}
+
+/* ---------- references ---------- */
+
+int find_references(plan_store *s, const char *dir, const plan_strlist *cand_digests,
+                    const plan_strlist *cand_basenames, const char *self_digest,
+                    plan_strlist *refs)
+{
+    if (!cand_digests->len)
+        return 0;
+    bool *found = plan_xcalloc(cand_digests->len, sizeof(bool));
+    int rc = plan_store_scan_refs(s->ctx, dir, (const char *const *)cand_digests->items,
+                                  cand_digests->len, found);
+    for (size_t i = 0; !rc && i < cand_digests->len; i++) {
+        if (!found[i])
+            continue;
+        if (self_digest && strcmp(cand_digests->items[i], self_digest) == 0)
+            continue;
+        if (!plan_strlist_contains(refs, cand_basenames->items[i]))
+            plan_strlist_add(refs, cand_basenames->items[i]);
+    }
+    free(found);
+    plan_strlist_sort(refs);
+    return rc;
+}
+
+/* Turn the caller's candidates (digests or basenames) and, if asked, every
+ * registered path into parallel lists of digests and basenames. */
+static int collect_candidates(plan_store *s, const plan_add_opts *o, plan_strlist *digests,
+                              plan_strlist *basenames)
+{
+    for (size_t i = 0; i < o->n_ref_candidates; i++) {
+        char *base = NULL;
+        int rc = plan_store_resolve(s, o->ref_candidates[i], &base);
+        if (rc)
+            return plan_fail_wrap(s->ctx, rc, "reference candidate '%s'", o->ref_candidates[i]);
+        plan_strlist_take(digests, plan_xstrndup(base, PLAN_DIGEST_CHARS));
+        plan_strlist_take(basenames, base);
+    }
+    if (!o->scan_all_refs)
+        return 0;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "SELECT digest, basename FROM paths", -1, &st, NULL) !=
+        SQLITE_OK)
+        return db_fail(s, "listing paths");
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        plan_strlist_add(digests, (const char *)sqlite3_column_text(st, 0));
+        plan_strlist_add(basenames, (const char *)sqlite3_column_text(st, 1));
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : db_fail(s, "listing paths");
+}
+
+/* ---------- add ---------- */
+
+static bool path_exists(const char *p)
+{
+    struct stat st;
+    return lstat(p, &st) == 0;
+}
+
+int plan_store_add(plan_store *s, const plan_add_opts *o, plan_add_result *out)
+{
+    plan_ctx *ctx = s->ctx;
+    const char *why;
+    memset(out, 0, sizeof(*out));
+    if ((why = plan_store_check_name(o->name)))
+        return plan_fail(ctx, PLAN_ERR_INVALID, "invalid name '%s': %s", o->name, why);
+    if ((why = plan_store_check_version(o->version)))
+        return plan_fail(ctx, PLAN_ERR_INVALID, "invalid version '%s': %s", o->version, why);
+
+    tree src = {0}, copy = {0};
+    plan_strlist cand_d, cand_b, refs;
+    plan_strlist_init(&cand_d);
+    plan_strlist_init(&cand_b);
+    plan_strlist_init(&refs);
+    work_dir w = {0};
+    char *basename = NULL, *final = NULL, *tmp_tree = NULL;
+    int lock_fd = -1;
+    plan_hash h1, h2;
+    char digest[PLAN_DIGEST_CHARS + 1], text[PLAN_HASH_TEXT_LEN + 1];
+
+    /* Hash the source first, reading only: content already in the store is
+     * then recognised without writing a byte. */
+    int rc = tree_walk(ctx, o->dir, &src);
+    if (!rc)
+        rc = tree_hash_files(ctx, o->dir, &src, NULL, s->threads);
+    if (rc)
+        goto out;
+    tree_hash(&src, NULL, &h1);
+    plan_store_digest(s->store_dir, o->name, o->version, &h1, digest);
+    basename = make_basename(digest, o->name, o->version);
+    final = store_path_of(s, basename);
+
+    int known = db_has_path(s, basename);
+    if (known < 0) {
+        rc = known;
+        goto out;
+    }
+    if (known && path_exists(final)) {
+        out->existed = true;
+        goto done;
+    }
+    if ((rc = digest_lock(s, digest, &lock_fd)))
+        goto out;
+    known = db_has_path(s, basename); /* someone may have finished meanwhile */
+    if (known < 0) {
+        rc = known;
+        goto out;
+    }
+    if (known && path_exists(final)) {
+        out->existed = true;
+        goto done;
+    }
+
+    if ((rc = work_dir_create(s, &w)))
+        goto out;
+    tmp_tree = plan_path_join(w.path, basename);
+    if ((rc = copy_tree(s, o->dir, tmp_tree, &src)))
+        goto out;
+    /* What is registered is what was written: hash the copy, and refuse if
+     * the source changed between the two reads. */
+    if ((rc = tree_walk(ctx, tmp_tree, &copy)) ||
+        (rc = tree_hash_files(ctx, tmp_tree, &copy, NULL, s->threads)))
+        goto out;
+    tree_hash(&copy, NULL, &h2);
+    if (memcmp(h1.bytes, h2.bytes, PLAN_HASH_BYTES) != 0) {
+        rc = plan_fail(ctx, PLAN_ERR_FAILED,
+                       "'%s' changed while it was being added: stop whatever is writing to "
+                       "it and try again",
+                       o->dir);
+        goto out;
+    }
+    if ((rc = collect_candidates(s, o, &cand_d, &cand_b)) ||
+        (rc = find_references(s, tmp_tree, &cand_d, &cand_b, digest, &refs)))
+        goto out;
+    if ((rc = tree_seal(ctx, tmp_tree, &copy, true)))
+        goto out;
+    plan_tree_stats stats;
+    tree_stats(&copy, &stats);
+    plan_hash_format(&h2, text);
+    db_path_row row = {.basename = basename, .digest = digest, .name = o->name,
+                       .version = o->version, .content_hash = text, .size = stats.bytes};
+    if ((rc = register_tree(s, tmp_tree, &row, &refs)))
+        goto out;
+done:
+    out->path = final;
+    final = NULL;
+out:
+    work_dir_remove(&w);
+    digest_unlock(lock_fd);
+    tree_release(&src);
+    tree_release(&copy);
+    plan_strlist_release(&cand_d);
+    plan_strlist_release(&cand_b);
+    plan_strlist_release(&refs);
+    free(basename);
+    free(final);
+    free(tmp_tree);
+    return rc;
+}

@@ -1,0 +1,112 @@
+/* store_int.h - private to store/: the walked tree, the database layer and
+ * the helpers the store's files share.  Never included outside store/. */
+#ifndef PLAN_STORE_INT_H
+#define PLAN_STORE_INT_H
+
+#include "store.h"
+
+#include <sqlite3.h>
+
+typedef enum tree_type { TREE_DIR, TREE_FILE, TREE_SYMLINK } tree_type;
+
+typedef struct tree_entry {
+    char *path;        /* relative to the tree's root, '/'-separated */
+    tree_type type;
+    bool exec;         /* files: any execute bit set */
+    uint64_t size;     /* files: bytes; symlinks: target length */
+    char *target;      /* symlinks */
+    ino_t ino;         /* files: inode, for optimise */
+    dev_t dev;
+    plan_hash digest;  /* files: BLAKE2b-256 of the (masked) contents */
+} tree_entry;
+
+typedef struct tree {
+    tree_entry *items;
+    size_t len, cap;
+} tree;
+
+/* Walk dir (which must be a directory) into out, sorted bytewise by path.
+ * Anything that is not a file, directory or symlink is refused. */
+int tree_walk(plan_ctx *ctx, const char *dir, tree *out);
+void tree_release(tree *t);
+/* Hash every file of t (read below root) on threads threads. */
+int tree_hash_files(plan_ctx *ctx, const char *root, tree *t, const char *mask,
+                    unsigned threads);
+/* Run fn on every file entry of t on threads threads (0: one per core).
+ * fn gets a private scratch buffer of TREE_SCRATCH_BYTES; on failure it
+ * returns a plan_err and sets *msg (malloc'd).  phase, if not NULL, names
+ * the progress events. */
+#define TREE_SCRATCH_BYTES (256 * 1024 + 64)
+typedef int (*tree_file_fn)(void *arg, tree_entry *e, uint8_t *scratch, char **msg);
+int tree_for_each_file(plan_ctx *ctx, tree *t, unsigned threads, const char *phase,
+                       tree_file_fn fn, void *arg);
+/* The canonical serialization of t, hashed. */
+void tree_hash(const tree *t, const char *mask, plan_hash *out);
+void tree_stats(const tree *t, plan_tree_stats *stats);
+/* Mask: copy of s with every occurrence of mask replaced by '0's. */
+char *mask_string(const char *s, const char *mask);
+
+struct plan_store {
+    plan_ctx *ctx;
+    char *root;
+    char *store_dir;
+    char *tmp_dir;
+    char *links_dir;
+    char *locks_dir;
+    char *pending_dir;
+    sqlite3 *db;
+    unsigned threads;
+};
+
+/* ---- database (db.c) ---- */
+int db_open(plan_store *s, const char *path);
+void db_close(plan_store *s);
+int db_begin(plan_store *s);
+int db_commit(plan_store *s);
+void db_rollback(plan_store *s);
+/* 1 if registered, 0 if not, <0 on error. */
+int db_has_path(plan_store *s, const char *basename);
+typedef struct db_path_row {
+    const char *basename, *digest, *name, *version;
+    const char *content_hash;
+    uint64_t size;
+} db_path_row;
+/* Insert a path and its references (basenames, must be registered or in
+ * the same transaction). */
+int db_insert_path(plan_store *s, const db_path_row *row, const plan_strlist *refs);
+int db_insert_refs(plan_store *s, const char *basename, const plan_strlist *refs);
+int db_fail(plan_store *s, const char *what);
+
+/* ---- store.c helpers shared with archive/verify/optimise ---- */
+/* A work directory in <store>/.tmp, locked for as long as it lives so that
+ * the cleanup of another process never removes it. */
+typedef struct work_dir {
+    char *path;
+    int lock_fd;
+} work_dir;
+int work_dir_create(plan_store *s, work_dir *w);
+void work_dir_remove(work_dir *w);
+
+/* Per-digest lock, held while a path is being registered or replaced. */
+int digest_lock(plan_store *s, const char *digest, int *fd_out);
+void digest_unlock(int fd);
+
+/* Make a freshly written tree read-only with normalised mtimes, and flush it
+ * to disk. */
+int tree_seal(plan_ctx *ctx, const char *dir, const tree *t, bool files_sealed);
+/* Move a sealed tree into the store and register it, atomically (see
+ * store.c for the protocol). The caller holds the digest lock. */
+int register_tree(plan_store *s, const char *tmp_path, const db_path_row *row,
+                  const plan_strlist *refs);
+/* The same for n trees in one transaction (refs: n lists, or NULL). */
+int register_trees(plan_store *s, size_t n, char *const *tmp_paths, const db_path_row *rows,
+                   const plan_strlist *refs);
+char *store_path_of(const plan_store *s, const char *basename);
+char *make_basename(const char *digest, const char *name, const char *version);
+/* Scan dir's tree for the given candidate digests; appends the basenames
+ * (cand_basenames[i]) of the found ones to refs. */
+int find_references(plan_store *s, const char *dir, const plan_strlist *cand_digests,
+                    const plan_strlist *cand_basenames, const char *self_digest,
+                    plan_strlist *refs);
+
+#endif
