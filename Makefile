@@ -60,7 +60,7 @@ $(BUILD)/tools/%: tests/tools/%.c $(BUILD)/libplan.a
 ASAN := $(BUILD)/asan
 asan:
 	$(MAKE) BUILD=$(ASAN) CFLAGS="-O1 -g $(SAN_FLAGS)" LDFLAGS="$(SAN_FLAGS)" \
-	    $(ASAN)/plan $(patsubst $(BUILD)/%,$(ASAN)/%,$(UNIT_BINS))
+	    $(ASAN)/plan $(ASAN)/plan-registry $(patsubst $(BUILD)/%,$(ASAN)/%,$(UNIT_BINS))
 
 unit: $(UNIT_BINS)
 tools: $(TOOL_BINS)

@@ -26,6 +26,7 @@ int cmd_store_import(cli *c, const command *cmd, int argc, char **argv)
             printf("%s/%s\n", plan_store_dir(store), res.added.items[i]);
         for (size_t i = 0; i < res.present.len; i++)
             printf("%s/%s\n", plan_store_dir(store), res.present.items[i]);
+        fflush(stdout); /* results first, then the summary, also on a shared pipe */
         if (!c->quiet)
             fprintf(stderr, "plan: imported %zu path%s, %zu already present\n", res.added.len,
                     res.added.len == 1 ? "" : "s", res.present.len);

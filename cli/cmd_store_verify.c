@@ -43,6 +43,7 @@ int cmd_store_verify(cli *c, const command *cmd, int argc, char **argv)
             for (size_t i = 0; i < report.len; i++)
                 printf("%-12s %s: %s\n", plan_problem_kind_name(report.items[i].kind),
                        report.items[i].basename, report.items[i].detail);
+            fflush(stdout);
             if (!c->quiet)
                 fprintf(stderr, "plan: checked %llu path%s%s: %zu problem%s%s\n",
                         (unsigned long long)report.checked, report.checked == 1 ? "" : "s",

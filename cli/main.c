@@ -124,8 +124,11 @@ int main(int argc, char **argv)
         const command *cmd = cli_find_command(plan_commands, plan_command_count, argv[1]);
         if (!cmd)
             rc = cli_unknown_command(&c, plan_commands, plan_command_count, "", argv[1]);
-        else if (help)
-            rc = (cli_print_help(cmd), EXIT_OK);
+        else if (help) {
+            /* Every command answers --help itself (store lists its own). */
+            char *args[] = {argv[1], "--help", NULL};
+            rc = cmd->run(&c, cmd, 2, args);
+        }
         else
             rc = cmd->run(&c, cmd, argc - 1, argv + 1);
     }

@@ -60,7 +60,11 @@ void cli_render_event(const plan_event *ev, void *user)
         if (c->verbose && !c->tty) {
             char size[24];
             plan_format_size(ev->total, size, sizeof(size));
-            fprintf(stderr, "plan: %s (%s)\n", ev->phase, ev->bytes ? size : "");
+            if (ev->bytes)
+                fprintf(stderr, "plan: %s %s\n", ev->phase, size);
+            else
+                fprintf(stderr, "plan: %s %llu items\n", ev->phase,
+                        (unsigned long long)ev->total);
         }
         break;
     case PLAN_EV_PROGRESS: {

@@ -113,10 +113,23 @@ int db_open(plan_store *s, const char *path)
         return rc;
     }
     sqlite3_busy_timeout(s->db, 30000);
-    int rc = exec_sql(s,
-                      "PRAGMA journal_mode=WAL;"
-                      "PRAGMA synchronous=FULL;"
-                      "PRAGMA foreign_keys=ON;",
+    /* Switching a new database to WAL needs an exclusive lock, and sqlite
+     * does not run the busy handler for it: when two processes open a new
+     * store at once, one gets SQLITE_BUSY at once.  Retry for a while. */
+    int rc = 0;
+    for (int attempt = 0;; attempt++) {
+        int r = sqlite3_exec(s->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
+        if (r == SQLITE_OK)
+            break;
+        if ((r != SQLITE_BUSY && r != SQLITE_LOCKED) || attempt == 3000) {
+            rc = db_fail(s, "switching the database to WAL mode");
+            break;
+        }
+        struct timespec pause = {0, 10 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+    }
+    if (!rc)
+        rc = exec_sql(s, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
                       "configuring the database");
     if (!rc)
         rc = migrate(s);

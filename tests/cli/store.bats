@@ -1,0 +1,189 @@
+#!/usr/bin/env bats
+# plan store: real store paths in a temporary --root.
+
+load helpers
+
+setup() { common_setup; }
+
+add() { plan store add "$SRC" --name hello --version 1.0 "$@"; }
+
+@test "store add prints a read-only store path; adding again gives the same path" {
+    run add
+    [ "$status" -eq 0 ]
+    path=$output
+    [[ "$path" =~ ^$ROOT/store/[0-9a-z]{32}-hello-1\.0$ ]]
+    [ -x "$path/bin/hello" ]
+    [ "$(cat "$path/share/latest")" = "hello, world" ]
+    [ "$(stat -c %a "$path")" = 555 ]
+    [ "$(stat -c %a "$path/share/doc/README")" = 444 ]
+    [ "$(stat -c %Y "$path/bin/hello")" = 1 ]
+    run plan --json store add "$SRC" --name hello --version 1.0
+    [[ "$output" == *'"existed": true'* ]]
+    [[ "$output" == *"$path"* ]]
+}
+
+@test "store add: the same tree under another name or version is another path" {
+    a=$(add)
+    b=$(plan store add "$SRC" --name hello --version 1.1)
+    c=$(plan store add "$SRC" --name other --version 1.0)
+    [ "$a" != "$b" ] && [ "$a" != "$c" ] && [ "$b" != "$c" ]
+}
+
+@test "store add refuses bad input and leaves nothing" {
+    run plan store add "$SRC" --name "../x" --version 1
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"invalid name '../x'"* ]]
+    mkfifo "$SRC/pipe"
+    run add
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"pipe' is a fifo"* ]]
+    run plan store add "$BATS_TEST_TMPDIR/missing" --name x --version 1
+    [ "$status" -eq 1 ]
+    [ -z "$(ls "$ROOT/store")" ]
+    [ -z "$(ls "$ROOT/store/.tmp")" ]
+}
+
+@test "store path-info: text and JSON, references and closure size" {
+    lib=$(add)
+    mkdir -p "$BATS_TEST_TMPDIR/app"
+    printf 'exec %s/bin/hello\n' "$lib" >"$BATS_TEST_TMPDIR/app/run"
+    app=$(plan store add "$BATS_TEST_TMPDIR/app" --name app --version 2.0)
+    run plan store path-info "$app"
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"name          app"* ]]
+    [[ "$output" == *"content hash  blake2b:"* ]]
+    [[ "$output" == *"references    $(basename "$lib")"* ]]
+    run plan --json store path-info "$app" "$lib"
+    [ "$status" -eq 0 ]
+    [[ "$output" == *'"closure_size"'* ]]
+    [[ "$output" == *'"registered"'* ]]
+    # by digest and by a link to it
+    ln -s "$app" "$BATS_TEST_TMPDIR/result"
+    run plan store path-info "$BATS_TEST_TMPDIR/result"
+    [ "$status" -eq 0 ]
+    digest=$(basename "$app" | cut -c1-32)
+    run plan store path-info "$digest"
+    [ "$status" -eq 0 ]
+}
+
+@test "store verify: clean, then missing, modified and unregistered; exit 1" {
+    a=$(add)
+    b=$(plan store add "$SRC" --name other --version 1)
+    run plan store verify --check-contents
+    [ "$status" -eq 0 ]
+    chmod u+w "$a" "$a/share/doc" "$a/share/doc/README"
+    echo tampered >"$a/share/doc/README"
+    wipe "$b"
+    mkdir "$ROOT/store/00000000000000000000000000000000-stray-1"
+    run plan store verify
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"missing"*"other-1"* ]]
+    [[ "$output" == *"unregistered"*"stray-1"* ]]
+    [[ "$output" != *"modified"* ]]
+    run plan --json store verify --check-contents
+    [ "$status" -eq 1 ]
+    [[ "$output" == *'"kind": "modified"'* ]]
+    [[ "$output" == *'"kind": "writable"'* ]]
+}
+
+@test "store export is byte-identical twice; import restores a wiped root" {
+    a=$(add)
+    plan store export "$a" -o "$BATS_TEST_TMPDIR/one.tar.zst"
+    plan store export "$a" -o "$BATS_TEST_TMPDIR/two.tar.zst"
+    cmp "$BATS_TEST_TMPDIR/one.tar.zst" "$BATS_TEST_TMPDIR/two.tar.zst"
+    # a plain tar can read it
+    tar --zstd -tf "$BATS_TEST_TMPDIR/one.tar.zst" | grep -q '^plan-export.json$'
+    wipe "$ROOT"
+    run plan store import "$BATS_TEST_TMPDIR/one.tar.zst"
+    [ "$status" -eq 0 ]
+    [ "${lines[0]}" = "$a" ]
+    [[ "$output" == *"imported 1 path, 0 already present"* ]]
+    [ -x "$a/bin/hello" ]
+    run plan store verify --check-contents
+    [ "$status" -eq 0 ]
+    run plan --json store import "$BATS_TEST_TMPDIR/one.tar.zst"
+    [[ "$output" == *'"present"'*"$(basename "$a")"* ]]
+}
+
+@test "store export --closure carries references; without them import explains" {
+    lib=$(add)
+    mkdir -p "$BATS_TEST_TMPDIR/app"
+    printf 'exec %s/bin/hello\n' "$lib" >"$BATS_TEST_TMPDIR/app/run"
+    app=$(plan store add "$BATS_TEST_TMPDIR/app" --name app --version 2.0)
+    plan store export "$app" -o "$BATS_TEST_TMPDIR/alone.tar.zst"
+    plan store export "$app" --closure -o "$BATS_TEST_TMPDIR/closure.tar.zst"
+    wipe "$ROOT"
+    run plan store import "$BATS_TEST_TMPDIR/alone.tar.zst"
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"refers to '$(basename "$lib")'"*"--closure"* ]]
+    [ -z "$(ls "$ROOT/store")" ]
+    run plan store import "$BATS_TEST_TMPDIR/closure.tar.zst"
+    [ "$status" -eq 0 ]
+    [ "${#lines[@]}" -ge 2 ]
+}
+
+@test "store import refuses an archive made for another store directory" {
+    a=$(add)
+    plan store export "$a" -o "$BATS_TEST_TMPDIR/x.tar.zst"
+    run "$PLAN" --root "$BATS_TEST_TMPDIR/other" store import "$BATS_TEST_TMPDIR/x.tar.zst"
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"holds paths for the store '$ROOT/store'"* ]]
+}
+
+@test "store repair restores modified and deleted paths from an export" {
+    a=$(add)
+    plan store export "$a" -o "$BATS_TEST_TMPDIR/x.tar.zst"
+    chmod u+w "$a/bin" "$a/bin/hello"
+    echo 'rm -rf /' >"$a/bin/hello"
+    run plan store verify --check-contents
+    [ "$status" -eq 1 ]
+    run plan store repair "$a" --from "$BATS_TEST_TMPDIR/x.tar.zst"
+    [ "$status" -eq 0 ]
+    run plan store verify --check-contents
+    [ "$status" -eq 0 ]
+    [ "$(cat "$a/bin/hello")" = "$(cat "$SRC/bin/hello")" ]
+    wipe "$a"
+    run plan store repair "$a" --from "$BATS_TEST_TMPDIR/x.tar.zst"
+    [ "$status" -eq 0 ]
+    run plan store verify --check-contents
+    [ "$status" -eq 0 ]
+    run plan store repair "$a"
+    [ "$status" -eq 2 ]
+}
+
+@test "store optimise links identical files and verify still passes" {
+    a=$(add)
+    b=$(plan store add "$SRC" --name copy --version 1)
+    run plan store optimise
+    [ "$status" -eq 0 ]
+    [[ "$output" == "linked 2 files, saved "* ]]
+    [ "$(stat -c %i "$a/bin/hello")" = "$(stat -c %i "$b/bin/hello")" ]
+    run plan store verify --check-contents
+    [ "$status" -eq 0 ]
+    run plan --json store optimise
+    [[ "$output" == *'"files_linked": 0'* ]]
+}
+
+@test "two concurrent adds of the same tree both succeed with one path" {
+    for i in $(seq 1 200); do head -c 2000 /dev/urandom >"$SRC/f$i"; done
+    add >"$BATS_TEST_TMPDIR/p1" & p1=$!
+    add >"$BATS_TEST_TMPDIR/p2" & p2=$!
+    wait $p1
+    wait $p2
+    cmp "$BATS_TEST_TMPDIR/p1" "$BATS_TEST_TMPDIR/p2"
+    [ "$(ls "$ROOT/store" | wc -l)" -eq 1 ]
+    run plan store verify --check-contents
+    [ "$status" -eq 0 ]
+}
+
+@test "an add killed midway leaves nothing after the next start" {
+    for i in $(seq 1 400); do head -c 100000 /dev/zero >"$SRC/f$i"; echo $i >>"$SRC/f$i"; done
+    add --threads 1 & pid=$!
+    sleep 0.05
+    kill -9 $pid || true
+    wait $pid || true
+    run plan store verify
+    # either it finished (one complete registered path) or nothing is there
+    [ "$status" -eq 0 ]
+    [ -z "$(ls "$ROOT/store/.tmp")" ]
+}

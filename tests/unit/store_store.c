@@ -1,0 +1,449 @@
+/* Unit tests for the store: add, recovery, concurrency, verify, optimise,
+ * export/import and repair. */
+#include "test_helpers.h"
+#include "store/store.h"
+
+#include <sys/wait.h>
+
+typedef struct fixture {
+    plan_ctx *ctx;
+    char *root;
+    char *src;
+    plan_store *store;
+} fixture;
+
+static void make_tree(const char *dir)
+{
+    th_write_str(dir, "bin/hello", "#!/bin/sh\necho hello\n");
+    char *p = plan_path_join(dir, "bin/hello");
+    chmod(p, 0755);
+    free(p);
+    th_write_str(dir, "share/doc/README", "hello, world\n");
+    th_write_str(dir, "share/doc/COPY", "hello, world\n"); /* same bytes: optimise */
+    th_symlink(dir, "share/latest", "doc/README");
+}
+
+static int setup(void **state)
+{
+    fixture *f = plan_xcalloc(1, sizeof(*f));
+    f->ctx = plan_ctx_new();
+    f->root = th_tmpdir();
+    f->src = th_tmpdir();
+    make_tree(f->src);
+    if (plan_store_open(f->ctx, f->root, &f->store))
+        fail_msg("open: %s", plan_ctx_error(f->ctx));
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    plan_store_close(f->store);
+    plan_ctx_free(f->ctx);
+    th_rmtree(f->root);
+    th_rmtree(f->src);
+    free(f);
+    return 0;
+}
+
+static char *add(fixture *f, const char *dir, const char *name, bool *existed)
+{
+    plan_add_opts o = {.dir = dir, .name = name, .version = "1.0", .scan_all_refs = true};
+    plan_add_result r;
+    if (plan_store_add(f->store, &o, &r))
+        fail_msg("add: %s", plan_ctx_error(f->ctx));
+    if (existed)
+        *existed = r.existed;
+    return r.path;
+}
+
+static void add_copies_seals_and_registers(void **state)
+{
+    fixture *f = *state;
+    bool existed;
+    char *path = add(f, f->src, "hello", &existed);
+    assert_false(existed);
+    assert_non_null(strstr(path, "-hello-1.0"));
+    struct stat st;
+    char *bin = plan_path_join(path, "bin/hello");
+    assert_int_equal(stat(bin, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0555);
+    assert_int_equal(st.st_mtime, 1);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0555);
+    assert_int_equal(st.st_mtime, 1);
+    plan_path_info *info;
+    assert_int_equal(plan_store_path_info(f->store, path, &info), 0);
+    assert_string_equal(info->name, "hello");
+    assert_int_equal(info->size, 21 + 13 + 13 + 10);
+    assert_int_equal(info->references.len, 0);
+    plan_path_info_free(info);
+    free(bin);
+    free(path);
+}
+
+static void adding_again_writes_nothing(void **state)
+{
+    fixture *f = *state;
+    char *first = add(f, f->src, "hello", NULL);
+    struct stat before, after;
+    assert_int_equal(stat(first, &before), 0);
+    char *db = plan_path_join(f->root, "var/db/plan.db");
+    struct stat db_before, db_after;
+    assert_int_equal(stat(db, &db_before), 0);
+    bool existed;
+    char *second = add(f, f->src, "hello", &existed);
+    assert_true(existed);
+    assert_string_equal(first, second);
+    assert_int_equal(stat(first, &after), 0);
+    assert_int_equal(before.st_ino, after.st_ino);
+    assert_int_equal(stat(db, &db_after), 0);
+    assert_int_equal(db_before.st_mtim.tv_nsec, db_after.st_mtim.tv_nsec);
+    free(db);
+    free(first);
+    free(second);
+}
+
+static void references_are_found_and_closed_over(void **state)
+{
+    fixture *f = *state;
+    char *lib = add(f, f->src, "lib", NULL);
+    char *app = th_tmpdir();
+    char *text = plan_xasprintf("exec %s/bin/hello\n", lib);
+    th_write_str(app, "run", text);
+    char *app_path = add(f, app, "app", NULL);
+    plan_path_info *info;
+    assert_int_equal(plan_store_path_info(f->store, app_path, &info), 0);
+    assert_int_equal(info->references.len, 1);
+    assert_non_null(strstr(lib, info->references.items[0]));
+    assert_int_equal(info->closure_size, info->size + 57);
+    plan_path_info_free(info);
+    plan_strlist roots, closure;
+    plan_strlist_init(&roots);
+    plan_strlist_init(&closure);
+    plan_strlist_add(&roots, strrchr(app_path, '/') + 1);
+    assert_int_equal(plan_store_closure(f->store, &roots, &closure), 0);
+    assert_int_equal(closure.len, 2);
+    plan_strlist_release(&roots);
+    plan_strlist_release(&closure);
+    free(text);
+    free(app_path);
+    th_rmtree(app);
+    free(lib);
+}
+
+static void resolve_accepts_every_form(void **state)
+{
+    fixture *f = *state;
+    char *path = add(f, f->src, "hello", NULL);
+    const char *base = strrchr(path, '/') + 1;
+    char digest[PLAN_DIGEST_CHARS + 1];
+    memcpy(digest, base, PLAN_DIGEST_CHARS);
+    digest[PLAN_DIGEST_CHARS] = '\0';
+    char *inner = plan_path_join(path, "bin/hello");
+    const char *forms[] = {path, base, digest, inner};
+    for (size_t i = 0; i < 4; i++) {
+        char *b = NULL;
+        assert_int_equal(plan_store_resolve(f->store, forms[i], &b), 0);
+        assert_string_equal(b, base);
+        free(b);
+    }
+    char *b = NULL;
+    assert_int_equal(plan_store_resolve(f->store, "/etc/passwd", &b), PLAN_ERR_NOT_FOUND);
+    assert_int_equal(plan_store_resolve(f->store, "nothing-1.0", &b), PLAN_ERR_NOT_FOUND);
+    free(inner);
+    free(path);
+}
+
+static void bad_names_and_sources_fail_cleanly(void **state)
+{
+    fixture *f = *state;
+    plan_add_result r;
+    plan_add_opts o = {.dir = f->src, .name = "../evil", .version = "1"};
+    assert_int_equal(plan_store_add(f->store, &o, &r), PLAN_ERR_INVALID);
+    o.name = "ok";
+    o.dir = "/nonexistent/dir";
+    assert_int_equal(plan_store_add(f->store, &o, &r), PLAN_ERR_NOT_FOUND);
+    assert_non_null(strstr(plan_ctx_error(f->ctx), "/nonexistent/dir"));
+    plan_strlist all;
+    plan_strlist_init(&all);
+    assert_int_equal(plan_store_list(f->store, &all), 0);
+    assert_int_equal(all.len, 0);
+    plan_strlist_release(&all);
+}
+
+/* Simulate crashes at each step and check the next open cleans up. */
+static void open_cleans_what_crashes_leave(void **state)
+{
+    fixture *f = *state;
+    /* 1. a work directory nobody holds */
+    char *tmp = plan_xasprintf("%s/store/.tmp/abandoned", f->root);
+    th_write_str(tmp, "x/file", "half written");
+    /* 2. a renamed tree whose transaction never committed */
+    const char *orphan = "11111111111111111111111111111111-orphan-1.0";
+    char *orphan_path = plan_xasprintf("%s/store/%s", f->root, orphan);
+    th_write_str(orphan_path, "file", "never registered");
+    char *marker = plan_xasprintf("%s/var/pending/%s", f->root, orphan);
+    th_write_str(f->root, "var/pending/11111111111111111111111111111111-orphan-1.0", "");
+    /* 3. a registered path with a stale intent file must be kept */
+    char *kept = add(f, f->src, "kept", NULL);
+    char *kept_marker = plan_xasprintf("var/pending/%s", strrchr(kept, '/') + 1);
+    th_write_str(f->root, kept_marker, "");
+
+    plan_store_close(f->store);
+    assert_int_equal(plan_store_open(f->ctx, f->root, &f->store), 0);
+    struct stat st;
+    assert_int_not_equal(lstat(tmp, &st), 0);
+    assert_int_not_equal(lstat(orphan_path, &st), 0);
+    assert_int_not_equal(lstat(marker, &st), 0);
+    assert_int_equal(lstat(kept, &st), 0);
+    plan_verify_report rep = {0};
+    assert_int_equal(plan_store_verify(f->store, NULL, 0, true, &rep), 0);
+    assert_int_equal(rep.len, 0);
+    assert_int_equal(rep.checked, 1);
+    plan_verify_report_release(&rep);
+    free(tmp);
+    free(orphan_path);
+    free(marker);
+    free(kept);
+    free(kept_marker);
+}
+
+/* Two processes adding the same content at once both succeed, one path. */
+static void concurrent_adds_agree(void **state)
+{
+    fixture *f = *state;
+    /* A bigger tree so the two adds really overlap. */
+    char buf[4096];
+    memset(buf, 'z', sizeof(buf));
+    for (int i = 0; i < 300; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "data/%03d", i);
+        buf[0] = (char)i;
+        th_write(f->src, name, buf, sizeof(buf), 0644);
+    }
+    int pipes[2][2];
+    pid_t pids[2];
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(pipe(pipes[k]), 0);
+        pids[k] = fork();
+        assert_true(pids[k] >= 0);
+        if (pids[k] == 0) {
+            plan_ctx *ctx = plan_ctx_new();
+            plan_store *s;
+            plan_add_opts o = {.dir = f->src, .name = "race", .version = "1.0"};
+            plan_add_result r;
+            if (plan_store_open(ctx, f->root, &s) || plan_store_add(s, &o, &r))
+                _exit(1);
+            ssize_t w = write(pipes[k][1], r.path, strlen(r.path));
+            _exit(w > 0 ? 0 : 1);
+        }
+        close(pipes[k][1]);
+    }
+    char got[2][512];
+    for (int k = 0; k < 2; k++) {
+        int status;
+        assert_int_equal(waitpid(pids[k], &status, 0), pids[k]);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+        ssize_t n = read(pipes[k][0], got[k], sizeof(got[k]) - 1);
+        assert_true(n > 0);
+        got[k][n] = '\0';
+        close(pipes[k][0]);
+    }
+    assert_string_equal(got[0], got[1]);
+    plan_verify_report rep = {0};
+    assert_int_equal(plan_store_verify(f->store, NULL, 0, true, &rep), 0);
+    assert_int_equal(rep.len, 0);
+    assert_int_equal(rep.checked, 1);
+    plan_verify_report_release(&rep);
+}
+
+static bool has_problem(const plan_verify_report *r, plan_problem_kind kind, const char *name)
+{
+    for (size_t i = 0; i < r->len; i++)
+        if (r->items[i].kind == kind && strstr(name, r->items[i].basename))
+            return true;
+    return false;
+}
+
+static void verify_finds_every_kind_of_damage(void **state)
+{
+    fixture *f = *state;
+    char *a = add(f, f->src, "a", NULL);
+    char *b = add(f, f->src, "b", NULL);
+    /* modify a */
+    char *file = plan_path_join(a, "share/doc/README");
+    chmod(file, 0644);
+    th_write_str(a, "share/doc/README", "tampered\n");
+    chmod(file, 0444);
+    /* delete b */
+    plan_fs_rmtree(b);
+    /* an unregistered directory */
+    char *stray = plan_xasprintf("%s/store/22222222222222222222222222222222-stray-1", f->root);
+    th_write_str(stray, "f", "x");
+    plan_verify_report rep = {0};
+    assert_int_equal(plan_store_verify(f->store, NULL, 0, false, &rep), 0);
+    assert_true(has_problem(&rep, PLAN_PROBLEM_MISSING, b));
+    assert_true(has_problem(&rep, PLAN_PROBLEM_UNREGISTERED, stray));
+    assert_false(has_problem(&rep, PLAN_PROBLEM_MODIFIED, a)); /* not without contents */
+    plan_verify_report_release(&rep);
+    assert_int_equal(plan_store_verify(f->store, NULL, 0, true, &rep), 0);
+    assert_true(has_problem(&rep, PLAN_PROBLEM_MODIFIED, a));
+    plan_verify_report_release(&rep);
+    free(file);
+    free(stray);
+    free(a);
+    free(b);
+}
+
+static void optimise_links_duplicates_and_verify_still_passes(void **state)
+{
+    fixture *f = *state;
+    char *a = add(f, f->src, "a", NULL);
+    char *b = add(f, f->src, "b", NULL);
+    plan_optimise_result res;
+    assert_int_equal(plan_store_optimise(f->store, &res), 0);
+    /* README and COPY inside a are one file; all of b's files join a's. */
+    assert_int_equal(res.files_linked, 4);
+    assert_true(res.bytes_saved >= 21 + 13 + 13);
+    struct stat s1, s2;
+    char *fa = plan_path_join(a, "bin/hello"), *fb = plan_path_join(b, "bin/hello");
+    assert_int_equal(stat(fa, &s1), 0);
+    assert_int_equal(stat(fb, &s2), 0);
+    assert_int_equal(s1.st_ino, s2.st_ino);
+    assert_int_equal(s1.st_mode & 0777, 0555);
+    assert_int_equal(stat(b, &s2), 0);
+    assert_int_equal(s2.st_mode & 0777, 0555);
+    assert_int_equal(s2.st_mtime, 1);
+    plan_verify_report rep = {0};
+    assert_int_equal(plan_store_verify(f->store, NULL, 0, true, &rep), 0);
+    assert_int_equal(rep.len, 0);
+    plan_verify_report_release(&rep);
+    assert_int_equal(plan_store_optimise(f->store, &res), 0);
+    assert_int_equal(res.files_linked, 0); /* idempotent */
+    free(fa);
+    free(fb);
+    free(a);
+    free(b);
+}
+
+static void export_is_deterministic_and_imports_back(void **state)
+{
+    fixture *f = *state;
+    char *lib = add(f, f->src, "lib", NULL);
+    char *app = th_tmpdir();
+    char *text = plan_xasprintf("exec %s/bin/hello\n", lib);
+    th_write_str(app, "run", text);
+    char *app_path = add(f, app, "app", NULL);
+    char *out1 = plan_path_join(f->src, "../x1.tar.zst");
+    char *out2 = plan_path_join(f->src, "../x2.tar.zst");
+    const char *paths[] = {app_path};
+    assert_int_equal(plan_store_export(f->store, paths, 1, true, out1), 0);
+    assert_int_equal(plan_store_export(f->store, paths, 1, true, out2), 0);
+    plan_buf b1, b2;
+    plan_buf_init(&b1);
+    plan_buf_init(&b2);
+    assert_int_equal(plan_fs_read_file(out1, 1 << 24, &b1), 0);
+    assert_int_equal(plan_fs_read_file(out2, 1 << 24, &b2), 0);
+    assert_int_equal(b1.len, b2.len);
+    assert_memory_equal(b1.data, b2.data, b1.len);
+
+    /* Without the closure the reference cannot be satisfied elsewhere. */
+    plan_store_close(f->store);
+    plan_fs_rmtree(f->root);
+    assert_int_equal(plan_store_open(f->ctx, f->root, &f->store), 0);
+    plan_import_result res;
+    assert_int_equal(plan_store_import(f->store, out1, &res), 0);
+    assert_int_equal(res.added.len, 2);
+    assert_int_equal(res.present.len, 0);
+    plan_import_result_release(&res);
+    plan_path_info *info;
+    assert_int_equal(plan_store_path_info(f->store, app_path, &info), 0);
+    assert_int_equal(info->references.len, 1);
+    plan_path_info_free(info);
+    plan_verify_report rep = {0};
+    assert_int_equal(plan_store_verify(f->store, NULL, 0, true, &rep), 0);
+    assert_int_equal(rep.len, 0);
+    plan_verify_report_release(&rep);
+    /* Importing again changes nothing. */
+    assert_int_equal(plan_store_import(f->store, out1, &res), 0);
+    assert_int_equal(res.added.len, 0);
+    assert_int_equal(res.present.len, 2);
+    plan_import_result_release(&res);
+
+    unlink(out1);
+    unlink(out2);
+    plan_buf_release(&b1);
+    plan_buf_release(&b2);
+    free(out1);
+    free(out2);
+    free(text);
+    free(app_path);
+    th_rmtree(app);
+    free(lib);
+}
+
+static void repair_restores_a_damaged_path(void **state)
+{
+    fixture *f = *state;
+    char *path = add(f, f->src, "hello", NULL);
+    char *out = plan_path_join(f->src, "../repair.tar.zst");
+    const char *paths[] = {path};
+    assert_int_equal(plan_store_export(f->store, paths, 1, false, out), 0);
+    char *file = plan_path_join(path, "bin/hello");
+    chmod(file, 0755);
+    th_write_str(path, "bin/hello", "#!/bin/sh\nrm -rf /\n");
+    plan_verify_report rep = {0};
+    assert_int_equal(plan_store_verify(f->store, paths, 1, true, &rep), 0);
+    assert_int_equal(rep.len, 1);
+    plan_verify_report_release(&rep);
+    assert_int_equal(plan_store_repair(f->store, path, out), 0);
+    assert_int_equal(plan_store_verify(f->store, NULL, 0, true, &rep), 0);
+    assert_int_equal(rep.len, 0);
+    plan_verify_report_release(&rep);
+    /* Also when the path is gone entirely. */
+    plan_fs_rmtree(path);
+    assert_int_equal(plan_store_repair(f->store, path, out), 0);
+    assert_int_equal(plan_store_verify(f->store, NULL, 0, true, &rep), 0);
+    assert_int_equal(rep.len, 0);
+    plan_verify_report_release(&rep);
+    unlink(out);
+    free(out);
+    free(file);
+    free(path);
+}
+
+static void reopening_keeps_the_schema(void **state)
+{
+    fixture *f = *state;
+    char *path = add(f, f->src, "hello", NULL);
+    plan_store_close(f->store);
+    assert_int_equal(plan_store_open(f->ctx, f->root, &f->store), 0);
+    plan_path_info *info;
+    assert_int_equal(plan_store_path_info(f->store, path, &info), 0);
+    plan_path_info_free(info);
+    free(path);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(add_copies_seals_and_registers),
+        T(adding_again_writes_nothing),
+        T(references_are_found_and_closed_over),
+        T(resolve_accepts_every_form),
+        T(bad_names_and_sources_fail_cleanly),
+        T(open_cleans_what_crashes_leave),
+        T(concurrent_adds_agree),
+        T(verify_finds_every_kind_of_damage),
+        T(optimise_links_duplicates_and_verify_still_passes),
+        T(export_is_deterministic_and_imports_back),
+        T(repair_restores_a_damaged_path),
+        T(reopening_keeps_the_schema),
+    };
+    return cmocka_run_group_tests_name("store", tests, NULL, NULL);
+}
