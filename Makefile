@@ -25,7 +25,7 @@ TOOL_SRC := $(wildcard tests/tools/*.c)
 
 obj = $(patsubst %.c,$(1)/obj/%.o,$(2))
 
-.PHONY: all deps test unit cli-tests asan bench run install clean fuzz
+.PHONY: all deps test unit tools asan bench run install clean
 
 all: $(BUILD)/plan $(BUILD)/plan-registry
 
@@ -72,10 +72,14 @@ test: deps
 	@$(MAKE) --no-print-directory all unit tools asan
 	@tests/run.sh $(BUILD)
 
-bench: deps all
+# deps may install the libraries, so the build runs in a fresh make that
+# asks pkg-config again.
+bench: deps
+	@$(MAKE) --no-print-directory all
 	@bench/run.sh $(BUILD)
 
-run: deps all
+run: deps
+	@$(MAKE) --no-print-directory all
 	@examples/run.sh $(BUILD)
 
 install: all

@@ -73,6 +73,7 @@ int cmd_version(cli *c, const command *cmd, int argc, char **argv);
 
 int cmd_store_add(cli *c, const command *cmd, int argc, char **argv);
 int cmd_store_export(cli *c, const command *cmd, int argc, char **argv);
+int cmd_store_hash(cli *c, const command *cmd, int argc, char **argv);
 int cmd_store_import(cli *c, const command *cmd, int argc, char **argv);
 int cmd_store_optimise(cli *c, const command *cmd, int argc, char **argv);
 int cmd_store_path_info(cli *c, const command *cmd, int argc, char **argv);

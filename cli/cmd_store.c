@@ -44,6 +44,22 @@ const command plan_store_commands[] = {
      "\n"
      "Examples:\n"
      "  plan store export /var/plan/store/<digest>-hello-1.0 --closure -o hello.tar.zst\n"},
+    {"hash", cmd_store_hash, "print the content hash of a directory",
+     "usage: plan store hash DIR [--name NAME --version VERSION] [--mask DIGEST]\n"
+     "\n"
+     "Hash the tree DIR with the store's canonical serialization and print its\n"
+     "content hash (blake2b:...).  Nothing is read from or written to the store;\n"
+     "every file is read (no cache), on one thread per core.  With --name and\n"
+     "--version, also print the store path the tree would get under --root.\n"
+     "\n"
+     "Options:\n"
+     "  --name NAME, --version VERSION  also compute the store path\n"
+     "  --mask DIGEST      hash as if DIGEST (32 characters) were 32 '0's\n"
+     "  --threads N        hash on N threads (default: one per core)\n"
+     "\n"
+     "Examples:\n"
+     "  plan store hash ./out\n"
+     "  plan --json store hash ./out --name hello --version 1.0\n"},
     {"import", cmd_store_import, "import store paths from an export archive",
      "usage: plan store import FILE\n"
      "\n"

@@ -10,7 +10,7 @@
 /* Each entry migrates from version i to i + 1.  Never edit a released entry:
  * append a new one. */
 static const char *const migrations[] = {
-    /* 0 -> 1: paths, references, realisations */
+    /* 0 -> 1: paths, references, realisations, the hash cache */
     "CREATE TABLE paths ("
     "  id INTEGER PRIMARY KEY,"
     "  basename TEXT NOT NULL UNIQUE,"
@@ -31,6 +31,11 @@ static const char *const migrations[] = {
     "  recipe_hash TEXT PRIMARY KEY,"
     "  path INTEGER NOT NULL REFERENCES paths(id) ON DELETE CASCADE,"
     "  created INTEGER NOT NULL"
+    ");"
+    "CREATE TABLE hash_cache ("
+    "  source TEXT PRIMARY KEY,"
+    "  entries BLOB NOT NULL,"
+    "  updated INTEGER NOT NULL"
     ");",
 };
 

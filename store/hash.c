@@ -96,6 +96,8 @@ static int walk_dir(plan_ctx *ctx, const char *top, int fd, const char *prefix, 
             e->size = (uint64_t)st.st_size;
             e->ino = st.st_ino;
             e->dev = st.st_dev;
+            e->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+            e->ctime_ns = (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec;
         } else if (S_ISLNK(st.st_mode)) {
             size_t cap = (size_t)st.st_size + 2;
             char *target = plan_xmalloc(cap);
@@ -301,7 +303,7 @@ int tree_for_each_file(plan_ctx *ctx, tree *t, unsigned threads, const char *pha
     pthread_mutex_init(&job.err_lock, NULL);
     size_t files = 0;
     for (size_t i = 0; i < t->len; i++) {
-        if (t->items[i].type == TREE_FILE) {
+        if (t->items[i].type == TREE_FILE && !t->items[i].hashed) {
             job.bytes_total += t->items[i].size;
             files++;
         }
@@ -343,6 +345,8 @@ typedef struct hash_arg {
 static int hash_one_file(void *p, tree_entry *e, uint8_t *scratch, char **msg)
 {
     hash_arg *a = p;
+    if (e->hashed)
+        return 0;
     int fd = openat(a->root_fd, e->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) {
         *msg = plan_xasprintf("cannot open '%s/%s': %s", a->root, e->path, strerror(errno));

@@ -633,9 +633,15 @@ int plan_store_add(plan_store *s, const plan_add_opts *o, plan_add_result *out)
 
     /* Hash the source first, reading only: content already in the store is
      * then recognised without writing a byte. */
+    char *source = realpath(o->dir, NULL);
     int rc = tree_walk(ctx, o->dir, &src);
+    if (!rc && source)
+        hashcache_apply(s, source, &src);
     if (!rc)
         rc = tree_hash_files(ctx, o->dir, &src, NULL, s->threads);
+    if (!rc && source)
+        hashcache_save(s, source, &src);
+    free(source);
     if (rc)
         goto out;
     tree_hash(&src, NULL, &h1);

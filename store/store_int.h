@@ -15,8 +15,11 @@ typedef struct tree_entry {
     bool exec;         /* files: any execute bit set */
     uint64_t size;     /* files: bytes; symlinks: target length */
     char *target;      /* symlinks */
-    ino_t ino;         /* files: inode, for optimise */
-    dev_t dev;
+    ino_t ino;         /* files: identity and change times, for optimise */
+    dev_t dev;         /* and for the hash cache */
+    int64_t mtime_ns;
+    int64_t ctime_ns;
+    bool hashed;       /* digest is already known (from the hash cache) */
     plan_hash digest;  /* files: BLAKE2b-256 of the (masked) contents */
 } tree_entry;
 
@@ -76,6 +79,12 @@ typedef struct db_path_row {
 int db_insert_path(plan_store *s, const db_path_row *row, const plan_strlist *refs);
 int db_insert_refs(plan_store *s, const char *basename, const plan_strlist *refs);
 int db_fail(plan_store *s, const char *what);
+
+/* ---- hash cache (hashcache.c) ----
+ * Remembers file digests of trees added from outside the store, keyed by
+ * the source directory, so re-adding an unchanged tree reads no file. */
+void hashcache_apply(plan_store *s, const char *source, tree *t);
+void hashcache_save(plan_store *s, const char *source, const tree *t);
 
 /* ---- store.c helpers shared with archive/verify/optimise ---- */
 /* A work directory in <store>/.tmp, locked for as long as it lives so that

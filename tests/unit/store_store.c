@@ -105,6 +105,43 @@ static void adding_again_writes_nothing(void **state)
     free(second);
 }
 
+static void record_hashing(const plan_event *ev, void *user)
+{
+    uint64_t *bytes = user;
+    if (ev->kind == PLAN_EV_PHASE && !strcmp(ev->phase, "hashing") && *bytes == UINT64_MAX)
+        *bytes = ev->total; /* the first hashing phase is the source's */
+}
+
+/* Re-adding an unchanged tree reads no file; an edit that keeps size and
+ * mtime is still seen, through ctime. */
+static void hash_cache_skips_unchanged_files_only(void **state)
+{
+    fixture *f = *state;
+    char *file = plan_path_join(f->src, "share/doc/README");
+    struct stat old;
+    assert_int_equal(stat(file, &old), 0);
+    sleep(3); /* out of the racy window */
+    char *first = add(f, f->src, "hello", NULL);
+    uint64_t bytes = UINT64_MAX;
+    plan_ctx_set_events(f->ctx, record_hashing, &bytes);
+    char *second = add(f, f->src, "hello", NULL);
+    assert_string_equal(first, second);
+    assert_int_equal(bytes, 0);
+    /* same size, same mtime, different bytes */
+    th_write_str(f->src, "share/doc/README", "HELLO, WORLD\n");
+    struct timespec t[2] = {old.st_atim, old.st_mtim};
+    assert_int_equal(utimensat(AT_FDCWD, file, t, 0), 0);
+    bytes = UINT64_MAX;
+    char *third = add(f, f->src, "hello", NULL);
+    assert_string_not_equal(first, third);
+    assert_int_equal(bytes, 13);
+    plan_ctx_set_events(f->ctx, NULL, NULL);
+    free(first);
+    free(second);
+    free(third);
+    free(file);
+}
+
 static void references_are_found_and_closed_over(void **state)
 {
     fixture *f = *state;
@@ -434,6 +471,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(add_copies_seals_and_registers),
         T(adding_again_writes_nothing),
+        T(hash_cache_skips_unchanged_files_only),
         T(references_are_found_and_closed_over),
         T(resolve_accepts_every_form),
         T(bad_names_and_sources_fail_cleanly),
