@@ -727,6 +727,129 @@ out:
     return rc;
 }
 
+/* ---------- import: symlinks, resolved for real ----------
+ * Each target was checked lexically when its entry was read, but a chain
+ * of links can escape even when every single target stays inside
+ * ("up -> ..", then "s -> sub/up/.."). Once the tree is complete, every
+ * link is therefore resolved the way the kernel would, against the
+ * extracted tree, without ever following a link on disk: lstat and
+ * readlink only. */
+
+#define MAX_LINK_HOPS 40
+
+typedef struct link_walk {
+    const char *dir;   /* the extracted store path */
+    int hops;
+} link_walk;
+
+/* Append the components of text to the list (NUL-separated, in order). */
+static void split_components(const char *text, plan_strlist *out)
+{
+    const char *p = text;
+    while (*p) {
+        while (*p == '/')
+            p++;
+        const char *start = p;
+        while (*p && *p != '/')
+            p++;
+        if (p > start)
+            plan_strlist_take(out, plan_xstrndup(start, (size_t)(p - start)));
+    }
+}
+
+static char *joined(const plan_strlist *stack, size_t n)
+{
+    plan_buf b;
+    plan_buf_init(&b);
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            plan_buf_addc(&b, '/');
+        plan_buf_adds(&b, stack->items[i]);
+    }
+    return plan_buf_detach(&b);
+}
+
+/* Resolve the components todo[from..] starting at directory stack.
+ * Returns NULL if the result stays inside the store path (or leaves it
+ * only for an absolute target below the store directory), else why not. */
+static const char *resolve_inside(link_walk *w, plan_strlist *stack, plan_strlist *todo,
+                                  size_t from)
+{
+    for (size_t i = from; i < todo->len; i++) {
+        const char *c = todo->items[i];
+        if (!strcmp(c, "."))
+            continue;
+        if (!strcmp(c, "..")) {
+            if (stack->len == 0)
+                return "is a symlink whose chain of links escapes its store path";
+            free(stack->items[--stack->len]);
+            continue;
+        }
+        plan_strlist_add(stack, c);
+        char *rel = joined(stack, stack->len);
+        char *full = plan_path_join(w->dir, rel);
+        free(rel);
+        struct stat st;
+        if (lstat(full, &st) != 0) {
+            free(full);
+            return NULL; /* dangling: it leads nowhere */
+        }
+        if (!S_ISLNK(st.st_mode)) {
+            free(full);
+            if (!S_ISDIR(st.st_mode))
+                return NULL; /* a file: nothing can be reached through it */
+            continue;
+        }
+        if (++w->hops > MAX_LINK_HOPS) {
+            free(full);
+            return "is a symlink in a loop of links";
+        }
+        char target[4096];
+        ssize_t n = readlink(full, target, sizeof(target) - 1);
+        free(full);
+        if (n <= 0)
+            return "is a symlink that cannot be read back";
+        target[n] = '\0';
+        free(stack->items[--stack->len]); /* replaced by its target */
+        if (target[0] == '/')
+            return NULL; /* absolute targets were confined to the store */
+        plan_strlist rest;
+        plan_strlist_init(&rest);
+        split_components(target, &rest);
+        for (size_t k = i + 1; k < todo->len; k++)
+            plan_strlist_add(&rest, todo->items[k]);
+        const char *why = resolve_inside(w, stack, &rest, 0);
+        plan_strlist_release(&rest);
+        return why;
+    }
+    return NULL;
+}
+
+static int check_links_confined(plan_store *s, const char *file, const char *dir,
+                                const char *basename, const tree *t)
+{
+    for (size_t i = 0; i < t->len; i++) {
+        const tree_entry *e = &t->items[i];
+        if (e->type != TREE_SYMLINK || e->target[0] == '/')
+            continue;
+        link_walk w = {.dir = dir};
+        plan_strlist stack, todo;
+        plan_strlist_init(&stack);
+        plan_strlist_init(&todo);
+        split_components(e->path, &stack);
+        free(stack.items[--stack.len]); /* start in the link's directory */
+        split_components(e->target, &todo);
+        const char *why = resolve_inside(&w, &stack, &todo, 0);
+        plan_strlist_release(&stack);
+        plan_strlist_release(&todo);
+        if (why)
+            return plan_fail(s->ctx, PLAN_ERR_HOSTILE,
+                             "refusing '%s': entry '%s/%s' %s; nothing was imported", file,
+                             basename, e->path, why);
+    }
+    return 0;
+}
+
 /* Re-hash an extracted path and compare it with what the metadata claims. */
 static int check_extracted(plan_store *s, const char *file, const char *dir,
                            const import_path *ip, tree *t)
@@ -746,7 +869,7 @@ static int check_extracted(plan_store *s, const char *file, const char *dir,
                          "refusing '%s': the contents of '%s' do not match its content hash; "
                          "the archive was tampered with or damaged; nothing was imported",
                          file, ip->basename);
-    return 0;
+    return check_links_confined(s, file, dir, ip->basename, t);
 }
 
 /* ---------- import ---------- */
