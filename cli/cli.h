@@ -8,7 +8,7 @@
 
 #include <jansson.h>
 
-/* Exit codes (docs/commands/exit-codes.md). */
+/* Exit codes (docs/commands/plan.md). */
 enum { EXIT_OK = 0, EXIT_FAILURE_ = 1, EXIT_USAGE = 2 };
 
 typedef struct progress_state {

@@ -13,7 +13,7 @@ static const char store_help[] =
 
 const command plan_store_commands[] = {
     {"add", cmd_store_add, "copy a directory into the store",
-     "usage: plan store add DIR --name NAME --version VERSION [--ref PATH]...\n"
+     "usage: plan store add DIR --name NAME --version VERSION\n"
      "\n"
      "Copy the tree DIR into the store and print its store path.  The path is\n"
      "named by the content: adding the same tree again prints the same path and\n"
@@ -23,8 +23,9 @@ const command plan_store_commands[] = {
      "those found are recorded as its references.\n"
      "\n"
      "Options:\n"
-     "  --name NAME        the plan's name (letters, digits, . _ + -)\n"
-     "  --version VERSION  its version (same characters)\n"
+     "  --name NAME        the plan's name (letters, digits, . _ + -; no '-'\n"
+     "                     followed by a digit)\n"
+     "  --version VERSION  its version (same characters, starting with a digit)\n"
      "  --no-scan          do not look for references to other store paths\n"
      "  --threads N        hash and copy on N threads (default: one per core)\n"
      "\n"
@@ -104,9 +105,9 @@ const command plan_store_commands[] = {
     {"verify", cmd_store_verify, "check the store against its database",
      "usage: plan store verify [--check-contents] [PATH...]\n"
      "\n"
-     "Find registered paths that are missing, directories in the store that are\n"
-     "not registered, references to unregistered paths and, with\n"
-     "--check-contents, paths whose contents no longer match their hash.\n"
+     "Find registered paths that are missing or writable, directories in the\n"
+     "store that are not registered and, with --check-contents, paths whose\n"
+     "contents no longer match their hash.\n"
      "Exits 1 when anything is wrong.\n"
      "\n"
      "Examples:\n"

@@ -53,7 +53,8 @@ int cmd_store_hash(cli *c, const command *cmd, int argc, char **argv)
         if (!why)
             why = plan_store_check_version(version);
         if (why)
-            return cli_usage(c, cmd, "invalid name or version: %s", why);
+            return cli_error(c, "invalid name or version ('%s', '%s'): %s", name, version,
+                             why);
         char *store_dir = plan_path_join(c->root, "store");
         char *abs = plan_path_absolute(store_dir);
         char digest[PLAN_DIGEST_CHARS + 1];

@@ -102,10 +102,6 @@ static void print_error(cli *c, const char *msg)
     cli_clear_progress(c);
     fprintf(stderr, "%splan: error:%s %s\n", c->color ? "\033[31m" : "",
             c->color ? "\033[0m" : "", msg);
-    if (c->json) {
-        json_t *j = json_pack("{s:{s:s}}", "error", "message", msg);
-        cli_print_json(j);
-    }
 }
 
 int cli_fail(cli *c)

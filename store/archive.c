@@ -447,6 +447,8 @@ static const char *check_link_target(extractor *x, const char *entry, const char
         const char *rest = target + n;
         if (strstr(rest, "/../") || (strlen(rest) >= 3 && !strcmp(rest + strlen(rest) - 3, "/..")))
             return "is a symlink that climbs out of the store with '..'";
+        if (rest[1] == '.' || rest[1] == '/' || rest[1] == '\0')
+            return "is a symlink into the store's private directories";
         return NULL;
     }
     /* Depth of the link's directory below the store path's root. */
@@ -689,9 +691,8 @@ static int extract_archive(plan_store *s, const char *file, const char *workdir,
         rc = plan_fail_errno(ctx, PLAN_ERR_IO, errno, "cannot open '%s'", workdir);
         goto out;
     }
-    uint64_t total = 0;
-    for (size_t i = 0; i < meta->n; i++)
-        total += meta->paths[i].size;
+    struct stat fst;
+    uint64_t total = stat(file, &fst) == 0 ? (uint64_t)fst.st_size : 0;
     plan_emit_phase(ctx, "unpacking", total, true);
     uint64_t entries = 0;
     while (!rc) {
@@ -705,7 +706,7 @@ static int extract_archive(plan_store *s, const char *file, const char *workdir,
         }
         rc = extract_entry(&x, a, ae);
         if (++entries % 256 == 0)
-            plan_emit_progress(ctx, "unpacking", (uint64_t)archive_filter_bytes(a, 0), 0,
+            plan_emit_progress(ctx, "unpacking", (uint64_t)archive_filter_bytes(a, -1), total,
                                true);
     }
     plan_emit_done(ctx, "unpacking");
@@ -811,8 +812,15 @@ static const char *resolve_inside(link_walk *w, plan_strlist *stack, plan_strlis
             return "is a symlink that cannot be read back";
         target[n] = '\0';
         free(stack->items[--stack->len]); /* replaced by its target */
-        if (target[0] == '/')
-            return NULL; /* absolute targets were confined to the store */
+        if (target[0] == '/') {
+            /* Absolute targets were confined to a store path by the entry
+             * check; '..' after one would climb out from there. */
+            for (size_t k = i + 1; k < todo->len; k++)
+                if (!strcmp(todo->items[k], ".."))
+                    return "is a symlink whose chain of links climbs out of the store "
+                           "through an absolute link";
+            return NULL;
+        }
         plan_strlist rest;
         plan_strlist_init(&rest);
         split_components(target, &rest);
@@ -954,8 +962,6 @@ int plan_store_import(plan_store *s, const char *file, plan_import_result *out)
         }
         char *dir = plan_path_join(w.path, ip->basename);
         rc = check_extracted(s, file, dir, ip, &trees[nrows]);
-        if (!rc)
-            rc = tree_seal(ctx, dir, &trees[nrows], false);
         plan_hash_format(&ip->content, texts[nrows]);
         tmp_paths[nrows] = dir;
         rows[nrows] = (db_path_row){.basename = ip->basename, .digest = ip->digest,
@@ -966,12 +972,56 @@ int plan_store_import(plan_store *s, const char *file, plan_import_result *out)
             plan_strlist_add(&refs[nrows], ip->refs.items[r]);
         nrows++;
     }
+    /* The declared references are not trusted to be complete: a path that
+     * leaves one out could lose it to the collector.  Scan every imported
+     * path for the digests of the archive's paths and of every registered
+     * path, and record what is found as well. */
+    if (!rc && nrows) {
+        plan_strlist cand_d, cand_b;
+        plan_strlist_init(&cand_d);
+        plan_strlist_init(&cand_b);
+        rc = registered_candidates(s, &cand_d, &cand_b);
+        for (size_t i = 0; i < meta.n && !rc; i++) {
+            plan_strlist_add(&cand_d, meta.paths[i].digest);
+            plan_strlist_add(&cand_b, meta.paths[i].basename);
+        }
+        for (size_t i = 0; i < nrows && !rc; i++)
+            rc = find_references(s, tmp_paths[i], &cand_d, &cand_b, rows[i].digest, &refs[i]);
+        plan_strlist_release(&cand_d);
+        plan_strlist_release(&cand_b);
+    }
+    for (size_t i = 0; i < nrows && !rc; i++)
+        rc = tree_seal(ctx, tmp_paths[i], &trees[i], false);
     if (!rc && nrows) {
         rc = lock_all(s, &meta, lock_fds, &nlocks);
+        /* Another process may have registered some of them meanwhile:
+         * under the locks, keep theirs and register only the rest. */
+        size_t keep = 0;
+        for (size_t i = 0; i < nrows && !rc; i++) {
+            char *final = store_path_of(s, rows[i].basename);
+            struct stat st;
+            bool present = db_has_path(s, rows[i].basename) == 1 && lstat(final, &st) == 0;
+            free(final);
+            if (present) {
+                plan_strlist_add(&out->present, rows[i].basename);
+                continue;
+            }
+            tree t = trees[keep];
+            char *p = tmp_paths[keep];
+            plan_strlist r = refs[keep];
+            trees[keep] = trees[i];
+            tmp_paths[keep] = tmp_paths[i];
+            refs[keep] = refs[i];
+            trees[i] = t;
+            tmp_paths[i] = p;
+            refs[i] = r;
+            rows[keep] = rows[i];
+            keep++;
+        }
+        if (!rc && keep)
+            rc = register_trees(s, keep, tmp_paths, rows, refs);
         if (!rc)
-            rc = register_trees(s, nrows, tmp_paths, rows, refs);
-        if (!rc)
-            for (size_t i = 0; i < nrows; i++)
+            for (size_t i = 0; i < keep; i++)
                 plan_strlist_add(&out->added, rows[i].basename);
     }
     free(texts);

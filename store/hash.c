@@ -175,17 +175,23 @@ void tree_stats(const tree *t, plan_tree_stats *stats)
 
 /* ---------- masking ---------- */
 
-/* Replace every occurrence of mask in buf[0..len) by '0's, in place. */
-static void mask_bytes(char *buf, size_t len, const char *mask)
+/* Replace every occurrence of mask in buf[0..len) by '0's, in place, left
+ * to right without overlaps.  Returns the offset just past the last
+ * replacement (0 if none): bytes before it are final and must never be
+ * searched again, or the zeros of one replacement could start another. */
+static size_t mask_bytes(char *buf, size_t len, const char *mask)
 {
     char *p = buf, *end = buf + len;
+    size_t last = 0;
     while ((size_t)(end - p) >= PLAN_DIGEST_CHARS) {
         char *hit = memmem(p, (size_t)(end - p), mask, PLAN_DIGEST_CHARS);
         if (!hit)
             break;
         memset(hit, '0', PLAN_DIGEST_CHARS);
         p = hit + PLAN_DIGEST_CHARS;
+        last = (size_t)(p - buf);
     }
+    return last;
 }
 
 char *mask_string(const char *s, const char *mask)
@@ -222,9 +228,10 @@ static int hash_fd(int fd, const char *mask, uint8_t *buf, plan_hash *out, uint6
         *total += (uint64_t)n;
         if (progress)
             atomic_fetch_add(progress, (uint64_t)n);
-        if (mask)
-            mask_bytes((char *)buf, have, mask);
+        size_t final = mask ? mask_bytes((char *)buf, have, mask) : 0;
         size_t flush = have > keep ? have - keep : 0;
+        if (final > flush)
+            flush = final;
         crypto_generichash_update(&st, buf, flush);
         memmove(buf, buf + flush, have - flush);
         have -= flush;
@@ -400,30 +407,52 @@ static void put_bytes(crypto_generichash_state *st, const char *s, const char *m
     free(m);
 }
 
+typedef struct masked_entry {
+    char *path; /* the masked path: the order of the serialization */
+    const tree_entry *e;
+} masked_entry;
+
+static int compare_masked(const void *a, const void *b)
+{
+    return strcmp(((const masked_entry *)a)->path, ((const masked_entry *)b)->path);
+}
+
+static void hash_entry(crypto_generichash_state *st, const char *path, const tree_entry *e,
+                       const char *mask)
+{
+    uint8_t tag = e->type == TREE_DIR ? 'D' : e->type == TREE_FILE ? 'F' : 'L';
+    crypto_generichash_update(st, &tag, 1);
+    put_bytes(st, path, NULL);
+    if (e->type == TREE_FILE) {
+        uint8_t exec = e->exec ? 1 : 0;
+        crypto_generichash_update(st, &exec, 1);
+        put_u64(st, e->size);
+        crypto_generichash_update(st, e->digest.bytes, PLAN_HASH_BYTES);
+    } else if (e->type == TREE_SYMLINK) {
+        put_bytes(st, e->target, mask);
+    }
+}
+
 void tree_hash(const tree *t, const char *mask, plan_hash *out)
 {
     crypto_generichash_state st;
     crypto_generichash_init(&st, NULL, 0, PLAN_HASH_BYTES);
     crypto_generichash_update(&st, (const uint8_t *)SERIAL_MAGIC, sizeof(SERIAL_MAGIC));
+    /* Entries are serialised in the order of their masked paths, so that
+     * two trees equal modulo the mask hash alike even when the digest is
+     * part of a name. */
+    masked_entry *order = plan_xmalloc((t->len ? t->len : 1) * sizeof(*order));
     for (size_t i = 0; i < t->len; i++) {
-        const tree_entry *e = &t->items[i];
-        uint8_t tag;
-        switch (e->type) {
-        case TREE_DIR: tag = 'D'; break;
-        case TREE_FILE: tag = 'F'; break;
-        default: tag = 'L'; break;
-        }
-        crypto_generichash_update(&st, &tag, 1);
-        put_bytes(&st, e->path, mask);
-        if (e->type == TREE_FILE) {
-            uint8_t exec = e->exec ? 1 : 0;
-            crypto_generichash_update(&st, &exec, 1);
-            put_u64(&st, e->size);
-            crypto_generichash_update(&st, e->digest.bytes, PLAN_HASH_BYTES);
-        } else if (e->type == TREE_SYMLINK) {
-            put_bytes(&st, e->target, mask);
-        }
+        order[i].path = mask_string(t->items[i].path, mask);
+        order[i].e = &t->items[i];
     }
+    if (mask && t->len > 1)
+        qsort(order, t->len, sizeof(*order), compare_masked);
+    for (size_t i = 0; i < t->len; i++) {
+        hash_entry(&st, order[i].path, order[i].e, mask);
+        free(order[i].path);
+    }
+    free(order);
     crypto_generichash_final(&st, out->bytes, PLAN_HASH_BYTES);
 }
 
@@ -510,33 +539,49 @@ void plan_store_digest(const char *store_dir, const char *name, const char *vers
     plan_base32_encode(h, sizeof(h), out);
 }
 
-static const char *check_token(const char *s, bool version)
+static bool is_alnum(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+static const char *check_token(const char *s)
 {
     size_t n = strlen(s);
     if (n == 0)
         return "it is empty";
     if (n > 100)
         return "it is longer than 100 characters";
-    if (!((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z') ||
-          (s[0] >= '0' && s[0] <= '9')))
-        return version ? "it must start with a letter or digit"
-                       : "it must start with a letter or digit";
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                  (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '+' || c == '-';
-        if (!ok)
+        if (!is_alnum(c) && c != '.' && c != '_' && c != '+' && c != '-')
             return "only letters, digits and . _ + - are allowed";
     }
     return NULL;
 }
 
+/* A basename is <digest>-<name>-<version>, and the version begins at the
+ * first '-' followed by a digit: so a name never contains one, and a
+ * version always starts with a digit.  Otherwise ("foo", "1-2") and
+ * ("foo-1", "2") would be the same store path. */
 const char *plan_store_check_name(const char *name)
 {
-    return check_token(name, false);
+    const char *why = check_token(name);
+    if (why)
+        return why;
+    if (!is_alnum(name[0]))
+        return "it must start with a letter or digit";
+    for (const char *p = name; *p; p++)
+        if (p[0] == '-' && p[1] >= '0' && p[1] <= '9')
+            return "a '-' followed by a digit would start the version";
+    return NULL;
 }
 
 const char *plan_store_check_version(const char *version)
 {
-    return check_token(version, true);
+    const char *why = check_token(version);
+    if (why)
+        return why;
+    if (!(version[0] >= '0' && version[0] <= '9'))
+        return "it must start with a digit";
+    return NULL;
 }

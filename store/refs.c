@@ -174,10 +174,14 @@ int plan_store_scan_refs(plan_ctx *ctx, const char *dir, const char *const *dige
 
 /* ---------- rewriting ---------- */
 
-static uint64_t replace_all(char *buf, size_t len, const char *from, const char *to)
+/* Replace every occurrence of from by to, left to right.  *last_end gets
+ * the offset just past the last replacement (0 if none). */
+static uint64_t replace_all(char *buf, size_t len, const char *from, const char *to,
+                            size_t *last_end)
 {
     uint64_t count = 0;
     char *p = buf, *end = buf + len;
+    *last_end = 0;
     while ((size_t)(end - p) >= PLAN_DIGEST_CHARS) {
         char *hit = memmem(p, (size_t)(end - p), from, PLAN_DIGEST_CHARS);
         if (!hit)
@@ -185,6 +189,7 @@ static uint64_t replace_all(char *buf, size_t len, const char *from, const char 
         memcpy(hit, to, PLAN_DIGEST_CHARS);
         count++;
         p = hit + PLAN_DIGEST_CHARS;
+        *last_end = (size_t)(p - buf);
     }
     return count;
 }
@@ -219,7 +224,8 @@ static int rewrite_file(int dirfd, const tree_entry *e, const char *from, const 
         if (n == 0)
             break;
         have += (size_t)n;
-        uint64_t c = replace_all(buf, have, from, to);
+        size_t final;
+        uint64_t c = replace_all(buf, have, from, to, &final);
         if (c) {
             *count += c;
             if (pwrite(fd, buf, have, base) != (ssize_t)have) {
@@ -227,7 +233,11 @@ static int rewrite_file(int dirfd, const tree_entry *e, const char *from, const 
                 break;
             }
         }
+        /* Carry the tail that may start an occurrence, but never bytes a
+         * replacement already produced. */
         size_t keep = have < PLAN_DIGEST_CHARS - 1 ? have : PLAN_DIGEST_CHARS - 1;
+        if (have - keep < final)
+            keep = have - final;
         memmove(buf, buf + have - keep, keep);
         base += (off_t)(have - keep);
         have = keep;
@@ -244,7 +254,8 @@ static int rewrite_symlink(int dirfd, const tree_entry *e, const char *from, con
                            uint64_t *count)
 {
     char *target = plan_xstrdup(e->target);
-    uint64_t c = replace_all(target, strlen(target), from, to);
+    size_t final;
+    uint64_t c = replace_all(target, strlen(target), from, to, &final);
     int rc = 0;
     if (c) {
         if (unlinkat(dirfd, e->path, 0) != 0 || symlinkat(target, dirfd, e->path) != 0)
@@ -264,7 +275,8 @@ static int rewrite_name(int dirfd, const tree_entry *e, const char *from, const 
         return 0;
     char *renamed = plan_xstrdup(e->path);
     char *last_copy = renamed + (last - e->path);
-    *count += replace_all(last_copy, strlen(last_copy), from, to);
+    size_t final;
+    *count += replace_all(last_copy, strlen(last_copy), from, to, &final);
     int rc = renameat(dirfd, e->path, dirfd, renamed) == 0 ? 0 : -errno;
     free(renamed);
     return rc;

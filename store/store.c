@@ -94,7 +94,38 @@ void digest_unlock(int fd)
 
 /* ---------- work directories ---------- */
 
+static int work_dir_create_unguarded(plan_store *s, work_dir *w);
+
+/* Work directories are created and locked under a shared hold of
+ * var/locks/tmp.lock, and the cleanup scans under an exclusive one, so the
+ * cleanup of another process never sees a directory that exists but is
+ * not locked yet. */
+static int tmp_guard(plan_store *s, int how)
+{
+    char *path = plan_path_join(s->locks_dir, "tmp.lock");
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    free(path);
+    if (fd < 0)
+        return -1;
+    while (flock(fd, how) != 0) {
+        if (errno != EINTR) {
+            close(fd);
+            return -1;
+        }
+    }
+    return fd;
+}
+
 int work_dir_create(plan_store *s, work_dir *w)
+{
+    int guard = tmp_guard(s, LOCK_SH);
+    int rc = work_dir_create_unguarded(s, w);
+    if (guard >= 0)
+        close(guard);
+    return rc;
+}
+
+static int work_dir_create_unguarded(plan_store *s, work_dir *w)
 {
     unsigned char rnd[10];
     char suffix[17];
@@ -136,9 +167,13 @@ void work_dir_remove(work_dir *w)
 /* Remove work directories that no live process holds. */
 static void clean_work_dirs(plan_store *s)
 {
+    int guard = tmp_guard(s, LOCK_EX);
     DIR *dir = opendir(s->tmp_dir);
-    if (!dir)
+    if (!dir) {
+        if (guard >= 0)
+            close(guard);
         return;
+    }
     struct dirent *de;
     while ((de = readdir(dir)) != NULL) {
         if (de->d_name[0] == '.')
@@ -156,6 +191,8 @@ static void clean_work_dirs(plan_store *s)
         close(fd);
     }
     closedir(dir);
+    if (guard >= 0)
+        close(guard);
 }
 
 /* Finish registrations that a crash interrupted: keep what committed,
@@ -212,6 +249,21 @@ int plan_store_open(plan_ctx *ctx, const char *root, plan_store **out)
             rc = plan_fail_errno(ctx, PLAN_ERR_IO, -r,
                                  "cannot create '%s' (is --root '%s' writable?)", dirs[i],
                                  s->root);
+    }
+    /* The store directory is part of every digest, so it must have one
+     * spelling: the real path, whatever symlinks lead to the root. */
+    char *real = rc ? NULL : realpath(s->root, NULL);
+    if (real && strcmp(real, s->root) != 0) {
+        free(s->root);
+        free(s->store_dir);
+        free(s->tmp_dir);
+        free(s->links_dir);
+        s->root = real;
+        s->store_dir = plan_path_join(s->root, "store");
+        s->tmp_dir = plan_path_join(s->store_dir, ".tmp");
+        s->links_dir = plan_path_join(s->store_dir, ".links");
+    } else {
+        free(real);
     }
     if (!rc) {
         char *db_path = plan_path_join(db_dir, "plan.db");
@@ -587,8 +639,11 @@ static int collect_candidates(plan_store *s, const plan_add_opts *o, plan_strlis
         plan_strlist_take(digests, plan_xstrndup(base, PLAN_DIGEST_CHARS));
         plan_strlist_take(basenames, base);
     }
-    if (!o->scan_all_refs)
-        return 0;
+    return o->scan_all_refs ? registered_candidates(s, digests, basenames) : 0;
+}
+
+int registered_candidates(plan_store *s, plan_strlist *digests, plan_strlist *basenames)
+{
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(s->db, "SELECT digest, basename FROM paths", -1, &st, NULL) !=
         SQLITE_OK)

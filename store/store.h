@@ -56,8 +56,10 @@ void plan_base32_encode(const uint8_t *in, size_t n, char *out);
 bool plan_base32_valid_char(char c);
 
 /* Name and version rules for store paths: 1-100 characters of
- * [A-Za-z0-9._+-], starting with a letter or digit (version: with a digit or
- * letter).  Returns NULL when valid, else a static description. */
+ * [A-Za-z0-9._+-]; a name starts with a letter or digit and never holds a
+ * '-' followed by a digit; a version starts with a digit.  So a basename
+ * splits unambiguously at its first "-<digit>".  Returns NULL when valid,
+ * else a static description. */
 const char *plan_store_check_name(const char *name);
 const char *plan_store_check_version(const char *version);
 

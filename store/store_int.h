@@ -112,6 +112,8 @@ int register_trees(plan_store *s, size_t n, char *const *tmp_paths, const db_pat
                    const plan_strlist *refs);
 char *store_path_of(const plan_store *s, const char *basename);
 char *make_basename(const char *digest, const char *name, const char *version);
+/* Append the digest and basename of every registered path. */
+int registered_candidates(plan_store *s, plan_strlist *digests, plan_strlist *basenames);
 /* Scan dir's tree for the given candidate digests; appends the basenames
  * (cand_basenames[i]) of the found ones to refs. */
 int find_references(plan_store *s, const char *dir, const plan_strlist *cand_digests,

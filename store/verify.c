@@ -46,10 +46,13 @@ static int check_one(plan_store *s, const char *basename, const char *digest,
     struct stat st;
     int rc = 0;
     r->checked++;
-    if (lstat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
+    int missing = lstat(path, &st) != 0 ? errno : 0;
+    if (missing || !S_ISDIR(st.st_mode)) {
         add_problem(r, PLAN_PROBLEM_MISSING, basename,
                     plan_xasprintf("registered, but '%s' %s", path,
-                                   errno == ENOENT ? "does not exist" : "is not a directory"));
+                                   missing == ENOENT ? "does not exist"
+                                   : missing         ? strerror(missing)
+                                                     : "is not a directory"));
         free(path);
         return 0;
     }

@@ -83,13 +83,37 @@ setup() { common_setup; }
     [[ "$output" == "$ROOT/store/"* ]]
 }
 
-@test "failures exit 1 with 'plan: error:' naming the object; --json adds an error object" {
+@test "failures exit 1 with 'plan: error:' naming the object, on stderr also with --json" {
     run plan store path-info /nonexistent/thing
     [ "$status" -eq 1 ]
     [[ "$output" == *"plan: error: '/nonexistent/thing' is not inside the store"* ]]
-    run plan --json store path-info nothing-1.0
+    a=$(plan store add "$SRC" --name a --version 1)
+    run --separate-stderr plan --json store path-info nothing-1.0 "$a"
     [ "$status" -eq 1 ]
-    [[ "$output" == *'"error"'* ]]
+    [[ "$stderr" == *"plan: error: 'nothing-1.0' is not a registered store path"* ]]
+    # stdout stays one JSON document: the paths that were found
+    [ "$(printf '%s' "$output" | head -c1)" = "[" ]
+    [[ "$output" == *'"name": "a"'* ]]
+}
+
+@test "names and versions that would make an ambiguous basename are refused" {
+    run plan store add "$SRC" --name foo-1 --version 2
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"'-' followed by a digit"* ]]
+    run plan store add "$SRC" --name foo --version v1
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"must start with a digit"* ]]
+    run plan store add "$SRC" --name foo-bar2 --version 1-2
+    [ "$status" -eq 0 ]
+}
+
+@test "a root reached through a symlink is canonicalised" {
+    mkdir -p "$BATS_TEST_TMPDIR/real"
+    ln -s real "$BATS_TEST_TMPDIR/link"
+    p=$("$PLAN" --root "$BATS_TEST_TMPDIR/link" store add "$SRC" --name a --version 1)
+    [[ "$p" == "$BATS_TEST_TMPDIR/real/store/"* ]]
+    run "$PLAN" --root "$BATS_TEST_TMPDIR/link" store path-info "$BATS_TEST_TMPDIR/link/store/$(basename "$p")"
+    [ "$status" -eq 0 ]
 }
 
 @test "no colour and no progress bar on a pipe" {
