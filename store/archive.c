@@ -28,6 +28,9 @@
 #define META_NAME "plan-export.json"
 #define META_MAX (16u << 20)
 #define MAX_PATHS 100000
+/* Entries of one store path: bounds the inodes a hostile archive can make
+ * before its hash is checked, together with the declared count. */
+#define MAX_ENTRIES 2000000
 #define IO_CHUNK (256 * 1024)
 
 /* ---------- export ---------- */
@@ -47,7 +50,7 @@ static void entry_defaults(struct archive_entry *e, const char *path)
     archive_entry_set_mtime(e, 1, 0);
 }
 
-static json_t *export_metadata(plan_store *s, const plan_strlist *basenames)
+static json_t *export_metadata(plan_store *s, const plan_strlist *basenames, const tree *trees)
 {
     json_t *paths = json_array();
     for (size_t i = 0; i < basenames->len; i++) {
@@ -60,10 +63,11 @@ static json_t *export_metadata(plan_store *s, const plan_strlist *basenames)
         for (size_t r = 0; r < info->references.len; r++)
             json_array_append_new(refs, json_string(info->references.items[r]));
         json_array_append_new(
-            paths, json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:o}", "basename", info->basename,
-                             "name", info->name, "version", info->version, "digest",
-                             info->digest, "content_hash", info->content_hash, "size",
-                             (json_int_t)info->size, "references", refs));
+            paths, json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:o}", "basename",
+                             info->basename, "name", info->name, "version", info->version,
+                             "digest", info->digest, "content_hash", info->content_hash, "size",
+                             (json_int_t)info->size, "entries", (json_int_t)(trees[i].len + 1),
+                             "references", refs));
         plan_path_info_free(info);
     }
     return json_pack("{s:s, s:s, s:o}", "format", EXPORT_FORMAT, "store_dir", s->store_dir,
@@ -99,13 +103,13 @@ static int write_file_data(plan_ctx *ctx, struct archive *a, int fd, const char 
 }
 
 static int export_one(plan_store *s, struct archive *a, struct archive_entry *ae,
-                      const char *basename, char *buf)
+                      const char *basename, const tree *tp, char *buf)
 {
     plan_ctx *ctx = s->ctx;
     char *root = store_path_of(s, basename);
-    tree t = {0};
-    int rc = tree_walk(ctx, root, &t);
-    int rootfd = rc ? -1 : open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    const tree t = *tp;
+    int rc = 0;
+    int rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (!rc && rootfd < 0)
         rc = plan_fail_errno(ctx, PLAN_ERR_IO, errno, "cannot open '%s'", root);
     if (!rc) {
@@ -117,7 +121,7 @@ static int export_one(plan_store *s, struct archive *a, struct archive_entry *ae
                            archive_error_string(a));
     }
     for (size_t i = 0; i < t.len && !rc; i++) {
-        tree_entry *e = &t.items[i];
+        const tree_entry *e = &t.items[i];
         char *name = plan_xasprintf("%s/%s", basename, e->path);
         entry_defaults(ae, name);
         if (e->type == TREE_DIR) {
@@ -149,7 +153,6 @@ static int export_one(plan_store *s, struct archive *a, struct archive_entry *ae
     }
     if (rootfd >= 0)
         close(rootfd);
-    tree_release(&t);
     free(root);
     return rc;
 }
@@ -181,8 +184,18 @@ int plan_store_export(plan_store *s, const char *const *paths, size_t n, bool cl
     plan_strlist *set = closure ? &all : &chosen;
     plan_strlist_sort(set);
 
-    json_t *meta = export_metadata(s, set);
+    /* Walk every path first: the metadata, written first, counts entries. */
+    tree *trees = plan_xcalloc(set->len ? set->len : 1, sizeof(tree));
+    for (size_t i = 0; i < set->len && !rc; i++) {
+        char *root = store_path_of(s, set->items[i]);
+        rc = tree_walk(ctx, root, &trees[i]);
+        free(root);
+    }
+    json_t *meta = rc ? NULL : export_metadata(s, set, trees);
     if (!meta) {
+        for (size_t i = 0; i < set->len; i++)
+            tree_release(&trees[i]);
+        free(trees);
         plan_strlist_release(&chosen);
         plan_strlist_release(&all);
         return plan_ctx_error_code(ctx);
@@ -214,7 +227,7 @@ int plan_store_export(plan_store *s, const char *const *paths, size_t n, bool cl
             rc = arch_fail(ctx, a, "cannot write", file);
         plan_emit_phase(ctx, "exporting", set->len, false);
         for (size_t i = 0; i < set->len && !rc; i++) {
-            rc = export_one(s, a, ae, set->items[i], buf);
+            rc = export_one(s, a, ae, set->items[i], &trees[i], buf);
             plan_emit_progress(ctx, "exporting", i + 1, set->len, false);
         }
         plan_emit_done(ctx, "exporting");
@@ -225,6 +238,9 @@ int plan_store_export(plan_store *s, const char *const *paths, size_t n, bool cl
     archive_entry_free(ae);
     free(buf);
     free(meta_text);
+    for (size_t i = 0; i < set->len; i++)
+        tree_release(&trees[i]);
+    free(trees);
     if (tmp) {
         if (!rc) {
             int fd = open(tmp, O_RDONLY | O_CLOEXEC);
@@ -252,6 +268,8 @@ typedef struct import_path {
     uint64_t size;      /* declared */
     uint64_t written;   /* file and symlink bytes seen so far */
     plan_strlist refs;
+    uint64_t entries;   /* declared number of entries, its root included */
+    uint64_t seen;      /* entries read so far */
     bool has_root;      /* its root directory entry was seen */
     bool wanted;        /* extract it (not already present, or the repair target) */
 } import_path;
@@ -296,8 +314,11 @@ static int parse_path(plan_store *s, const char *file, json_t *p, import_path *o
     const char *version = json_str(p, "version"), *digest = json_str(p, "digest");
     const char *content = json_str(p, "content_hash");
     json_t *size = json_object_get(p, "size"), *refs = json_object_get(p, "references");
+    json_t *entries = json_object_get(p, "entries");
     if (!json_is_object(p) || !basename || !name || !version || !digest || !content ||
-        !json_is_integer(size) || json_integer_value(size) < 0 || !json_is_array(refs))
+        !json_is_integer(size) || json_integer_value(size) < 0 || !json_is_array(refs) ||
+        !json_is_integer(entries) || json_integer_value(entries) < 1 ||
+        json_integer_value(entries) > MAX_ENTRIES)
         return bad_meta(ctx, file, "has a path entry with missing or mistyped fields");
     if (plan_store_check_name(name) || plan_store_check_version(version))
         return bad_meta(ctx, file, "names an invalid name or version");
@@ -318,6 +339,7 @@ static int parse_path(plan_store *s, const char *file, json_t *p, import_path *o
     out->version = plan_xstrdup(version);
     out->digest = plan_xstrdup(digest);
     out->size = (uint64_t)json_integer_value(size);
+    out->entries = (uint64_t)json_integer_value(entries);
     plan_strlist_init(&out->refs);
     size_t i;
     json_t *r;
@@ -626,6 +648,10 @@ static int extract_entry(extractor *x, struct archive *a, struct archive_entry *
         if (fd >= 0)
             close(fd);
     }
+    /* Counted after the entry's own checks, so those name the problem
+     * first; at most one entry beyond the declared count is ever made. */
+    if (!rc && ++ip->seen > ip->entries)
+        rc = refuse(x, clean, "is one entry more than its store path declares");
     free(clean);
     return rc;
 }
@@ -648,8 +674,14 @@ static int extract_archive(plan_store *s, const char *file, const char *workdir,
     plan_buf_init(&text);
     int rc = 0;
     if (archive_read_open_filename(a, file, IO_CHUNK) != ARCHIVE_OK) {
-        rc = plan_fail(ctx, archive_errno(a) == ENOENT ? PLAN_ERR_NOT_FOUND : PLAN_ERR_IO,
-                       "cannot read '%s': %s", file, archive_error_string(a));
+        if (archive_errno(a) == ENOENT || archive_errno(a) == EACCES)
+            rc = plan_fail(ctx, archive_errno(a) == ENOENT ? PLAN_ERR_NOT_FOUND : PLAN_ERR_IO,
+                           "cannot read '%s': %s", file, strerror(archive_errno(a)));
+        else
+            rc = plan_fail(ctx, PLAN_ERR_HOSTILE,
+                           "'%s' is not a plan export (a tar.zst written by 'plan store "
+                           "export'): %s",
+                           file, archive_error_string(a));
         goto out;
     }
     /* The metadata comes first and is small; anything else is not ours. */
