@@ -55,7 +55,11 @@ int cmd_store_hash(cli *c, const command *cmd, int argc, char **argv)
         if (why)
             return cli_error(c, "invalid name or version ('%s', '%s'): %s", name, version,
                              why);
-        char *store_dir = plan_path_join(c->root, "store");
+        /* The same spelling plan_store_open uses: the real path if the
+         * root exists, since the store directory is part of the digest. */
+        char *real_root = realpath(c->root, NULL);
+        char *store_dir = plan_path_join(real_root ? real_root : c->root, "store");
+        free(real_root);
         char *abs = plan_path_absolute(store_dir);
         char digest[PLAN_DIGEST_CHARS + 1];
         plan_store_digest(abs, name, version, &h, digest);

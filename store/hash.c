@@ -414,7 +414,11 @@ typedef struct masked_entry {
 
 static int compare_masked(const void *a, const void *b)
 {
-    return strcmp(((const masked_entry *)a)->path, ((const masked_entry *)b)->path);
+    const masked_entry *x = a, *y = b;
+    int c = strcmp(x->path, y->path);
+    /* Two names equal once masked (the digest and 32 '0's side by side)
+     * keep the order of their real names, so the order is always defined. */
+    return c ? c : strcmp(x->e->path, y->e->path);
 }
 
 static void hash_entry(crypto_generichash_state *st, const char *path, const tree_entry *e,
@@ -461,8 +465,13 @@ int plan_store_hash_tree(plan_ctx *ctx, const char *dir, const char *mask,
 {
     if (sodium_init() < 0)
         return plan_fail(ctx, PLAN_ERR_FAILED, "libsodium failed to initialise");
-    if (mask && strlen(mask) != PLAN_DIGEST_CHARS)
-        return plan_fail(ctx, PLAN_ERR_INVALID, "mask '%s' is not a %d-character digest",
+    bool valid = !mask || strlen(mask) == PLAN_DIGEST_CHARS;
+    for (const char *p = mask; valid && p && *p; p++)
+        valid = plan_base32_valid_char(*p);
+    if (!valid)
+        return plan_fail(ctx, PLAN_ERR_INVALID,
+                         "mask '%s' is not a digest (%d characters of 0-9 and a-z without "
+                         "e, i, o, u)",
                          mask, PLAN_DIGEST_CHARS);
     tree t = {0};
     int rc = tree_walk(ctx, dir, &t);
