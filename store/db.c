@@ -233,3 +233,25 @@ int db_insert_refs(plan_store *s, const char *basename, const plan_strlist *refs
     sqlite3_finalize(st);
     return rc;
 }
+
+int db_set_realisation(plan_store *s, const char *recipe_hash, const char *basename)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db,
+                           "INSERT OR REPLACE INTO realisations (recipe_hash, path, created)"
+                           " SELECT ?1, id, ?3 FROM paths WHERE basename = ?2",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_fail(s, "recording a realisation");
+    sqlite3_bind_text(st, 1, recipe_hash, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, basename, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)time(NULL));
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return db_fail(s, "recording a realisation");
+    return sqlite3_changes(s->db) == 1 ? 0
+                                       : plan_fail(s->ctx, PLAN_ERR_NOT_FOUND,
+                                                   "cannot record a realisation for '%s': it "
+                                                   "is not registered",
+                                                   basename);
+}

@@ -369,6 +369,7 @@ int plan_store_resolve(plan_store *s, const char *arg, char **basename)
 typedef struct copy_arg {
     const char *src, *dst;
     int src_fd, dst_fd;
+    bool seal;           /* read-only, mtime 1: a store path in the making */
 } copy_arg;
 
 static int copy_fd_data(int in, int out, uint64_t size, uint8_t *scratch, uint64_t *copied)
@@ -443,7 +444,8 @@ static int copy_one_file(void *p, tree_entry *e, uint8_t *scratch, char **msg)
     }
     /* Seal the file here, on the worker, while its descriptor is open. */
     struct timespec times[2] = {{1, 0}, {1, 0}};
-    if (fchmod(out, e->exec ? 0555 : 0444) != 0 || futimens(out, times) != 0) {
+    mode_t mode = a->seal ? (e->exec ? 0555 : 0444) : (e->exec ? 0755 : 0644);
+    if (fchmod(out, mode) != 0 || (a->seal && futimens(out, times) != 0)) {
         *msg = plan_xasprintf("cannot seal '%s/%s': %s", a->dst, e->path, strerror(errno));
         close(out);
         return PLAN_ERR_IO;
@@ -453,12 +455,12 @@ static int copy_one_file(void *p, tree_entry *e, uint8_t *scratch, char **msg)
 }
 
 /* Recreate t (read from src) at dst, which must not exist yet. */
-static int copy_tree(plan_store *s, const char *src, const char *dst, tree *t)
+static int copy_tree(plan_store *s, const char *src, const char *dst, tree *t, bool seal)
 {
     plan_ctx *ctx = s->ctx;
-    if (mkdir(dst, 0700) != 0)
+    if (mkdir(dst, seal ? 0700 : 0755) != 0)
         return plan_fail_errno(ctx, PLAN_ERR_IO, errno, "cannot create '%s'", dst);
-    copy_arg a = {.src = src, .dst = dst};
+    copy_arg a = {.src = src, .dst = dst, .seal = seal};
     a.src_fd = open(src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     a.dst_fd = open(dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     int rc = 0;
@@ -468,7 +470,7 @@ static int copy_tree(plan_store *s, const char *src, const char *dst, tree *t)
     /* Directories and symlinks first, in sorted order (parents first). */
     for (size_t i = 0; i < t->len && !rc; i++) {
         tree_entry *e = &t->items[i];
-        if (e->type == TREE_DIR && mkdirat(a.dst_fd, e->path, 0700) != 0)
+        if (e->type == TREE_DIR && mkdirat(a.dst_fd, e->path, seal ? 0700 : 0755) != 0)
             rc = plan_fail_errno(ctx, PLAN_ERR_IO, errno, "cannot create '%s/%s'", dst, e->path);
         else if (e->type == TREE_SYMLINK && symlinkat(e->target, a.dst_fd, e->path) != 0)
             rc = plan_fail_errno(ctx, PLAN_ERR_IO, errno, "cannot create '%s/%s'", dst, e->path);
@@ -552,6 +554,9 @@ int register_trees(plan_store *s, size_t n, char *const *tmp_paths, const db_pat
     for (size_t i = 0; i < n && !rc; i++)
         if (!was_registered[i] && refs)
             rc = db_insert_refs(s, rows[i].basename, &refs[i]);
+    for (size_t i = 0; i < n && !rc; i++)
+        if (rows[i].realisation)
+            rc = db_set_realisation(s, rows[i].realisation, rows[i].basename);
     /* A directory already at a final name is either a leftover that was
      * never registered or, when the row exists, a damaged copy being
      * replaced; the caller holds the digest lock, so nobody else uses it. */
@@ -728,7 +733,7 @@ int plan_store_add(plan_store *s, const plan_add_opts *o, plan_add_result *out)
     if ((rc = work_dir_create(s, &w)))
         goto out;
     tmp_tree = plan_path_join(w.path, basename);
-    if ((rc = copy_tree(s, o->dir, tmp_tree, &src)))
+    if ((rc = copy_tree(s, o->dir, tmp_tree, &src, true)))
         goto out;
     /* What is registered is what was written: hash the copy, and refuse if
      * the source changed between the two reads. */
@@ -769,5 +774,15 @@ out:
     free(basename);
     free(final);
     free(tmp_tree);
+    return rc;
+}
+
+int plan_store_copy_tree(plan_store *s, const char *from, const char *to)
+{
+    tree t = {0};
+    int rc = tree_walk(s->ctx, from, &t);
+    if (!rc)
+        rc = copy_tree(s, from, to, &t, false);
+    tree_release(&t);
     return rc;
 }

@@ -187,6 +187,57 @@ typedef struct plan_optimise_result {
  * store. */
 int plan_store_optimise(plan_store *store, plan_optimise_result *out);
 
+/* ---- build outputs ----
+ * A build writes to a placeholder path of the same length as its final
+ * path: <store>/<random digest>-<name>-<version>.  While the output lives,
+ * it is locked, and an intent file makes the next plan_store_open remove
+ * it if the process dies.  Finishing hashes it with the placeholder masked,
+ * rewrites the placeholder to the final digest, seals it and registers it
+ * with its references and realisation (docs/formats/store-path.md). */
+typedef struct plan_output plan_output;
+
+/* Create the placeholder directory (empty, writable).  Free with
+ * plan_store_output_abort or plan_store_output_finish. */
+int plan_store_output_begin(plan_store *store, const char *name, const char *version,
+                            plan_output **out);
+const char *plan_output_path(const plan_output *out);   /* the placeholder path */
+const char *plan_output_digest(const plan_output *out); /* its 32-character digest */
+
+typedef struct plan_output_result {
+    char *path;     /* the final store path; caller frees */
+    bool existed;   /* identical content was already registered */
+} plan_output_result;
+
+/* Register the output.  refs are basenames of registered paths it refers
+ * to; realisation, if not NULL, is recorded as recipe hash -> path.
+ * Consumes out whether it succeeds or not. */
+int plan_store_output_finish(plan_store *store, plan_output *out, const plan_strlist *refs,
+                             const char *realisation, plan_output_result *result);
+/* Remove the placeholder and everything in it. */
+void plan_store_output_abort(plan_store *store, plan_output *out);
+
+/* --check: compare a finished-but-unregistered output with the registered
+ * path it should reproduce.  Differing files (relative paths, with what
+ * differs) are appended to differences; an empty list means identical.
+ * The output is left in place (abort it afterwards). */
+int plan_store_compare_output(plan_store *store, plan_output *out, const char *registered,
+                              plan_strlist *differences);
+
+/* Copy a tree (files, directories, symlinks) to to, which must not exist;
+ * the copy is writable.  For build trees, not store paths. */
+int plan_store_copy_tree(plan_store *store, const char *from, const char *to);
+
+/* The path registered for a recipe hash, if it is still present; caller
+ * frees.  PLAN_ERR_NOT_FOUND otherwise. */
+int plan_store_realisation(plan_store *store, const char *recipe_hash, char **path);
+
+/* A private, locked scratch directory on the store's filesystem (for
+ * build trees).  Caller frees *path with plan_store_scratch_release. */
+typedef struct plan_scratch plan_scratch;
+int plan_store_scratch_new(plan_store *store, plan_scratch **out);
+const char *plan_scratch_path(const plan_scratch *scratch);
+void plan_store_scratch_release(plan_scratch *scratch);
+
 /* ---- references and self-references (used by builds) ---- */
 /* Scan the tree at dir for each of the n digests (32 chars each); found[i]
  * is set when digests[i] occurs in a file, a symlink target or a name. */

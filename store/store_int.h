@@ -73,12 +73,14 @@ typedef struct db_path_row {
     const char *basename, *digest, *name, *version;
     const char *content_hash;
     uint64_t size;
+    const char *realisation; /* recipe hash to record for this path, or NULL */
 } db_path_row;
 /* Insert a path and its references (basenames, must be registered or in
  * the same transaction). */
 int db_insert_path(plan_store *s, const db_path_row *row, const plan_strlist *refs);
 int db_insert_refs(plan_store *s, const char *basename, const plan_strlist *refs);
 int db_fail(plan_store *s, const char *what);
+int db_set_realisation(plan_store *s, const char *recipe_hash, const char *basename);
 
 /* ---- hash cache (hashcache.c) ----
  * Remembers file digests of trees added from outside the store, keyed by
