@@ -8,7 +8,7 @@ PREFIX  ?= /usr/local
 DESTDIR ?=
 BUILD   ?= build
 
-PKGS     := sqlite3 libsodium libarchive jansson
+PKGS     := sqlite3 libsodium libarchive jansson libcurl libfyaml
 CPPFLAGS += -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -I.
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -pthread \
@@ -16,7 +16,7 @@ CFLAGS   += -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -pthread
 LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -pthread
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-LIB_MODULES := common store
+LIB_MODULES := common store resolver fetch recipes
 LIB_SRC  := $(foreach m,$(LIB_MODULES),$(wildcard $(m)/*.c))
 CLI_SRC  := $(wildcard cli/*.c)
 REG_SRC  := $(wildcard registry-server/*.c)
@@ -81,6 +81,21 @@ bench: deps
 run: deps
 	@$(MAKE) --no-print-directory all
 	@examples/run.sh $(BUILD)
+
+# Fuzz the SemVer parsers with libFuzzer (clang, libclang-rt-14-dev) for
+# FUZZ_SECONDS; the corpus grows in $(BUILD)/fuzz/corpus between runs.
+FUZZ_SECONDS ?= 60
+FUZZ_SRC := tests/resolver/fuzz_parsers.c resolver/semver.c resolver/range.c \
+            $(wildcard common/*.c)
+.PHONY: fuzz
+fuzz:
+	@command -v clang >/dev/null || { echo "plan: fuzz needs clang: apt-get install -y clang libclang-rt-14-dev" >&2; exit 1; }
+	@mkdir -p $(BUILD)/fuzz/corpus
+	clang $(CPPFLAGS) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
+	    -fno-sanitize-recover=all -o $(BUILD)/fuzz/semver $(FUZZ_SRC) -pthread
+	@printf '1.2.3-beta.1+b\n^1.2.3 || 2.x - 3 ~>1.2 >=1.0.0-rc.1 <2' >$(BUILD)/fuzz/corpus/seed
+	$(BUILD)/fuzz/semver -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -timeout=5 \
+	    -artifact_prefix=$(BUILD)/fuzz/ $(BUILD)/fuzz/corpus
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/doc/plan

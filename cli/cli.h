@@ -7,12 +7,13 @@
 #include "../store/store.h"
 
 #include <jansson.h>
+#include <signal.h>
 
 /* Exit codes (docs/commands/plan.md). */
 enum { EXIT_OK = 0, EXIT_FAILURE_ = 1, EXIT_USAGE = 2 };
 
 typedef struct progress_state {
-    char phase[32];
+    char phase[96];
     uint64_t done, total;
     bool bytes;
     bool drawn;          /* a bar is on screen and must be cleared */
@@ -23,6 +24,7 @@ typedef struct progress_state {
 typedef struct cli {
     plan_ctx *ctx;
     char *root;          /* --root, PLAN_ROOT, or the XDG default */
+    bool root_explicit;  /* given by --root or PLAN_ROOT */
     bool json, quiet, verbose, color;
     bool tty;            /* stderr is a terminal: progress bars allowed */
     progress_state progress;
@@ -63,11 +65,18 @@ void cli_clear_progress(cli *c);
 bool cli_wants_help(const command *cmd, int argc, char **argv);
 
 /* ---- helpers ---- */
+volatile sig_atomic_t *cli_catch_interrupts(void);
+char *cli_cache_dir(const cli *c); /* caller frees */
+char *cli_log_dir(const cli *c);   /* caller frees */
 int cli_open_store(cli *c, plan_store **out);
 json_t *cli_path_info_json(const plan_path_info *info);
 
 /* ---- commands ---- */
+int cmd_build(cli *c, const command *cmd, int argc, char **argv);
 int cmd_help(cli *c, const command *cmd, int argc, char **argv);
+int cmd_log(cli *c, const command *cmd, int argc, char **argv);
+int cmd_recipe(cli *c, const command *cmd, int argc, char **argv);
+int cmd_semver(cli *c, const command *cmd, int argc, char **argv);
 int cmd_store(cli *c, const command *cmd, int argc, char **argv);
 int cmd_version(cli *c, const command *cmd, int argc, char **argv);
 

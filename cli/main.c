@@ -82,9 +82,11 @@ static int take_global_options(cli *c, int *argc, char **argv, bool *help, bool 
             }
             free(c->root);
             c->root = plan_xstrdup(argv[++i]);
+            c->root_explicit = true;
         } else if (!strncmp(a, "--root=", 7)) {
             free(c->root);
             c->root = plan_xstrdup(a + 7);
+            c->root_explicit = true;
         } else {
             if (a[0] != '-')
                 seen_command = true;
@@ -101,6 +103,7 @@ int main(int argc, char **argv)
     cli c;
     memset(&c, 0, sizeof(c));
     c.root = default_root();
+    c.root_explicit = getenv("PLAN_ROOT") && *getenv("PLAN_ROOT");
     c.tty = isatty(STDERR_FILENO);
     const char *no_color = getenv("NO_COLOR");
     c.color = c.tty && !(no_color && *no_color);

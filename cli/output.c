@@ -24,6 +24,14 @@ void cli_clear_progress(cli *c)
 static void draw_bar(cli *c)
 {
     progress_state *p = &c->progress;
+    if (!p->total && !p->bytes) {
+        /* Work of unknown size (a build): a status line, not a bar. */
+        fprintf(stderr, "\r\033[K%s ... %llu lines of output, %.0f s", p->phase,
+                (unsigned long long)p->done, now_seconds() - p->started);
+        fflush(stderr);
+        p->drawn = true;
+        return;
+    }
     char done[24], total[24];
     int width = 30;
     int filled = p->total ? (int)((double)p->done / (double)p->total * width) : 0;
@@ -88,6 +96,10 @@ void cli_render_event(const plan_event *ev, void *user)
             cli_clear_progress(c);
             fprintf(stderr, "plan: %s\n", ev->message);
         }
+        break;
+    case PLAN_EV_LOG:
+        cli_clear_progress(c);
+        fprintf(stderr, "%s\n", ev->message);
         break;
     case PLAN_EV_WARN:
         cli_clear_progress(c);

@@ -92,6 +92,7 @@ typedef enum plan_event_kind {
     PLAN_EV_DONE,     /* the current phase ended */
     PLAN_EV_INFO,     /* something the user may want to know (-v) */
     PLAN_EV_WARN,     /* something went wrong but the operation goes on */
+    PLAN_EV_LOG,      /* one line of a build's output (streamed on request) */
 } plan_event_kind;
 
 typedef struct plan_event {

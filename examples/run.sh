@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# `make run`: the store at work on examples/, in a temporary root.
-# Builds libgreet and hello (with the host compiler, until recipes exist),
-# adds both to the store, and shows content addressing, references,
-# deterministic export, hostile-safe import, verification and optimisation.
+# `make run`: plan at work on examples/, in a temporary root.
+# Builds the example recipes (a C library and a program that links it, a
+# script that names its own store path, a resources-only plan and a service
+# with entry points and a configuration schema), then shows reuse, the
+# reproducibility check, references, deterministic export, hostile-safe
+# import, verification, repair and optimisation.
 set -euo pipefail
 build=${1:-build}
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -14,50 +16,66 @@ trap cleanup EXIT
 
 if [ -t 1 ] && [ -z "${NO_COLOR:-}" ]; then bold=$'\033[1m' plain=$'\033[0m'; else bold= plain=; fi
 say() { printf '\n%s==> %s%s\n' "$bold" "$*" "$plain"; }
-show() { printf '$ %s\n' "$*"; "$@"; }
 p() { "$plan" --root "$root" "$@"; }
+recipes="$here/examples/recipes"
 
 say "a temporary root: $root"
 
-say "build libgreet from examples/src/greet and add it to the store"
-cp -R "$here/examples/src/greet" "$work/greet-src"
-make -s -C "$work/greet-src" install PREFIX="$work/stage/greet" >/dev/null
-greet=$(p store add "$work/stage/greet" --name greet --version 1.0.0)
-echo "$greet"
+say "check the example recipes"
+p recipe check "$recipes"/*.yaml
 
-say "build hello against that store path and add it: its binary refers to libgreet"
-cp -R "$here/examples/src/hello" "$work/hello-src"
-make -s -C "$work/hello-src" install PREFIX="$work/stage/hello" GREET="$greet" >/dev/null
-hello=$(p store add "$work/stage/hello" --name hello --version 1.0.0)
+say "build hello (a C program); its dependency libgreet (a C library) is built first"
+hello=$(p build "$recipes/hello.yaml" -o "$work/result")
 echo "$hello"
-show "$hello/bin/hello" plan
-show p store path-info "$hello"
+"$work/result/bin/hello" plan
+p store path-info "$hello"
 
-say "adding the same tree again gives the same path and writes nothing"
-p -v store add "$work/stage/hello" --name hello --version 1.0.0
+say "build it again: the realisation is known, nothing is rebuilt"
+time p build "$recipes/hello.yaml"
 
-say "export hello with its closure, twice: the archives are byte-identical"
-p store export "$hello" --closure -o "$work/hello.tar.zst"
-p store export "$hello" --closure -o "$work/again.tar.zst"
-cmp "$work/hello.tar.zst" "$work/again.tar.zst" && echo "identical: $(stat -c %s "$work/hello.tar.zst") bytes"
+say "rebuild and compare (--check): is the build reproducible?"
+p build "$recipes/hello.yaml" --check
 
-say "wipe the root, then import the archive (checked entry by entry, re-hashed)"
+say "wordfreq: a script that names its own store path (rewritten from the build's placeholder)"
+wordfreq=$(p build "$recipes/wordfreq.yaml")
+grep -n 'stopwords=' "$wordfreq/bin/wordfreq"
+echo "the cat and the hat and the cat sat" | "$wordfreq/bin/wordfreq" 3
+
+say "greeter: entry points and a configuration schema, recorded in its manifest"
+greeter=$(p build "$recipes/greeter.yaml")
+GREETER_NAME=operator GREETER_SHOUT=true "$greeter/bin/greeter"
+sed -n '/"run"/,/}/p' "$greeter/.plan/manifest.json"
+
+say "motd: a resources-only plan"
+motd=$(p build "$recipes/motd.yaml")
+ls "$motd/share/motd"
+
+say "the build log of hello"
+p log "$hello" | tail -3
+
+say "export greeter with its closure, twice: byte-identical archives"
+p store export "$greeter" --closure -o "$work/greeter.tar.zst"
+p store export "$greeter" --closure -o "$work/again.tar.zst"
+cmp "$work/greeter.tar.zst" "$work/again.tar.zst" && echo "identical: $(stat -c %s "$work/greeter.tar.zst") bytes"
+
+say "wipe the root, import the archive (checked entry by entry, re-hashed), run greeter"
 chmod -R u+w "$root" && rm -rf "$root"
-p store import "$work/hello.tar.zst"
-show "$hello/bin/hello" again
+p store import "$work/greeter.tar.zst"
+"$greeter/bin/greeter"
 
 say "verify every path against its content hash"
 p store verify --check-contents
 
 say "tamper with a file: verify notices, repair restores it from the export"
+greet=$(ls -d "$root"/store/*-greet-1.0.0)
 chmod u+w "$greet/include" "$greet/include/greet.h"
 echo "/* tampered */" >>"$greet/include/greet.h"
 p store verify --check-contents || echo "(exit status $?: as expected)"
-p store repair "$greet" --from "$work/hello.tar.zst"
+p store repair "$greet" --from "$work/greeter.tar.zst"
 p store verify --check-contents
 
-say "optimise: identical files become hard links"
-p store add "$work/stage/greet" --name greet-copy --version 1.0.0 >/dev/null
+say "optimise: identical files across paths become hard links"
+p store add "$greet" --name greet-copy --version 1.0.0 >/dev/null
 p store optimise
 
 say "done; the temporary root is removed"

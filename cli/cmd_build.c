@@ -1,0 +1,155 @@
+/* plan build RECIPE [-o LINK] [--check] [--no-sandbox] [-L] [--recipes DIR]... */
+#include "cli.h"
+#include "../recipes/recipes.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* -o LINK: the link, and a root for the collector under var/gcroots that
+ * points at the link (so removing the link releases the path). */
+static int make_out_link(cli *c, const char *link, const char *path)
+{
+    struct stat st;
+    if (lstat(link, &st) == 0) {
+        if (!S_ISLNK(st.st_mode))
+            return cli_error(c, "'%s' exists and is not a symlink: choose another -o name",
+                             link);
+        unlink(link);
+    }
+    if (symlink(path, link) != 0)
+        return cli_error(c, "cannot create the link '%s': %s", link, strerror(errno));
+    char *abs = plan_path_absolute(link);
+    char *dir = plan_path_join(c->root, "var/gcroots/links");
+    uint8_t h[16];
+    crypto_generichash(h, sizeof(h), (const uint8_t *)abs, strlen(abs), NULL, 0);
+    char hex[33];
+    plan_hex_encode(h, sizeof(h), hex);
+    char *root = plan_path_join(dir, hex);
+    int rc = EXIT_OK;
+    if (plan_fs_mkdirs(dir, 0755) != 0 || (unlink(root), symlink(abs, root) != 0))
+        rc = cli_error(c, "cannot record '%s' as a root in '%s': %s", link, dir, strerror(errno));
+    free(root);
+    free(dir);
+    free(abs);
+    return rc;
+}
+
+int cmd_build(cli *c, const command *cmd, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"output", required_argument, NULL, 'o'},
+        {"check", no_argument, NULL, 'c'},
+        {"no-sandbox", no_argument, NULL, 'S'},
+        {"print-build-logs", no_argument, NULL, 'L'},
+        {"recipes", required_argument, NULL, 'r'},
+        {"jobs", required_argument, NULL, 'j'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *link = NULL;
+    bool check = false, sandbox = true, stream = false;
+    long jobs = 0;
+    plan_strlist repos;
+    plan_strlist_init(&repos);
+    int o;
+    optind = 0;
+    opterr = 0;
+    while ((o = getopt_long(argc, argv, "o:Lj:", opts, NULL)) != -1) {
+        switch (o) {
+        case 'o': link = optarg; break;
+        case 'c': check = true; break;
+        case 'S': sandbox = false; break;
+        case 'L': stream = true; break;
+        case 'r': plan_strlist_add(&repos, optarg); break;
+        case 'j': {
+            char *end;
+            jobs = strtol(optarg, &end, 10);
+            if (*end || jobs < 1 || jobs > 1024) {
+                plan_strlist_release(&repos);
+                return cli_usage(c, cmd, "--jobs wants a number from 1 to 1024, not '%s'", optarg);
+            }
+            break;
+        }
+        default:
+            plan_strlist_release(&repos);
+            return cli_usage(c, cmd, "unknown option or missing value '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind + 1 != argc) {
+        plan_strlist_release(&repos);
+        return cli_usage(c, cmd, "give exactly one recipe file to build");
+    }
+    const char *file = argv[optind];
+    plan_recipe *recipe = NULL;
+    plan_recipe_repo *repo = NULL;
+    plan_store *store = NULL;
+    char *cache = cli_cache_dir(c), *logs = cli_log_dir(c);
+    int rc = EXIT_OK;
+    if (plan_recipe_load(c->ctx, file, &recipe)) {
+        rc = cli_fail(c);
+        goto out;
+    }
+    /* Without --recipes, the recipe's own folder is the repository, so a
+     * folder of recipes builds with its dependencies as it is. */
+    if (!repos.len)
+        plan_strlist_add(&repos, recipe->dir);
+    if (plan_recipe_repo_open(c->ctx, (const char *const *)repos.items, repos.len, &repo) ||
+        cli_open_store(c, &store)) {
+        rc = repo ? EXIT_FAILURE_ : cli_fail(c);
+        goto out;
+    }
+    plan_build_opts bo = {.cache_dir = cache, .log_dir = logs, .repo = repo, .sandbox = sandbox,
+                          .stream_log = stream, .rebuild_check = check, .jobs = (unsigned)jobs,
+                          .cancel = cli_catch_interrupts()};
+    plan_build_result res;
+    if (plan_build(store, recipe, &bo, &res)) {
+        rc = cli_fail(c);
+        goto out;
+    }
+    if (check) {
+        if (c->json) {
+            json_t *d = json_array();
+            for (size_t i = 0; i < res.differences.len; i++)
+                json_array_append_new(d, json_string(res.differences.items[i]));
+            cli_print_json(json_pack("{s:s, s:b, s:o}", "path", res.path, "reproducible",
+                                     res.differences.len == 0, "differences", d));
+        } else if (!res.differences.len) {
+            printf("%s\n", res.path);
+            fflush(stdout);
+            if (!c->quiet)
+                fprintf(stderr, "plan: reproducible: the rebuild is identical to %s\n", res.path);
+        } else {
+            fprintf(stderr, "plan: not reproducible: the rebuild of %s differs in %zu "
+                            "entr%s:\n", res.path, res.differences.len,
+                    res.differences.len == 1 ? "y" : "ies");
+            for (size_t i = 0; i < res.differences.len; i++)
+                printf("%s\n", res.differences.items[i]);
+        }
+        rc = res.differences.len ? EXIT_FAILURE_ : EXIT_OK;
+    } else {
+        if (c->json)
+            cli_print_json(json_pack("{s:s, s:b, s:s?}", "path", res.path, "reused", res.reused,
+                                     "log", res.log));
+        else
+            puts(res.path);
+        if (c->verbose)
+            fprintf(stderr, "plan: %s\n", res.reused ? "already built: nothing to do"
+                                                     : "built and registered");
+    }
+    if (!rc && link)
+        rc = make_out_link(c, link, res.path);
+    plan_build_result_release(&res);
+out:
+    plan_store_close(store);
+    plan_recipe_repo_free(repo);
+    plan_recipe_free(recipe);
+    plan_strlist_release(&repos);
+    free(cache);
+    free(logs);
+    return rc;
+}

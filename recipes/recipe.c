@@ -1,0 +1,753 @@
+/* Recipe parsing and validation with libfyaml.  Every error points at
+ * file:line:column, names the field, says what was expected and, where one
+ * helps, gives a hint (docs/formats/recipe.md). */
+#include "recipes.h"
+#include "recipes_int.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <libfyaml.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define RECIPE_MAX_BYTES (1u << 20)
+
+typedef struct parser {
+    plan_ctx *ctx;
+    const char *file;
+    plan_recipe *r;
+} parser;
+
+/* Position of a node: scalars carry a token; for collections, the first
+ * scalar inside stands in. */
+static void node_pos(struct fy_node *n, int *line, int *col)
+{
+    *line = 1;
+    *col = 1;
+    while (n) {
+        if (fy_node_is_scalar(n)) {
+            struct fy_token *t = fy_node_get_scalar_token(n);
+            const struct fy_mark *m = t ? fy_token_start_mark(t) : NULL;
+            if (m) {
+                *line = m->line + 1;
+                *col = m->column + 1;
+            }
+            return;
+        }
+        void *it = NULL;
+        if (fy_node_is_mapping(n)) {
+            struct fy_node_pair *p = fy_node_mapping_iterate(n, &it);
+            n = p ? fy_node_pair_key(p) : NULL;
+        } else {
+            n = fy_node_sequence_iterate(n, &it);
+        }
+    }
+}
+
+static int perr(parser *p, struct fy_node *at, const char *fmt, ...) PLAN_PRINTF(3, 4);
+static int perr(parser *p, struct fy_node *at, const char *fmt, ...)
+{
+    int line, col;
+    node_pos(at, &line, &col);
+    plan_buf b;
+    plan_buf_init(&b);
+    plan_buf_printf(&b, "%s:%d:%d: ", p->file, line, col);
+    va_list ap;
+    va_start(ap, fmt);
+    plan_buf_vprintf(&b, fmt, ap);
+    va_end(ap);
+    plan_fail(p->ctx, PLAN_ERR_INVALID, "%s", b.data);
+    plan_buf_release(&b);
+    return PLAN_ERR_INVALID;
+}
+
+static const char *node_kind(struct fy_node *n)
+{
+    if (!n)
+        return "nothing";
+    if (fy_node_is_alias(n))
+        return "an alias";
+    if (fy_node_is_mapping(n))
+        return "a mapping";
+    if (fy_node_is_sequence(n))
+        return "a list";
+    return "a scalar";
+}
+
+/* A scalar as a string.  Aliases are refused everywhere: recipes have no
+ * use for them and they are how YAML bombs are built. */
+static int get_string(parser *p, struct fy_node *v, const char *field, char **out)
+{
+    if (!v || !fy_node_is_scalar(v) || fy_node_is_alias(v))
+        return perr(p, v, "field '%s': expected a string, found %s", field, node_kind(v));
+    const char *s = fy_node_get_scalar0(v);
+    if (!s)
+        return perr(p, v, "field '%s': expected a string", field);
+    *out = plan_xstrdup(s);
+    return 0;
+}
+
+static int expect_kind(parser *p, struct fy_node *v, const char *field, bool mapping,
+                       const char *example)
+{
+    bool ok = v && !fy_node_is_alias(v) && (mapping ? fy_node_is_mapping(v) : fy_node_is_sequence(v));
+    if (!ok)
+        return perr(p, v, "field '%s': expected %s, found %s; for example:\n%s", field,
+                    mapping ? "a mapping" : "a list", node_kind(v), example);
+    return 0;
+}
+
+static const char *key_of(struct fy_node_pair *pair)
+{
+    struct fy_node *k = fy_node_pair_key(pair);
+    return k && fy_node_is_scalar(k) && !fy_node_is_alias(k) ? fy_node_get_scalar0(k) : NULL;
+}
+
+/* "unknown field 'x'" with the nearest known one. */
+static int unknown_key(parser *p, struct fy_node *at, const char *where, const char *key,
+                       const char *const *known)
+{
+    const char *best = NULL;
+    size_t best_d = (size_t)-1;
+    for (size_t i = 0; known[i]; i++) {
+        size_t d = plan_edit_distance(key, known[i]);
+        /* A shortened name ("strip" for "strip-components") is close too. */
+        if (strlen(key) >= 3 && !strncmp(known[i], key, strlen(key)))
+            d = d < 1 ? d : 1;
+        if (d < best_d) {
+            best_d = d;
+            best = known[i];
+        }
+    }
+    plan_buf list;
+    plan_buf_init(&list);
+    for (size_t i = 0; known[i]; i++)
+        plan_buf_printf(&list, "%s%s", i ? ", " : "", known[i]);
+    int rc;
+    if (best && best_d <= 2)
+        rc = perr(p, at, "unknown field '%s'%s; did you mean '%s'?", key, where, best);
+    else
+        rc = perr(p, at, "unknown field '%s'%s; known fields: %s", key, where, list.data);
+    plan_buf_release(&list);
+    return rc;
+}
+
+static bool is_identifier(const char *s, bool upper_ok)
+{
+    if (!*s || !(isalpha((unsigned char)*s) || *s == '_'))
+        return false;
+    for (; *s; s++)
+        if (!(isalnum((unsigned char)*s) || *s == '_' || (!upper_ok && *s == '-')))
+            return false;
+    return true;
+}
+
+static bool is_hex64(const char *s)
+{
+    if (strlen(s) != 64)
+        return false;
+    for (; *s; s++)
+        if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
+            return false;
+    return true;
+}
+
+/* A relative path that stays below its base: no '/', '..' or empty parts. */
+static bool is_inner_path(const char *s)
+{
+    if (!*s || *s == '/')
+        return false;
+    const char *c = s;
+    while (*c) {
+        const char *end = strchr(c, '/');
+        size_t n = end ? (size_t)(end - c) : strlen(c);
+        if (n == 0 || (n == 2 && !strncmp(c, "..", 2)))
+            return false;
+        c += n;
+        if (*c)
+            c++;
+    }
+    return true;
+}
+
+/* ---------- sources ---------- */
+
+static int parse_source(parser *p, struct fy_node *item, plan_recipe_source *src)
+{
+    static const char *const known[] = {"url", "path", "blake2b", "sha256",
+                                        "strip-components", "dest", NULL};
+    if (!fy_node_is_mapping(item) || fy_node_is_alias(item))
+        return perr(p, item,
+                    "field 'sources': each source is a mapping with 'url' (or 'path') and "
+                    "'blake2b' (or 'sha256'), found %s",
+                    node_kind(item));
+    void *it = NULL;
+    struct fy_node_pair *pair;
+    int rc = 0;
+    while (!rc && (pair = fy_node_mapping_iterate(item, &it))) {
+        const char *k = key_of(pair);
+        struct fy_node *v = fy_node_pair_value(pair);
+        if (!k)
+            rc = perr(p, fy_node_pair_key(pair), "field 'sources': keys must be plain strings");
+        else if (!strcmp(k, "url"))
+            rc = get_string(p, v, "sources.url", &src->url);
+        else if (!strcmp(k, "path"))
+            rc = get_string(p, v, "sources.path", &src->path);
+        else if (!strcmp(k, "blake2b") || !strcmp(k, "sha256")) {
+            if (src->algo)
+                rc = perr(p, fy_node_pair_key(pair),
+                          "field 'sources': give one hash, 'blake2b' or 'sha256', not both");
+            else if (!(rc = get_string(p, v, k, &src->hash))) {
+                src->algo = plan_xstrdup(k);
+                if (!is_hex64(src->hash))
+                    rc = perr(p, v,
+                              "field 'sources.%s': expected 64 lower-case hex characters, "
+                              "found '%s'; hint: 'plan store hash DIR' prints a directory's "
+                              "blake2b, b2sum -l 256 or sha256sum a file's",
+                              k, src->hash);
+            }
+        } else if (!strcmp(k, "strip-components")) {
+            char *text = NULL, *end;
+            if (!(rc = get_string(p, v, "sources.strip-components", &text))) {
+                long n = strtol(text, &end, 10);
+                if (*end || n < 0 || n > 16 || end == text)
+                    rc = perr(p, v,
+                              "field 'sources.strip-components': expected a number from 0 "
+                              "to 16, found '%s'",
+                              text);
+                src->strip_components = (int)n;
+            }
+            free(text);
+        } else if (!strcmp(k, "dest")) {
+            if (!(rc = get_string(p, v, "sources.dest", &src->dest)) && !is_inner_path(src->dest))
+                rc = perr(p, v,
+                          "field 'sources.dest': expected a relative path inside the source "
+                          "tree, found '%s'",
+                          src->dest);
+        } else {
+            rc = unknown_key(p, fy_node_pair_key(pair), " in a source", k, known);
+        }
+    }
+    if (rc)
+        return rc;
+    if (!src->url == !src->path)
+        return perr(p, item, "field 'sources': each source needs exactly one of 'url' and "
+                             "'path'");
+    if (!src->hash)
+        return perr(p, item,
+                    "field 'sources': '%s' has no hash; add 'blake2b: <hex>' or 'sha256: "
+                    "<hex>' (sources are verified before use)",
+                    src->url ? src->url : src->path);
+    if (src->url && strncmp(src->url, "file://", 7) && strncmp(src->url, "http://", 7) &&
+        strncmp(src->url, "https://", 8))
+        return perr(p, item,
+                    "field 'sources.url': expected a file://, http:// or https:// URL, found "
+                    "'%s'; for a local file or directory use 'path:'",
+                    src->url);
+    if (src->path && (src->path[0] == '\0'))
+        return perr(p, item, "field 'sources.path': expected a path, found an empty string");
+    return 0;
+}
+
+static int parse_sources(parser *p, struct fy_node *v)
+{
+    int rc = expect_kind(p, v, "sources", false,
+                         "  sources:\n    - url: https://example.org/x-1.0.tar.gz\n"
+                         "      sha256: <64 hex characters>");
+    if (rc)
+        return rc;
+    int n = fy_node_sequence_item_count(v);
+    p->r->sources = plan_xcalloc((size_t)(n > 0 ? n : 1), sizeof(plan_recipe_source));
+    void *it = NULL;
+    struct fy_node *item;
+    while (!rc && (item = fy_node_sequence_iterate(v, &it)))
+        rc = parse_source(p, item, &p->r->sources[p->r->n_sources++]);
+    return rc;
+}
+
+/* ---------- dependencies ---------- */
+
+static int parse_deps(parser *p, struct fy_node *v, const char *field, plan_recipe_dep **out,
+                      size_t *n)
+{
+    int rc = expect_kind(p, v, field, true, "  depends:\n    zlib: ^1.3.0");
+    if (rc)
+        return rc;
+    int count = fy_node_mapping_item_count(v);
+    *out = plan_xcalloc((size_t)(count > 0 ? count : 1), sizeof(plan_recipe_dep));
+    void *it = NULL;
+    struct fy_node_pair *pair;
+    while (!rc && (pair = fy_node_mapping_iterate(v, &it))) {
+        const char *k = key_of(pair);
+        const char *why;
+        if (!k)
+            return perr(p, fy_node_pair_key(pair), "field '%s': names must be plain strings",
+                        field);
+        if ((why = plan_store_check_name(k)))
+            return perr(p, fy_node_pair_key(pair), "field '%s': '%s' is not a valid name: %s",
+                        field, k, why);
+        plan_recipe_dep *d = &(*out)[(*n)++];
+        d->name = plan_xstrdup(k);
+        struct fy_node *val = fy_node_pair_value(pair);
+        if ((rc = get_string(p, val, field, &d->range)))
+            return rc;
+        char *bad = recipe_check_range(d->range);
+        if (bad) {
+            rc = perr(p, val,
+                      "field '%s': '%s' for '%s' is not a valid SemVer range: %s; for "
+                      "example '^1.2.0', '>=1.0.0 <2.0.0' or '*'",
+                      field, d->range, k, bad);
+            free(bad);
+            return rc;
+        }
+    }
+    return rc;
+}
+
+/* ---------- env, run, config, resources ---------- */
+
+static int parse_env(parser *p, struct fy_node *v)
+{
+    int rc = expect_kind(p, v, "env", true,
+                         "  env:\n    PATH: prepend bin\n    MYTOOL_HOME: set $out/share/mytool");
+    if (rc)
+        return rc;
+    int count = fy_node_mapping_item_count(v);
+    p->r->env = plan_xcalloc((size_t)(count > 0 ? count : 1), sizeof(plan_recipe_env));
+    void *it = NULL;
+    struct fy_node_pair *pair;
+    while (!rc && (pair = fy_node_mapping_iterate(v, &it))) {
+        const char *k = key_of(pair);
+        if (!k || !is_identifier(k, true))
+            return perr(p, fy_node_pair_key(pair),
+                        "field 'env': '%s' is not a variable name (letters, digits, _)",
+                        k ? k : "?");
+        char *text = NULL;
+        if ((rc = get_string(p, fy_node_pair_value(pair), "env", &text)))
+            return rc;
+        plan_recipe_env *e = &p->r->env[p->r->n_env++];
+        e->name = plan_xstrdup(k);
+        const char *val = text;
+        if (!strncmp(text, "prepend ", 8)) {
+            e->op = PLAN_ENV_PREPEND;
+            val = text + 8;
+        } else if (!strncmp(text, "append ", 7)) {
+            e->op = PLAN_ENV_APPEND;
+            val = text + 7;
+        } else if (!strncmp(text, "set ", 4)) {
+            e->op = PLAN_ENV_SET;
+            val = text + 4;
+        } else {
+            e->op = PLAN_ENV_SET;
+        }
+        while (*val == ' ')
+            val++;
+        e->value = plan_xstrdup(val);
+        free(text);
+        if (e->op != PLAN_ENV_SET && !is_inner_path(e->value) && strcmp(e->value, "."))
+            return perr(p, fy_node_pair_value(pair),
+                        "field 'env.%s': '%s' needs a directory inside the plan, such as "
+                        "'bin' or 'lib/pkgconfig', found '%s'",
+                        k, e->op == PLAN_ENV_PREPEND ? "prepend" : "append", e->value);
+    }
+    return rc;
+}
+
+static int parse_run(parser *p, struct fy_node *v)
+{
+    int rc = expect_kind(p, v, "run", true,
+                         "  run:\n    default: bin/server --port $PORT\n    migrate: bin/migrate");
+    if (rc)
+        return rc;
+    int count = fy_node_mapping_item_count(v);
+    p->r->run = plan_xcalloc((size_t)(count > 0 ? count : 1), sizeof(plan_recipe_entry));
+    void *it = NULL;
+    struct fy_node_pair *pair;
+    while (!rc && (pair = fy_node_mapping_iterate(v, &it))) {
+        const char *k = key_of(pair);
+        if (!k || !is_identifier(k, false))
+            return perr(p, fy_node_pair_key(pair),
+                        "field 'run': '%s' is not an entry point name (letters, digits, _ -)",
+                        k ? k : "?");
+        plan_recipe_entry *e = &p->r->run[p->r->n_run++];
+        e->name = plan_xstrdup(k);
+        if ((rc = get_string(p, fy_node_pair_value(pair), "run", &e->command)))
+            return rc;
+        if (!e->command[0])
+            return perr(p, fy_node_pair_value(pair), "field 'run.%s': the command is empty", k);
+    }
+    return rc;
+}
+
+static const char *check_config_value(const char *type, const char *value)
+{
+    char *end;
+    if (!strcmp(type, "int")) {
+        errno = 0;
+        long long n = strtoll(value, &end, 10);
+        (void)n;
+        return (*value && !*end && !errno) ? NULL : "expected an integer";
+    }
+    if (!strcmp(type, "bool"))
+        return !strcmp(value, "true") || !strcmp(value, "false") ? NULL
+                                                                 : "expected true or false";
+    return NULL; /* string, path */
+}
+
+static int parse_config_key(parser *p, const char *key, struct fy_node *v,
+                            plan_recipe_config *c)
+{
+    static const char *const known[] = {"type", "default", "description", NULL};
+    static const char *const types[] = {"string", "int", "bool", "path", NULL};
+    c->key = plan_xstrdup(key);
+    if (!fy_node_is_mapping(v) || fy_node_is_alias(v))
+        return perr(p, v,
+                    "field 'config.%s': expected a mapping with 'type', 'default' and "
+                    "'description', found %s",
+                    key, node_kind(v));
+    void *it = NULL;
+    struct fy_node_pair *pair;
+    int rc = 0;
+    struct fy_node *default_node = NULL, *type_node = v;
+    while (!rc && (pair = fy_node_mapping_iterate(v, &it))) {
+        const char *k = key_of(pair);
+        struct fy_node *val = fy_node_pair_value(pair);
+        if (!k)
+            rc = perr(p, fy_node_pair_key(pair), "field 'config.%s': keys must be strings", key);
+        else if (!strcmp(k, "type")) {
+            rc = get_string(p, val, "config.type", &c->type);
+            type_node = val;
+        }
+        else if (!strcmp(k, "default")) {
+            rc = get_string(p, val, "config.default", &c->default_value);
+            default_node = val;
+        } else if (!strcmp(k, "description"))
+            rc = get_string(p, val, "config.description", &c->description);
+        else
+            rc = unknown_key(p, fy_node_pair_key(pair), " in a config key", k, known);
+    }
+    if (rc)
+        return rc;
+    if (!c->type)
+        return perr(p, v, "field 'config.%s': 'type' is missing (string, int, bool or path)",
+                    key);
+    bool known_type = false;
+    for (size_t i = 0; types[i]; i++)
+        known_type |= !strcmp(types[i], c->type);
+    if (!known_type)
+        return perr(p, type_node, "field 'config.%s.type': expected string, int, bool or path, found '%s'",
+                    key, c->type);
+    const char *why = c->default_value ? check_config_value(c->type, c->default_value) : NULL;
+    if (why)
+        return perr(p, default_node, "field 'config.%s.default': %s for type %s, found '%s'",
+                    key, why, c->type, c->default_value);
+    return 0;
+}
+
+static int parse_config(parser *p, struct fy_node *v)
+{
+    int rc = expect_kind(p, v, "config", true,
+                         "  config:\n    port:\n      type: int\n      default: 8080\n"
+                         "      description: the port to listen on");
+    if (rc)
+        return rc;
+    int count = fy_node_mapping_item_count(v);
+    p->r->config = plan_xcalloc((size_t)(count > 0 ? count : 1), sizeof(plan_recipe_config));
+    void *it = NULL;
+    struct fy_node_pair *pair;
+    while (!rc && (pair = fy_node_mapping_iterate(v, &it))) {
+        const char *k = key_of(pair);
+        if (!k || !is_identifier(k, false))
+            return perr(p, fy_node_pair_key(pair),
+                        "field 'config': '%s' is not a key name (letters, digits, _ -)",
+                        k ? k : "?");
+        rc = parse_config_key(p, k, fy_node_pair_value(pair), &p->r->config[p->r->n_config++]);
+    }
+    return rc;
+}
+
+static int parse_resources(parser *p, struct fy_node *v)
+{
+    static const char *const known[] = {"cpu", "mem", "nofile", "nproc", "nice", NULL};
+    int rc = expect_kind(p, v, "resources", true, "  resources:\n    cpu: 2\n    mem: 512M");
+    if (rc)
+        return rc;
+    plan_recipe_resources *res = &p->r->resources;
+    void *it = NULL;
+    struct fy_node_pair *pair;
+    while (!rc && (pair = fy_node_mapping_iterate(v, &it))) {
+        const char *k = key_of(pair);
+        struct fy_node *val = fy_node_pair_value(pair);
+        char **slot = NULL;
+        if (k && !strcmp(k, "cpu")) slot = &res->cpu;
+        else if (k && !strcmp(k, "mem")) slot = &res->mem;
+        else if (k && !strcmp(k, "nofile")) slot = &res->nofile;
+        else if (k && !strcmp(k, "nproc")) slot = &res->nproc;
+        else if (k && !strcmp(k, "nice")) slot = &res->nice;
+        else
+            return unknown_key(p, fy_node_pair_key(pair), " in 'resources'", k ? k : "?", known);
+        if ((rc = get_string(p, val, k, slot)))
+            return rc;
+        char *end;
+        uint64_t size;
+        if (slot == &res->cpu) {
+            double d = strtod(*slot, &end);
+            if (*end || end == *slot || !(d > 0) || d > 4096)
+                rc = perr(p, val, "field 'resources.cpu': expected a number of CPUs such as 0.5 "
+                                  "or 2, found '%s'", *slot);
+        } else if (slot == &res->mem) {
+            if (plan_parse_size(*slot, &size) != 0 || size == 0)
+                rc = perr(p, val, "field 'resources.mem': expected a size such as 512M or 2G, "
+                                  "found '%s'", *slot);
+        } else {
+            long n = strtol(*slot, &end, 10);
+            bool nice = slot == &res->nice;
+            if (*end || end == *slot || (nice ? (n < -20 || n > 19) : (n < 1 || n > 1 << 24)))
+                rc = perr(p, val, "field 'resources.%s': expected %s, found '%s'", k,
+                          nice ? "an integer from -20 to 19" : "a positive integer", *slot);
+        }
+    }
+    return rc;
+}
+
+/* ---------- the top level ---------- */
+
+static int parse_top(parser *p, struct fy_node *root)
+{
+    static const char *const known[] = {
+        "name", "version", "summary", "license", "homepage", "sources", "depends",
+        "build-depends", "build", "check", "env", "run", "config", "resources", NULL};
+    if (!root || !fy_node_is_mapping(root))
+        return perr(p, root, "a recipe is a mapping of fields (name, version, build, ...), "
+                             "found %s; 'plan recipe new NAME' writes a template",
+                    node_kind(root));
+    plan_recipe *r = p->r;
+    void *it = NULL;
+    struct fy_node_pair *pair;
+    int rc = 0;
+    while (!rc && (pair = fy_node_mapping_iterate(root, &it))) {
+        const char *k = key_of(pair);
+        struct fy_node *v = fy_node_pair_value(pair);
+        if (!k)
+            rc = perr(p, fy_node_pair_key(pair), "field names must be plain strings");
+        else if (!strcmp(k, "name"))
+            rc = get_string(p, v, k, &r->name);
+        else if (!strcmp(k, "version"))
+            rc = get_string(p, v, k, &r->version);
+        else if (!strcmp(k, "summary"))
+            rc = get_string(p, v, k, &r->summary);
+        else if (!strcmp(k, "license"))
+            rc = get_string(p, v, k, &r->license);
+        else if (!strcmp(k, "homepage"))
+            rc = get_string(p, v, k, &r->homepage);
+        else if (!strcmp(k, "sources"))
+            rc = parse_sources(p, v);
+        else if (!strcmp(k, "depends"))
+            rc = parse_deps(p, v, k, &r->depends, &r->n_depends);
+        else if (!strcmp(k, "build-depends"))
+            rc = parse_deps(p, v, k, &r->build_depends, &r->n_build_depends);
+        else if (!strcmp(k, "build"))
+            rc = get_string(p, v, k, &r->build);
+        else if (!strcmp(k, "check"))
+            rc = get_string(p, v, k, &r->check);
+        else if (!strcmp(k, "env"))
+            rc = parse_env(p, v);
+        else if (!strcmp(k, "run"))
+            rc = parse_run(p, v);
+        else if (!strcmp(k, "config"))
+            rc = parse_config(p, v);
+        else if (!strcmp(k, "resources"))
+            rc = parse_resources(p, v);
+        else
+            rc = unknown_key(p, fy_node_pair_key(pair), "", k, known);
+        if (!rc && !strcmp(k, "name")) {
+            const char *why = plan_store_check_name(r->name);
+            if (why)
+                rc = perr(p, v, "field 'name': '%s' is not a valid name: %s", r->name, why);
+        } else if (!rc && !strcmp(k, "version")) {
+            char *why = recipe_check_version(r->version);
+            if (why)
+                rc = perr(p, v,
+                          "field 'version': '%s' is not a valid version: %s; versions are "
+                          "strict SemVer such as 1.2.3 or 2.0.0-rc.1",
+                          r->version, why);
+            free(why);
+        }
+    }
+    if (rc)
+        return rc;
+    const char *missing = !r->name ? "name" : !r->version ? "version" : !r->build ? "build" : NULL;
+    if (missing)
+        return perr(p, root, "field '%s' is missing; every recipe needs name, version and build",
+                    missing);
+    return 0;
+}
+
+static int report_yaml_errors(parser *p, struct fy_diag *diag)
+{
+    void *it = NULL;
+    struct fy_diag_error *e = fy_diag_errors_iterate(diag, &it);
+    if (e)
+        return plan_fail(p->ctx, PLAN_ERR_INVALID, "%s:%d:%d: not valid YAML: %s", p->file,
+                         e->line, e->column, e->msg);
+    return plan_fail(p->ctx, PLAN_ERR_INVALID, "%s: not valid YAML", p->file);
+}
+
+int plan_recipe_load(plan_ctx *ctx, const char *file, plan_recipe **out)
+{
+    plan_buf text;
+    plan_buf_init(&text);
+    int r = plan_fs_read_file(file, RECIPE_MAX_BYTES, &text);
+    if (r) {
+        plan_buf_release(&text);
+        if (r == -EFBIG)
+            return plan_fail(ctx, PLAN_ERR_INVALID, "%s: larger than 1 MiB; that is not a recipe",
+                             file);
+        return plan_fail_errno(ctx, r == -ENOENT ? PLAN_ERR_NOT_FOUND : PLAN_ERR_IO, -r,
+                               "cannot read recipe '%s'", file);
+    }
+    struct fy_diag_cfg dcfg;
+    fy_diag_cfg_default(&dcfg);
+    dcfg.fp = NULL;
+    dcfg.colorize = false;
+    struct fy_diag *diag = fy_diag_create(&dcfg);
+    if (!diag) {
+        plan_buf_release(&text);
+        return plan_fail(ctx, PLAN_ERR_FAILED, "libfyaml failed to initialise");
+    }
+    fy_diag_set_collect_errors(diag, true);
+    struct fy_parse_cfg cfg = {.flags = FYPCF_QUIET, .diag = diag};
+    struct fy_document *doc = fy_document_build_from_string(&cfg, text.data, text.len);
+    parser p = {.ctx = ctx, .file = file};
+    int rc;
+    if (!doc) {
+        rc = report_yaml_errors(&p, diag);
+    } else {
+        p.r = plan_xcalloc(1, sizeof(plan_recipe));
+        p.r->file = plan_xstrdup(file);
+        char *abs = plan_path_absolute(file);
+        char *slash = abs ? strrchr(abs, '/') : NULL;
+        if (slash)
+            *slash = '\0';
+        p.r->dir = abs && *abs ? abs : plan_xstrdup("/");
+        if (!*abs)
+            free(abs);
+        rc = parse_top(&p, fy_document_root(doc));
+        fy_document_destroy(doc);
+    }
+    fy_diag_destroy(diag);
+    plan_buf_release(&text);
+    if (rc) {
+        plan_recipe_free(p.r);
+        return rc;
+    }
+    *out = p.r;
+    return 0;
+}
+
+void plan_recipe_free(plan_recipe *r)
+{
+    if (!r)
+        return;
+    free(r->file);
+    free(r->dir);
+    free(r->name);
+    free(r->version);
+    free(r->summary);
+    free(r->license);
+    free(r->homepage);
+    for (size_t i = 0; i < r->n_sources; i++) {
+        free(r->sources[i].url);
+        free(r->sources[i].path);
+        free(r->sources[i].algo);
+        free(r->sources[i].hash);
+        free(r->sources[i].dest);
+    }
+    free(r->sources);
+    for (size_t i = 0; i < r->n_depends; i++) {
+        free(r->depends[i].name);
+        free(r->depends[i].range);
+    }
+    free(r->depends);
+    for (size_t i = 0; i < r->n_build_depends; i++) {
+        free(r->build_depends[i].name);
+        free(r->build_depends[i].range);
+    }
+    free(r->build_depends);
+    free(r->build);
+    free(r->check);
+    for (size_t i = 0; i < r->n_env; i++) {
+        free(r->env[i].name);
+        free(r->env[i].value);
+    }
+    free(r->env);
+    for (size_t i = 0; i < r->n_run; i++) {
+        free(r->run[i].name);
+        free(r->run[i].command);
+    }
+    free(r->run);
+    for (size_t i = 0; i < r->n_config; i++) {
+        free(r->config[i].key);
+        free(r->config[i].type);
+        free(r->config[i].default_value);
+        free(r->config[i].description);
+    }
+    free(r->config);
+    free(r->resources.cpu);
+    free(r->resources.mem);
+    free(r->resources.nofile);
+    free(r->resources.nproc);
+    free(r->resources.nice);
+    free(r);
+}
+
+char *plan_recipe_template(const char *name)
+{
+    return plan_xasprintf(
+        "# Recipe for %s: see docs/formats/recipe.md for every field.\n"
+        "name: %s\n"
+        "version: 0.1.0            # strict SemVer\n"
+        "summary: one line saying what %s is\n"
+        "license: MIT\n"
+        "homepage: https://example.org/%s\n"
+        "\n"
+        "# Sources are verified against their hash before use.  'path' is a local\n"
+        "# file or directory relative to this recipe (blake2b of a directory is\n"
+        "# what 'plan store hash DIR' prints); 'url' may be file://, http(s)://.\n"
+        "sources:\n"
+        "  - path: ../src/%s\n"
+        "    blake2b: 0000000000000000000000000000000000000000000000000000000000000000\n"
+        "#  - url: https://example.org/%s-0.1.0.tar.gz\n"
+        "#    sha256: <64 hex characters>\n"
+        "#    strip-components: 1\n"
+        "\n"
+        "# Run-time dependencies (name: SemVer range), built or fetched first.\n"
+        "depends: {}\n"
+        "# Needed only to build.\n"
+        "build-depends: {}\n"
+        "\n"
+        "# The build runs in $src with a clean environment; install into $out.\n"
+        "build: |\n"
+        "  mkdir -p $out/bin\n"
+        "  cp %s $out/bin/\n"
+        "\n"
+        "# Optional: a test run after the build; a failure fails the build.\n"
+        "check: |\n"
+        "  test -x $out/bin/%s\n"
+        "\n"
+        "# What the plan adds to an environment.\n"
+        "env:\n"
+        "  PATH: prepend bin\n"
+        "\n"
+        "# Entry points for 'plan run'.\n"
+        "run:\n"
+        "  default: bin/%s\n"
+        "\n"
+        "# Dynamic configuration, kept outside the store.\n"
+        "config: {}\n"
+        "\n"
+        "# Default resource limits for 'plan run'.\n"
+        "resources: {}\n",
+        name, name, name, name, name, name, name, name, name);
+}

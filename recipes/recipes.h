@@ -1,0 +1,123 @@
+/*
+ * recipes.h - recipes: parsing and validating YAML recipes
+ * (docs/formats/recipe.md), recipe repositories, and building a recipe into
+ * a store path (docs/commands/build.md).
+ */
+#ifndef PLAN_RECIPES_H
+#define PLAN_RECIPES_H
+
+#include "../common/common.h"
+#include "../store/store.h"
+
+#include <signal.h>
+
+typedef struct plan_recipe_source {
+    char *url;        /* file://, http:// or https://; or NULL with path */
+    char *path;       /* a local file or directory, relative to the recipe */
+    char *algo;       /* "blake2b" or "sha256" */
+    char *hash;       /* 64 hex characters */
+    int strip_components;
+    char *dest;       /* where to unpack, relative to $src; NULL for the top */
+} plan_recipe_source;
+
+typedef struct plan_recipe_dep {
+    char *name;
+    char *range;
+} plan_recipe_dep;
+
+typedef enum plan_env_op { PLAN_ENV_SET, PLAN_ENV_PREPEND, PLAN_ENV_APPEND } plan_env_op;
+
+typedef struct plan_recipe_env {
+    char *name;
+    plan_env_op op;
+    char *value;      /* for prepend/append: a directory relative to the plan */
+} plan_recipe_env;
+
+typedef struct plan_recipe_entry {
+    char *name;       /* "default" or another entry point */
+    char *command;
+} plan_recipe_entry;
+
+typedef struct plan_recipe_config {
+    char *key;
+    char *type;       /* string, int, bool, path */
+    char *default_value; /* as text; NULL when required */
+    char *description;
+} plan_recipe_config;
+
+typedef struct plan_recipe_resources {
+    char *cpu, *mem, *nofile, *nproc, *nice; /* NULL when not set */
+} plan_recipe_resources;
+
+typedef struct plan_recipe {
+    char *file;       /* as given */
+    char *dir;        /* the recipe's directory, absolute */
+    char *name, *version, *summary, *license, *homepage;
+    plan_recipe_source *sources;
+    size_t n_sources;
+    plan_recipe_dep *depends;
+    size_t n_depends;
+    plan_recipe_dep *build_depends;
+    size_t n_build_depends;
+    char *build, *check;
+    plan_recipe_env *env;
+    size_t n_env;
+    plan_recipe_entry *run;
+    size_t n_run;
+    plan_recipe_config *config;
+    size_t n_config;
+    plan_recipe_resources resources;
+} plan_recipe;
+
+/* Parse and validate a recipe file.  Errors name file:line:column, the
+ * field, what was expected and a hint.  Free with plan_recipe_free. */
+int plan_recipe_load(plan_ctx *ctx, const char *file, plan_recipe **out);
+void plan_recipe_free(plan_recipe *recipe);
+/* A commented template recipe for name (caller frees). */
+char *plan_recipe_template(const char *name);
+
+/* ---- recipe repositories: folders of *.yaml recipes ---- */
+typedef struct plan_recipe_repo plan_recipe_repo;
+/* Load every recipe below the given folders (recursively, *.yaml and
+ * *.yml).  A recipe that does not parse is an error naming it. */
+int plan_recipe_repo_open(plan_ctx *ctx, const char *const *dirs, size_t n,
+                          plan_recipe_repo **out);
+void plan_recipe_repo_free(plan_recipe_repo *repo);
+/* The highest version of name that satisfies range (NULL: any), owned by
+ * the repository.  PLAN_ERR_NOT_FOUND with an explanation otherwise. */
+int plan_recipe_repo_find(plan_recipe_repo *repo, const char *name, const char *range,
+                          const plan_recipe **out);
+
+/* ---- building ---- */
+typedef struct plan_build_opts {
+    const char *cache_dir;     /* downloaded sources */
+    const char *log_dir;       /* build logs */
+    plan_recipe_repo *repo;    /* where dependencies come from; may be NULL */
+    bool sandbox;              /* Linux namespaces, where available */
+    bool stream_log;           /* -L: emit every log line as an event */
+    bool rebuild_check;        /* --check: build again and compare */
+    unsigned jobs;             /* PLAN_JOBS; 0: one per core */
+    /* Set (by a signal handler) to ask a running build to stop; it then
+     * kills the build, removes its output and returns PLAN_ERR_FAILED. */
+    volatile sig_atomic_t *cancel;
+} plan_build_opts;
+
+typedef struct plan_build_result {
+    char *path;        /* the store path; caller frees */
+    bool reused;       /* nothing was built: the realisation was known */
+    char *log;         /* the build log, if one was written; caller frees */
+    /* --check: differing files (relative paths); empty when reproducible */
+    plan_strlist differences;
+} plan_build_result;
+
+/* Build recipe (and, first, its missing dependencies).  Release the result
+ * with plan_build_result_release. */
+int plan_build(plan_store *store, const plan_recipe *recipe, const plan_build_opts *opts,
+               plan_build_result *out);
+void plan_build_result_release(plan_build_result *r);
+
+/* The log file of the build that produced a store path (caller frees). */
+int plan_build_log_path(plan_store *store, const char *log_dir, const char *path,
+                        char **log);
+
+#endif

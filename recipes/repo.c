@@ -1,0 +1,134 @@
+/* Recipe repositories: folders of recipes, searched by name and range. */
+#include "recipes_int.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+struct plan_recipe_repo {
+    plan_ctx *ctx;
+    plan_recipe **recipes;
+    size_t len, cap;
+    plan_strlist dirs;
+};
+
+static bool has_suffix(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n > m && !strcmp(s + n - m, suffix);
+}
+
+static int scan_dir(plan_recipe_repo *repo, const char *dir, int depth)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return plan_fail_errno(repo->ctx, errno == ENOENT ? PLAN_ERR_NOT_FOUND : PLAN_ERR_IO,
+                               errno, "cannot read recipe repository '%s'", dir);
+    plan_strlist names;
+    plan_strlist_init(&names);
+    struct dirent *de;
+    while ((de = readdir(d)))
+        if (de->d_name[0] != '.')
+            plan_strlist_add(&names, de->d_name);
+    closedir(d);
+    plan_strlist_sort(&names); /* the same order on every machine */
+    int rc = 0;
+    for (size_t i = 0; i < names.len && !rc; i++) {
+        char *path = plan_path_join(dir, names.items[i]);
+        struct stat st;
+        if (stat(path, &st) == 0 && S_ISDIR(st.st_mode) && depth < 8) {
+            rc = scan_dir(repo, path, depth + 1);
+        } else if (S_ISREG(st.st_mode) &&
+                   (has_suffix(path, ".yaml") || has_suffix(path, ".yml"))) {
+            plan_recipe *r;
+            if ((rc = plan_recipe_load(repo->ctx, path, &r)) == 0) {
+                if (repo->len == repo->cap) {
+                    repo->cap = repo->cap ? repo->cap * 2 : 16;
+                    repo->recipes = plan_xrealloc(repo->recipes, repo->cap * sizeof(*repo->recipes));
+                }
+                repo->recipes[repo->len++] = r;
+            } else {
+                plan_fail_wrap(repo->ctx, rc, "in recipe repository '%s'", dir);
+            }
+        }
+        free(path);
+    }
+    plan_strlist_release(&names);
+    return rc;
+}
+
+int plan_recipe_repo_open(plan_ctx *ctx, const char *const *dirs, size_t n,
+                          plan_recipe_repo **out)
+{
+    plan_recipe_repo *repo = plan_xcalloc(1, sizeof(*repo));
+    repo->ctx = ctx;
+    plan_strlist_init(&repo->dirs);
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        plan_strlist_add(&repo->dirs, dirs[i]);
+        rc = scan_dir(repo, dirs[i], 0);
+    }
+    /* One recipe per name and version: two would make builds depend on
+     * which folder was read first. */
+    for (size_t i = 0; i < repo->len && !rc; i++)
+        for (size_t j = i + 1; j < repo->len && !rc; j++)
+            if (!strcmp(repo->recipes[i]->name, repo->recipes[j]->name) &&
+                recipe_version_compare(repo->recipes[i]->version, repo->recipes[j]->version) == 0)
+                rc = plan_fail(ctx, PLAN_ERR_INVALID,
+                               "two recipes for '%s' %s: '%s' and '%s'; remove one",
+                               repo->recipes[i]->name, repo->recipes[i]->version,
+                               repo->recipes[i]->file, repo->recipes[j]->file);
+    if (rc) {
+        plan_recipe_repo_free(repo);
+        return rc;
+    }
+    *out = repo;
+    return 0;
+}
+
+void plan_recipe_repo_free(plan_recipe_repo *repo)
+{
+    if (!repo)
+        return;
+    for (size_t i = 0; i < repo->len; i++)
+        plan_recipe_free(repo->recipes[i]);
+    free(repo->recipes);
+    plan_strlist_release(&repo->dirs);
+    free(repo);
+}
+
+int plan_recipe_repo_find(plan_recipe_repo *repo, const char *name, const char *range,
+                          const plan_recipe **out)
+{
+    const plan_recipe *best = NULL;
+    plan_buf seen;
+    plan_buf_init(&seen);
+    for (size_t i = 0; i < repo->len; i++) {
+        const plan_recipe *r = repo->recipes[i];
+        if (strcmp(r->name, name) != 0)
+            continue;
+        plan_buf_printf(&seen, "%s%s", seen.len ? ", " : "", r->version);
+        if (range && !recipe_range_satisfied(range, r->version))
+            continue;
+        if (!best || recipe_version_compare(r->version, best->version) > 0)
+            best = r;
+    }
+    int rc = 0;
+    if (!best && !seen.len)
+        rc = plan_fail(repo->ctx, PLAN_ERR_NOT_FOUND,
+                       "no recipe for '%s' in %zu recipe repositor%s (%s%s): add one, or "
+                       "pass --recipes DIR for the folder that has it",
+                       name, repo->dirs.len, repo->dirs.len == 1 ? "y" : "ies",
+                       repo->dirs.len ? repo->dirs.items[0] : "", repo->dirs.len > 1 ? ", ..." : "");
+    else if (!best)
+        rc = plan_fail(repo->ctx, PLAN_ERR_NOT_FOUND,
+                       "no version of '%s' satisfies '%s': the recipes have %s; loosen the "
+                       "range or add a recipe for a matching version",
+                       name, range, seen.data);
+    else
+        *out = best;
+    plan_buf_release(&seen);
+    return rc;
+}
