@@ -82,20 +82,29 @@ run: deps
 	@$(MAKE) --no-print-directory all
 	@examples/run.sh $(BUILD)
 
-# Fuzz the SemVer parsers with libFuzzer (clang, libclang-rt-14-dev) for
-# FUZZ_SECONDS; the corpus grows in $(BUILD)/fuzz/corpus between runs.
+# Fuzz the parsers with libFuzzer (clang, libclang-rt-14-dev): each target
+# in tests/fuzz runs for FUZZ_SECONDS; corpora grow in $(BUILD)/fuzz/<target>
+# between runs and start from the seeds in tests/fuzz/seeds/<target>.
 FUZZ_SECONDS ?= 60
-FUZZ_SRC := tests/resolver/fuzz_parsers.c resolver/semver.c resolver/range.c \
-            $(wildcard common/*.c)
+FUZZ_TARGETS := semver recipe
+FUZZ_LIBS := $(shell pkg-config --libs libfyaml libsodium 2>/dev/null)
+FUZZ_SRC_semver := resolver/semver.c resolver/range.c
+FUZZ_SRC_recipe := recipes/recipe.c recipes/versions.c resolver/semver.c resolver/range.c \
+                   resolver/solver.c resolver/explain.c resolver/index.c store/hash.c
 .PHONY: fuzz
 fuzz:
 	@command -v clang >/dev/null || { echo "plan: fuzz needs clang: apt-get install -y clang libclang-rt-14-dev" >&2; exit 1; }
-	@mkdir -p $(BUILD)/fuzz/corpus
-	clang $(CPPFLAGS) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
-	    -fno-sanitize-recover=all -o $(BUILD)/fuzz/semver $(FUZZ_SRC) -pthread
-	@printf '1.2.3-beta.1+b\n^1.2.3 || 2.x - 3 ~>1.2 >=1.0.0-rc.1 <2' >$(BUILD)/fuzz/corpus/seed
-	$(BUILD)/fuzz/semver -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -timeout=5 \
-	    -artifact_prefix=$(BUILD)/fuzz/ $(BUILD)/fuzz/corpus
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	    mkdir -p $(BUILD)/fuzz/$$t; \
+	    cp tests/fuzz/seeds/$$t/* $(BUILD)/fuzz/$$t/ 2>/dev/null || true; \
+	    case $$t in semver) src="$(FUZZ_SRC_semver)";; recipe) src="$(FUZZ_SRC_recipe)";; esac; \
+	    echo "plan: fuzzing $$t for $(FUZZ_SECONDS) s"; \
+	    clang $(CPPFLAGS) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
+	        -fno-sanitize-recover=all -o $(BUILD)/fuzz/$$t.bin tests/fuzz/$${t}_fuzz.c \
+	        $$src $(wildcard common/*.c) $(FUZZ_LIBS) -pthread; \
+	    $(BUILD)/fuzz/$$t.bin -max_total_time=$(FUZZ_SECONDS) -max_len=8192 -timeout=5 \
+	        -artifact_prefix=$(BUILD)/fuzz/ $(BUILD)/fuzz/$$t; \
+	done
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/doc/plan

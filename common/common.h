@@ -116,7 +116,8 @@ void plan_ctx_free(plan_ctx *ctx);
 void plan_ctx_set_events(plan_ctx *ctx, plan_event_fn fn, void *user);
 
 /* Store a message and return code, so callers can write
- * `return plan_fail(ctx, PLAN_ERR_IO, "...")`. */
+ * `return plan_fail(ctx, PLAN_ERR_IO, "...")`.  A NULL ctx discards the
+ * message. */
 int plan_fail(plan_ctx *ctx, int code, const char *fmt, ...) PLAN_PRINTF(3, 4);
 /* As plan_fail, appending ": strerror(errnum)" to the message. */
 int plan_fail_errno(plan_ctx *ctx, int code, int errnum, const char *fmt, ...)

@@ -40,6 +40,8 @@ void plan_ctx_set_events(plan_ctx *ctx, plan_event_fn fn, void *user)
 
 static int set_error(plan_ctx *ctx, int code, const char *fmt, va_list ap)
 {
+    if (!ctx)
+        return code; /* a caller that does not want the message */
     plan_buf_reset(&ctx->error);
     plan_buf_vprintf(&ctx->error, fmt, ap);
     ctx->error_code = code;
@@ -61,12 +63,15 @@ int plan_fail_errno(plan_ctx *ctx, int code, int errnum, const char *fmt, ...)
     va_start(ap, fmt);
     set_error(ctx, code, fmt, ap);
     va_end(ap);
-    plan_buf_printf(&ctx->error, ": %s", strerror(errnum));
+    if (ctx)
+        plan_buf_printf(&ctx->error, ": %s", strerror(errnum));
     return code;
 }
 
 int plan_fail_wrap(plan_ctx *ctx, int code, const char *fmt, ...)
 {
+    if (!ctx)
+        return code;
     plan_buf old;
     va_list ap;
     plan_buf_init(&old);

@@ -594,31 +594,87 @@ static int report_yaml_errors(parser *p, struct fy_diag *diag)
     return plan_fail(p->ctx, PLAN_ERR_INVALID, "%s: not valid YAML", p->file);
 }
 
-int plan_recipe_load(plan_ctx *ctx, const char *file, plan_recipe **out)
+/* Length of the UTF-8 sequence at p (1-4), or 0 if it is not valid
+ * (overlong forms, surrogates and values above U+10FFFF included). */
+static size_t utf8_length(const unsigned char *p, size_t left)
 {
-    plan_buf text;
-    plan_buf_init(&text);
-    int r = plan_fs_read_file(file, RECIPE_MAX_BYTES, &text);
-    if (r) {
-        plan_buf_release(&text);
-        if (r == -EFBIG)
-            return plan_fail(ctx, PLAN_ERR_INVALID, "%s: larger than 1 MiB; that is not a recipe",
-                             file);
-        return plan_fail_errno(ctx, r == -ENOENT ? PLAN_ERR_NOT_FOUND : PLAN_ERR_IO, -r,
-                               "cannot read recipe '%s'", file);
+    unsigned c = p[0];
+    size_t n;
+    unsigned min;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf) n = 2, min = 0x80;
+    else if (c >= 0xe0 && c <= 0xef) n = 3, min = 0x800;
+    else if (c >= 0xf0 && c <= 0xf4) n = 4, min = 0x10000;
+    else return 0;
+    if (n > left)
+        return 0;
+    unsigned v = c & (0x7f >> n);
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+        v = v << 6 | (p[i] & 0x3f);
     }
+    if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
+        return 0;
+    return n;
+}
+
+/* Recipes are UTF-8 text without control characters or YAML directives.
+ * Checked before libfyaml sees the input: besides giving a clear message,
+ * this keeps inputs away from the parser that it is known to loop on
+ * (a directive followed by invalid UTF-8, found by the fuzzer). */
+static int check_text(plan_ctx *ctx, const char *file, const char *text, size_t len)
+{
+    int line = 1, col = 1;
+    bool line_start = true;
+    for (size_t i = 0; i < len;) {
+        const unsigned char *p = (const unsigned char *)text + i;
+        size_t n = utf8_length(p, len - i);
+        if (!n)
+            return plan_fail(ctx, PLAN_ERR_INVALID,
+                             "%s:%d:%d: not valid UTF-8 (byte 0x%02x); recipes are UTF-8 text",
+                             file, line, col, p[0]);
+        if (n == 1 && (p[0] < 0x20 || p[0] == 0x7f) && p[0] != '\n' && p[0] != '\t' &&
+            p[0] != '\r')
+            return plan_fail(ctx, PLAN_ERR_INVALID,
+                             "%s:%d:%d: control character 0x%02x; recipes are plain text", file,
+                             line, col, p[0]);
+        if (line_start && p[0] == '%')
+            return plan_fail(ctx, PLAN_ERR_INVALID,
+                             "%s:%d:1: YAML directives ('%%...') are not allowed in recipes",
+                             file, line);
+        line_start = p[0] == '\n';
+        if (p[0] == '\n') {
+            line++;
+            col = 1;
+        } else {
+            col++;
+        }
+        i += n;
+    }
+    return 0;
+}
+
+int plan_recipe_parse(plan_ctx *ctx, const char *file, const char *text, size_t len,
+                      plan_recipe **out)
+{
+    if (len > RECIPE_MAX_BYTES)
+        return plan_fail(ctx, PLAN_ERR_INVALID, "%s: larger than 1 MiB; that is not a recipe",
+                         file);
+    int trc = check_text(ctx, file, text, len);
+    if (trc)
+        return trc;
     struct fy_diag_cfg dcfg;
     fy_diag_cfg_default(&dcfg);
     dcfg.fp = NULL;
     dcfg.colorize = false;
     struct fy_diag *diag = fy_diag_create(&dcfg);
-    if (!diag) {
-        plan_buf_release(&text);
+    if (!diag)
         return plan_fail(ctx, PLAN_ERR_FAILED, "libfyaml failed to initialise");
-    }
     fy_diag_set_collect_errors(diag, true);
     struct fy_parse_cfg cfg = {.flags = FYPCF_QUIET, .diag = diag};
-    struct fy_document *doc = fy_document_build_from_string(&cfg, text.data, text.len);
+    struct fy_document *doc = fy_document_build_from_string(&cfg, text, len);
     parser p = {.ctx = ctx, .file = file};
     int rc;
     if (!doc) {
@@ -628,22 +684,40 @@ int plan_recipe_load(plan_ctx *ctx, const char *file, plan_recipe **out)
         p.r->file = plan_xstrdup(file);
         char *abs = plan_path_absolute(file);
         char *slash = abs ? strrchr(abs, '/') : NULL;
-        if (slash)
+        if (slash && slash != abs) {
             *slash = '\0';
-        p.r->dir = abs && *abs ? abs : plan_xstrdup("/");
-        if (!*abs)
+            p.r->dir = abs;
+        } else {
             free(abs);
+            p.r->dir = plan_xstrdup("/");
+        }
         rc = parse_top(&p, fy_document_root(doc));
         fy_document_destroy(doc);
     }
     fy_diag_destroy(diag);
-    plan_buf_release(&text);
     if (rc) {
         plan_recipe_free(p.r);
         return rc;
     }
     *out = p.r;
     return 0;
+}
+
+int plan_recipe_load(plan_ctx *ctx, const char *file, plan_recipe **out)
+{
+    plan_buf text;
+    plan_buf_init(&text);
+    int r = plan_fs_read_file(file, RECIPE_MAX_BYTES, &text);
+    int rc;
+    if (r == -EFBIG)
+        rc = plan_fail(ctx, PLAN_ERR_INVALID, "%s: larger than 1 MiB; that is not a recipe", file);
+    else if (r)
+        rc = plan_fail_errno(ctx, r == -ENOENT ? PLAN_ERR_NOT_FOUND : PLAN_ERR_IO, -r,
+                             "cannot read recipe '%s'", file);
+    else
+        rc = plan_recipe_parse(ctx, file, text.data, text.len, out);
+    plan_buf_release(&text);
+    return rc;
 }
 
 void plan_recipe_free(plan_recipe *r)

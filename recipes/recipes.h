@@ -72,6 +72,10 @@ typedef struct plan_recipe {
 /* Parse and validate a recipe file.  Errors name file:line:column, the
  * field, what was expected and a hint.  Free with plan_recipe_free. */
 int plan_recipe_load(plan_ctx *ctx, const char *file, plan_recipe **out);
+/* The same from memory; file names the text in messages and anchors
+ * relative source paths. */
+int plan_recipe_parse(plan_ctx *ctx, const char *file, const char *text, size_t len,
+                      plan_recipe **out);
 void plan_recipe_free(plan_recipe *recipe);
 /* A commented template recipe for name (caller frees). */
 char *plan_recipe_template(const char *name);
