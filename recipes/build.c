@@ -38,6 +38,7 @@ typedef struct builder {
     plan_store *store;
     plan_ctx *ctx;
     const plan_build_opts *opts;
+    const plan_resolution *solution; /* versions for every dependency */
     plan_strlist stack;       /* names being built: cycle detection */
     bool warned_no_sandbox;
 } builder;
@@ -79,8 +80,13 @@ static int realise_inputs(builder *b, const plan_recipe *r, input **out, size_t 
                            r->name, d->name);
             break;
         }
-        const plan_recipe *dep;
-        if ((rc = plan_recipe_repo_find(b->opts->repo, d->name, d->range, &dep))) {
+        const plan_recipe *dep = NULL;
+        /* The solver chose one version per name for the whole graph. */
+        for (size_t s = 0; b->solution && s < b->solution->count; s++)
+            if (!strcmp(b->solution->packages[s].name, d->name))
+                dep = plan_recipe_repo_exact(b->opts->repo, d->name,
+                                             b->solution->packages[s].version);
+        if (!dep && (rc = plan_recipe_repo_find(b->opts->repo, d->name, d->range, &dep))) {
             plan_fail_wrap(b->ctx, rc, "'%s-%s' %s '%s %s'", r->name, r->version,
                            runtime ? "depends on" : "build-depends on", d->name, d->range);
             break;
@@ -806,6 +812,32 @@ out:
     return rc;
 }
 
+/* Choose every dependency's version at once with the solver, so that the
+ * graph has one version per name; a conflict is explained in plain words. */
+static int solve_dependencies(builder *b, const plan_recipe *r, plan_resolver **out)
+{
+    plan_resolver_provider p = plan_recipe_repo_provider(b->opts->repo);
+    plan_resolver *solver = plan_resolver_new(b->ctx, &p);
+    int rc = 0;
+    for (size_t i = 0; i < r->n_depends && !rc; i++)
+        rc = plan_resolver_require(solver, r->depends[i].name, r->depends[i].range);
+    for (size_t i = 0; i < r->n_build_depends && !rc; i++)
+        rc = plan_resolver_require(solver, r->build_depends[i].name, r->build_depends[i].range);
+    if (!rc)
+        rc = plan_resolver_solve(solver, &b->solution);
+    if (rc == PLAN_ERR_FAILED && plan_resolver_explain(solver))
+        rc = plan_fail(b->ctx, PLAN_ERR_FAILED, "the dependencies of '%s-%s' cannot be "
+                                                "satisfied together:\n%s",
+                       r->name, r->version, plan_resolver_explain(solver));
+    if (rc) {
+        plan_resolver_free(solver);
+        b->solution = NULL;
+        return rc;
+    }
+    *out = solver;
+    return 0;
+}
+
 int plan_build(plan_store *store, const plan_recipe *recipe, const plan_build_opts *opts,
                plan_build_result *out)
 {
@@ -815,7 +847,13 @@ int plan_build(plan_store *store, const plan_recipe *recipe, const plan_build_op
         return plan_fail(plan_store_ctx(store), PLAN_ERR_FAILED, "libsodium failed to initialise");
     builder b = {.store = store, .ctx = plan_store_ctx(store), .opts = opts};
     plan_strlist_init(&b.stack);
-    int rc = build_recipe(&b, recipe, opts->rebuild_check, out);
+    plan_resolver *solver = NULL;
+    int rc = 0;
+    if (opts->repo && (recipe->n_depends || recipe->n_build_depends))
+        rc = solve_dependencies(&b, recipe, &solver);
+    if (!rc)
+        rc = build_recipe(&b, recipe, opts->rebuild_check, out);
+    plan_resolver_free(solver);
     plan_strlist_release(&b.stack);
     if (rc)
         plan_build_result_release(out);

@@ -7,6 +7,7 @@
 #define PLAN_RECIPES_H
 
 #include "../common/common.h"
+#include "../resolver/resolver.h"
 #include "../store/store.h"
 
 #include <signal.h>
@@ -91,6 +92,13 @@ void plan_recipe_repo_free(plan_recipe_repo *repo);
  * the repository.  PLAN_ERR_NOT_FOUND with an explanation otherwise. */
 int plan_recipe_repo_find(plan_recipe_repo *repo, const char *name, const char *range,
                           const plan_recipe **out);
+
+/* The recipe for exactly name@version, or NULL. */
+const plan_recipe *plan_recipe_repo_exact(plan_recipe_repo *repo, const char *name,
+                                          const char *version);
+/* The repository as a solver provider (versions and dependencies; build
+ * and run-time dependencies alike).  repo must outlive the solver. */
+plan_resolver_provider plan_recipe_repo_provider(plan_recipe_repo *repo);
 
 /* ---- building ---- */
 typedef struct plan_build_opts {

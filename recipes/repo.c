@@ -132,3 +132,53 @@ int plan_recipe_repo_find(plan_recipe_repo *repo, const char *name, const char *
     plan_buf_release(&seen);
     return rc;
 }
+
+/* ---------- the repository as a solver provider ---------- */
+
+static int provider_versions(void *user, plan_ctx *ctx, const char *name, plan_strlist *out)
+{
+    (void)ctx;
+    plan_recipe_repo *repo = user;
+    for (size_t i = 0; i < repo->len; i++)
+        if (!strcmp(repo->recipes[i]->name, name))
+            plan_strlist_add(out, repo->recipes[i]->version);
+    return out->len ? 0 : PLAN_ERR_NOT_FOUND;
+}
+
+/* Build and run-time dependencies alike: one version per name serves the
+ * whole build graph. */
+static int provider_dependencies(void *user, plan_ctx *ctx, const char *name,
+                                 const char *version, plan_strlist *names, plan_strlist *ranges)
+{
+    plan_recipe_repo *repo = user;
+    const plan_recipe *r = plan_recipe_repo_exact(repo, name, version);
+    if (!r)
+        return plan_fail(ctx, PLAN_ERR_NOT_FOUND, "no recipe for '%s' %s", name, version);
+    for (size_t i = 0; i < r->n_depends; i++) {
+        plan_strlist_add(names, r->depends[i].name);
+        plan_strlist_add(ranges, r->depends[i].range);
+    }
+    for (size_t i = 0; i < r->n_build_depends; i++) {
+        plan_strlist_add(names, r->build_depends[i].name);
+        plan_strlist_add(ranges, r->build_depends[i].range);
+    }
+    return 0;
+}
+
+plan_resolver_provider plan_recipe_repo_provider(plan_recipe_repo *repo)
+{
+    plan_resolver_provider p = {.versions = provider_versions,
+                                .dependencies = provider_dependencies,
+                                .user = repo};
+    return p;
+}
+
+const plan_recipe *plan_recipe_repo_exact(plan_recipe_repo *repo, const char *name,
+                                          const char *version)
+{
+    for (size_t i = 0; i < repo->len; i++)
+        if (!strcmp(repo->recipes[i]->name, name) &&
+            recipe_version_compare(repo->recipes[i]->version, version) == 0)
+            return repo->recipes[i];
+    return NULL;
+}

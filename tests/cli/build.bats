@@ -182,13 +182,30 @@ ls /tmp >$out/tmp'
   nosuch: ^1.0.0'
     run plan build "$R/needy.yaml"
     [ "$status" -eq 1 ]
-    [[ "$output" == *"no recipe for 'nosuch'"* ]]
+    [[ "$output" == *"dependencies of 'needy-1.0.0' cannot be satisfied"* ]]
+    [[ "$output" == *"nosuch, which is not a known package"* ]]
     recipe lib 1.2.0 'mkdir -p $out'
     recipe picky 1.0.0 'mkdir -p $out' 'depends:
   lib: ^2.0.0'
     run plan build "$R/picky.yaml"
     [ "$status" -eq 1 ]
-    [[ "$output" == *"no version of 'lib' satisfies '^2.0.0': the recipes have 1.2.0"* ]]
+    [[ "$output" == *"lib has only 1.2.0"* ]]
+    [ -z "$(ls "$ROOT/store" 2>/dev/null)" ]
+}
+
+@test "dependencies: one version per name for the whole graph, conflicts explained" {
+    recipe lib 1.5.0 'mkdir -p $out'
+    sed 's/1.5.0/2.1.0/g' "$R/lib.yaml" >"$R/lib-2.yaml"
+    recipe mid 1.0.0 'mkdir -p $out' 'depends:
+  lib: ^2.0.0'
+    recipe top 1.0.0 'mkdir -p $out' 'depends:
+  lib: ^1.0.0
+  mid: ^1.0.0'
+    run plan build "$R/top.yaml"
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"cannot be satisfied together"* ]]
+    [[ "$output" == *"mid"*"lib ^2.0.0"* ]]
+    [ -z "$(ls "$ROOT/store" 2>/dev/null)" ]
 }
 
 @test "dependencies: the highest satisfying version is chosen; cycles are refused" {
