@@ -16,7 +16,8 @@
 typedef struct parser {
     plan_ctx *ctx;
     const char *file;
-    plan_recipe *r;
+    plan_recipe *r;       /* a recipe being parsed */
+    plan_project *proj;   /* or a plan.yaml */
 } parser;
 
 /* Position of a node: scalars carry a token; for collections, the first
@@ -656,45 +657,56 @@ static int check_text(plan_ctx *ctx, const char *file, const char *text, size_t 
     return 0;
 }
 
-int plan_recipe_parse(plan_ctx *ctx, const char *file, const char *text, size_t len,
-                      plan_recipe **out)
+static char *directory_of(const char *file)
+{
+    char *abs = plan_path_absolute(file);
+    char *slash = abs ? strrchr(abs, '/') : NULL;
+    if (slash && slash != abs) {
+        *slash = '\0';
+        return abs;
+    }
+    free(abs);
+    return plan_xstrdup("/");
+}
+
+/* Check the text, build the document, hand its root to top. */
+static int parse_document(parser *p, const char *text, size_t len,
+                          int (*top)(parser *, struct fy_node *))
 {
     if (len > RECIPE_MAX_BYTES)
-        return plan_fail(ctx, PLAN_ERR_INVALID, "%s: larger than 1 MiB; that is not a recipe",
-                         file);
-    int trc = check_text(ctx, file, text, len);
-    if (trc)
-        return trc;
+        return plan_fail(p->ctx, PLAN_ERR_INVALID, "%s: larger than 1 MiB; that is not a %s",
+                         p->file, p->proj ? "plan.yaml" : "recipe");
+    int rc = check_text(p->ctx, p->file, text, len);
+    if (rc)
+        return rc;
     struct fy_diag_cfg dcfg;
     fy_diag_cfg_default(&dcfg);
     dcfg.fp = NULL;
     dcfg.colorize = false;
     struct fy_diag *diag = fy_diag_create(&dcfg);
     if (!diag)
-        return plan_fail(ctx, PLAN_ERR_FAILED, "libfyaml failed to initialise");
+        return plan_fail(p->ctx, PLAN_ERR_FAILED, "libfyaml failed to initialise");
     fy_diag_set_collect_errors(diag, true);
     struct fy_parse_cfg cfg = {.flags = FYPCF_QUIET, .diag = diag};
     struct fy_document *doc = fy_document_build_from_string(&cfg, text, len);
-    parser p = {.ctx = ctx, .file = file};
-    int rc;
     if (!doc) {
-        rc = report_yaml_errors(&p, diag);
+        rc = report_yaml_errors(p, diag);
     } else {
-        p.r = plan_xcalloc(1, sizeof(plan_recipe));
-        p.r->file = plan_xstrdup(file);
-        char *abs = plan_path_absolute(file);
-        char *slash = abs ? strrchr(abs, '/') : NULL;
-        if (slash && slash != abs) {
-            *slash = '\0';
-            p.r->dir = abs;
-        } else {
-            free(abs);
-            p.r->dir = plan_xstrdup("/");
-        }
-        rc = parse_top(&p, fy_document_root(doc));
+        rc = top(p, fy_document_root(doc));
         fy_document_destroy(doc);
     }
     fy_diag_destroy(diag);
+    return rc;
+}
+
+int plan_recipe_parse(plan_ctx *ctx, const char *file, const char *text, size_t len,
+                      plan_recipe **out)
+{
+    parser p = {.ctx = ctx, .file = file};
+    p.r = plan_xcalloc(1, sizeof(plan_recipe));
+    p.r->file = plan_xstrdup(file);
+    p.r->dir = directory_of(file);
+    int rc = parse_document(&p, text, len, parse_top);
     if (rc) {
         plan_recipe_free(p.r);
         return rc;
@@ -824,4 +836,109 @@ char *plan_recipe_template(const char *name)
         "# Default resource limits for 'plan run'.\n"
         "resources: {}\n",
         name, name, name, name, name, name, name, name, name);
+}
+
+/* ---------- plan.yaml ---------- */
+
+static int parse_project_top(parser *p, struct fy_node *root)
+{
+    static const char *const known[] = {"packages", "recipes", "env", NULL};
+    if (!root || !fy_node_is_mapping(root))
+        return perr(p, root, "a plan.yaml is a mapping with 'packages' (name: range), "
+                             "'recipes' and 'env', found %s", node_kind(root));
+    plan_project *pr = p->proj;
+    void *it = NULL;
+    struct fy_node_pair *pair;
+    int rc = 0;
+    bool have_packages = false;
+    while (!rc && (pair = fy_node_mapping_iterate(root, &it))) {
+        const char *k = key_of(pair);
+        struct fy_node *v = fy_node_pair_value(pair);
+        if (!k) {
+            rc = perr(p, fy_node_pair_key(pair), "field names must be plain strings");
+        } else if (!strcmp(k, "packages")) {
+            have_packages = true;
+            rc = parse_deps(p, v, "packages", &pr->packages, &pr->n_packages);
+        } else if (!strcmp(k, "recipes")) {
+            if ((rc = expect_kind(p, v, "recipes", false, "  recipes:\n    - ./recipes")))
+                break;
+            void *it2 = NULL;
+            struct fy_node *item;
+            while (!rc && (item = fy_node_sequence_iterate(v, &it2))) {
+                char *dir = NULL;
+                if (!(rc = get_string(p, item, "recipes", &dir))) {
+                    plan_strlist_take(&pr->recipes, dir[0] == '/' ? plan_xstrdup(dir)
+                                                                  : plan_path_join(pr->dir, dir));
+                    free(dir);
+                }
+            }
+        } else if (!strcmp(k, "env")) {
+            if ((rc = expect_kind(p, v, "env", true, "  env:\n    GREETING: hello")))
+                break;
+            void *it2 = NULL;
+            struct fy_node_pair *ep;
+            while (!rc && (ep = fy_node_mapping_iterate(v, &it2))) {
+                const char *name = key_of(ep);
+                char *value = NULL;
+                if (!name || !is_identifier(name, true))
+                    rc = perr(p, fy_node_pair_key(ep),
+                              "field 'env': '%s' is not a variable name (letters, digits, _)",
+                              name ? name : "?");
+                else if (!(rc = get_string(p, fy_node_pair_value(ep), "env", &value)))
+                    plan_strlist_take(&pr->env, plan_xasprintf("%s=%s", name, value));
+                free(value);
+            }
+        } else {
+            rc = unknown_key(p, fy_node_pair_key(pair), "", k, known);
+        }
+    }
+    if (!rc && !have_packages)
+        rc = perr(p, root, "field 'packages' is missing: list what the project needs, e.g.\n"
+                           "  packages:\n    hello: ^1.0.0");
+    return rc;
+}
+
+int plan_project_load(plan_ctx *ctx, const char *file, plan_project **out)
+{
+    plan_buf text;
+    plan_buf_init(&text);
+    int r = plan_fs_read_file(file, RECIPE_MAX_BYTES, &text);
+    if (r) {
+        plan_buf_release(&text);
+        return plan_fail_errno(ctx, r == -ENOENT ? PLAN_ERR_NOT_FOUND : PLAN_ERR_IO, -r,
+                               "cannot read '%s'%s", file,
+                               r == -ENOENT ? " (a project describes what it needs in a "
+                                              "plan.yaml; see docs/formats/plan-yaml.md)"
+                                            : "");
+    }
+    parser p = {.ctx = ctx, .file = file};
+    p.proj = plan_xcalloc(1, sizeof(plan_project));
+    p.proj->file = plan_xstrdup(file);
+    p.proj->dir = directory_of(file);
+    plan_strlist_init(&p.proj->recipes);
+    plan_strlist_init(&p.proj->env);
+    int rc = parse_document(&p, text.data, text.len, parse_project_top);
+    plan_buf_release(&text);
+    if (rc) {
+        plan_project_free(p.proj);
+        return rc;
+    }
+    *out = p.proj;
+    return 0;
+}
+
+void plan_project_free(plan_project *pr)
+{
+    if (!pr)
+        return;
+    free(pr->file);
+    free(pr->dir);
+    for (size_t i = 0; i < pr->n_packages; i++) {
+        free(pr->packages[i].name);
+        free(pr->packages[i].range);
+    }
+    free(pr->packages);
+    plan_strlist_release(&pr->recipes);
+    plan_strlist_release(&pr->env);
+    free(pr);
 }

@@ -81,6 +81,19 @@ void plan_recipe_free(plan_recipe *recipe);
 /* A commented template recipe for name (caller frees). */
 char *plan_recipe_template(const char *name);
 
+/* ---- plan.yaml: what a project needs (docs/formats/plan-yaml.md) ---- */
+typedef struct plan_project {
+    char *file;
+    char *dir;                  /* the folder of plan.yaml, absolute */
+    plan_recipe_dep *packages;  /* name -> range */
+    size_t n_packages;
+    plan_strlist recipes;       /* recipe repositories, absolute */
+    plan_strlist env;           /* "NAME=value" */
+} plan_project;
+
+int plan_project_load(plan_ctx *ctx, const char *file, plan_project **out);
+void plan_project_free(plan_project *project);
+
 /* ---- recipe repositories: folders of *.yaml recipes ---- */
 typedef struct plan_recipe_repo plan_recipe_repo;
 /* Load every recipe below the given folders (recursively, *.yaml and

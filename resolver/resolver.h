@@ -175,4 +175,37 @@ plan_resolver *plan_resolver_problem_resolver(plan_ctx *ctx, plan_resolver_probl
  * package, sorted by name.  Caller frees. */
 char *plan_resolution_format(const plan_resolution *res);
 
+/* ---------------------------------------------------------------- lockfile */
+
+/* plan.lock (docs/formats/lockfile.md): the exact resolved closure of a
+ * plan.yaml.  One package per name. */
+typedef struct plan_lock_package {
+    char *name, *version;
+    char *source;       /* "recipes" (later: a registry name) */
+    char *recipe;       /* the recipe file, relative to plan.yaml's folder */
+    char *recipe_hash;  /* identity: BLAKE2b of the recipe file, "blake2b:<hex>" */
+    char *path;         /* its store path's basename once built, else NULL */
+    plan_strlist dep_names, dep_ranges; /* its dependencies */
+    char *required_by;  /* the package that pulled it in; NULL: plan.yaml did */
+    char *required_as;  /* and the range it asked for */
+} plan_lock_package;
+
+typedef struct plan_lock {
+    plan_strlist request_names, request_ranges; /* plan.yaml's packages */
+    plan_lock_package *packages;
+    size_t n, cap;
+} plan_lock;
+
+plan_lock *plan_lock_new(void); /* free with plan_lock_free */
+void plan_lock_free(plan_lock *lock);
+/* Append a package (strings copied); fill its other fields directly. */
+plan_lock_package *plan_lock_add(plan_lock *lock, const char *name, const char *version);
+const plan_lock_package *plan_lock_find(const plan_lock *lock, const char *name);
+/* The deterministic text (sorts the packages); caller frees. */
+char *plan_lock_format(plan_lock *lock);
+/* Write atomically (temporary file, fsync, rename). */
+int plan_lock_write(plan_ctx *ctx, const char *file, plan_lock *lock);
+/* Read and validate; PLAN_ERR_NOT_FOUND when the file does not exist. */
+int plan_lock_read(plan_ctx *ctx, const char *file, plan_lock **out);
+
 #endif
