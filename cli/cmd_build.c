@@ -51,6 +51,8 @@ int cmd_build(cli *c, const command *cmd, int argc, char **argv)
         {"jobs", required_argument, NULL, 'j'},
         {NULL, 0, NULL, 0},
     };
+    if (cli_wants_help(cmd, argc, argv))
+        return EXIT_OK;
     const char *link = NULL;
     bool check = false, sandbox = true, stream = false;
     long jobs = 0;
@@ -94,13 +96,22 @@ int cmd_build(cli *c, const command *cmd, int argc, char **argv)
         rc = cli_fail(c);
         goto out;
     }
-    /* Without --recipes, the recipe's own folder is the repository, so a
-     * folder of recipes builds with its dependencies as it is. */
-    if (!repos.len)
-        plan_strlist_add(&repos, recipe->dir);
-    if (plan_recipe_repo_open(c->ctx, (const char *const *)repos.items, repos.len, &repo) ||
-        cli_open_store(c, &store)) {
-        rc = repo ? EXIT_FAILURE_ : cli_fail(c);
+    /* Without --recipes, the recipe's own folder (not its subfolders) is
+     * the repository, so a folder of recipes builds with its dependencies
+     * as it is.  A recipe without dependencies reads no other recipe. */
+    bool needs_repo = recipe->n_depends || recipe->n_build_depends;
+    int repo_rc = 0;
+    if (needs_repo && repos.len)
+        repo_rc = plan_recipe_repo_open(c->ctx, (const char *const *)repos.items, repos.len,
+                                        &repo);
+    else if (needs_repo)
+        repo_rc = plan_recipe_repo_open_folder(c->ctx, recipe->dir, &repo);
+    if (repo_rc) {
+        rc = cli_fail(c);
+        goto out;
+    }
+    if (cli_open_store(c, &store)) {
+        rc = EXIT_FAILURE_;
         goto out;
     }
     plan_build_opts bo = {.cache_dir = cache, .log_dir = logs, .repo = repo, .sandbox = sandbox,

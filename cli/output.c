@@ -70,9 +70,11 @@ void cli_render_event(const plan_event *ev, void *user)
             plan_format_size(ev->total, size, sizeof(size));
             if (ev->bytes)
                 fprintf(stderr, "plan: %s %s\n", ev->phase, size);
-            else
+            else if (ev->total)
                 fprintf(stderr, "plan: %s %llu items\n", ev->phase,
                         (unsigned long long)ev->total);
+            else
+                fprintf(stderr, "plan: %s\n", ev->phase);
         }
         break;
     case PLAN_EV_PROGRESS: {

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -39,8 +40,8 @@ typedef struct builder {
     plan_ctx *ctx;
     const plan_build_opts *opts;
     const plan_resolution *solution; /* versions for every dependency */
+    bool sandbox;                    /* sandboxed for real (requested and available) */
     plan_strlist stack;       /* names being built: cycle detection */
-    bool warned_no_sandbox;
 } builder;
 
 static int build_recipe(builder *b, const plan_recipe *r, bool check, plan_build_result *out);
@@ -493,6 +494,9 @@ static int run_script(builder *b, const char *label, const char *script, envlist
     }
     if (pid == 0) {
         setpgid(0, 0);
+        /* If plan dies, the build dies with it (and, sandboxed, PID 1 of
+         * its namespace and so everything in it). */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         dup2(out_pipe[1], 1);
         dup2(out_pipe[1], 2);
         int devnull = open("/dev/null", O_RDONLY);
@@ -505,6 +509,21 @@ static int run_script(builder *b, const char *label, const char *script, envlist
     free(envp);
     close(out_pipe[1]);
     close(st_pipe[1]);
+    /* The child says whether it entered the sandbox before it runs anything
+     * (the pipe closes at exec). */
+    char sandbox_state = 0;
+    while (read(st_pipe[0], &sandbox_state, 1) < 0 && errno == EINTR)
+        ;
+    close(st_pipe[0]);
+    if (sp->enabled && sandbox_state != 'S') {
+        /* The probe said yes, the build said no: do not let a build run
+         * that would claim a sandbox it does not have. */
+        kill_build(pid);
+        close(out_pipe[0]);
+        return plan_fail(b->ctx, PLAN_ERR_FAILED,
+                         "the sandbox could not be entered for this build; retry, or build "
+                         "with --no-sandbox");
+    }
     plan_emit_phase(b->ctx, label, 0, false);
     plan_buf line;
     plan_buf_init(&line);
@@ -549,17 +568,10 @@ static int run_script(builder *b, const char *label, const char *script, envlist
     plan_emit_done(b->ctx, label);
     if (*cancelled) {
         kill_build(pid);
-        close(st_pipe[0]);
         return PLAN_ERR_FAILED;
     }
-    char sandbox_state = 0;
-    if (read(st_pipe[0], &sandbox_state, 1) != 1)
-        sandbox_state = 0;
-    close(st_pipe[0]);
-    if (sp->enabled && sandbox_state == 'N' && !b->warned_no_sandbox) {
-        plan_warn(b->ctx, "Linux namespaces are unavailable here: building without a sandbox");
-        b->warned_no_sandbox = true;
-    }
+
+
     int wst;
     while (waitpid(pid, &wst, 0) < 0) {
         if (errno != EINTR)
@@ -697,13 +709,25 @@ static int build_once(builder *b, const plan_recipe *r, const input *in, size_t 
     /* The output exists from the start, as an empty directory, so builds
      * may simply install into $out. */
     build_env(b, &env, in, nin, plan_output_path(output), src, sdir);
-    sandbox_spec sp = {.enabled = b->opts->sandbox, .store_dir = plan_store_dir(b->store),
+    sandbox_spec sp = {.enabled = b->sandbox, .store_dir = plan_store_dir(b->store),
                        .out = plan_output_path(output), .build_dir = sdir, .workdir = src};
     char *label = plan_xasprintf("building %s-%s", r->name, r->version);
-    char *script = r->check ? plan_xasprintf("%s\n%s", r->build, r->check) : plan_xstrdup(r->build);
-    rc = run_script(b, label, script, &env, &sp, log, &t, &status, &cancelled);
+    const char *stage = "build";
+    rc = run_script(b, label, r->build, &env, &sp, log, &t, &status, &cancelled);
+    if (!rc && r->check && !(b->opts->cancel && *b->opts->cancel)) {
+        /* The check runs on its own, in a fresh shell in $src, so nothing
+         * the build script did (an early exit, a cd) can skip it. */
+        fputs("\n--- check ---\n", log);
+        stage = "check";
+        free(label);
+        label = plan_xasprintf("checking %s-%s", r->name, r->version);
+        rc = run_script(b, label, r->check, &env, &sp, log, &t, &status, &cancelled);
+    }
+    if (!rc && b->opts->cancel && *b->opts->cancel) {
+        cancelled = true; /* interrupted between scripts: still nothing registered */
+        rc = PLAN_ERR_FAILED;
+    }
     free(label);
-    free(script);
     fclose(log);
     log = NULL;
     if (rc) {
@@ -717,9 +741,9 @@ static int build_once(builder *b, const plan_recipe *r, const input *in, size_t 
                            r->name, r->version, kept);
         else
             rc = plan_fail(ctx, PLAN_ERR_FAILED,
-                           "the build of '%s-%s' failed with exit status %d; nothing was added "
-                           "to the store.\nlast lines of the log:\n%sfull log: %s",
-                           r->name, r->version, status, last, kept);
+                           "the %s script of '%s-%s' failed with exit status %d; nothing was "
+                           "added to the store.\nlast lines of the log:\n%sfull log: %s",
+                           stage, r->name, r->version, status, last, kept);
         free(last);
         free(kept);
         goto out;
@@ -734,7 +758,7 @@ static int build_once(builder *b, const plan_recipe *r, const input *in, size_t 
         goto out;
     }
     if ((rc = output_references(b, out_path, in, nin, &refs)) ||
-        (rc = write_manifest(b, r, out_path, in, nin, &refs, hash, b->opts->sandbox)))
+        (rc = write_manifest(b, r, out_path, in, nin, &refs, hash, b->sandbox)))
         goto out;
     if (check_against) {
         rc = plan_store_compare_output(b->store, output, check_against, &res->differences);
@@ -780,7 +804,7 @@ static int build_recipe(builder *b, const plan_recipe *r, bool check, plan_build
     char *hash = NULL, *known = NULL;
     if (rc)
         goto out;
-    hash = recipe_hash(r, in, nin, b->opts->sandbox);
+    hash = recipe_hash(r, in, nin, b->sandbox);
     if (plan_store_realisation(b->store, hash, &known) == 0) {
         if (check) {
             rc = build_once(b, r, in, nin, hash, known, res);
@@ -847,6 +871,11 @@ int plan_build(plan_store *store, const plan_recipe *recipe, const plan_build_op
         return plan_fail(plan_store_ctx(store), PLAN_ERR_FAILED, "libsodium failed to initialise");
     builder b = {.store = store, .ctx = plan_store_ctx(store), .opts = opts};
     plan_strlist_init(&b.stack);
+    /* What the build will really get, since it is part of the recipe hash
+     * and the manifest: a fallback build must not pass for a sandboxed one. */
+    b.sandbox = opts->sandbox && sandbox_available();
+    if (opts->sandbox && !b.sandbox)
+        plan_warn(b.ctx, "Linux namespaces are unavailable here: building without a sandbox");
     plan_resolver *solver = NULL;
     int rc = 0;
     if (opts->repo && (recipe->n_depends || recipe->n_build_depends))

@@ -100,6 +100,10 @@ typedef struct plan_recipe_repo plan_recipe_repo;
  * *.yml).  A recipe that does not parse is an error naming it. */
 int plan_recipe_repo_open(plan_ctx *ctx, const char *const *dirs, size_t n,
                           plan_recipe_repo **out);
+/* A folder that was not named as a repository (a recipe's own): only its
+ * top level is read, and files that are not recipes are skipped (an INFO
+ * event says so). */
+int plan_recipe_repo_open_folder(plan_ctx *ctx, const char *dir, plan_recipe_repo **out);
 void plan_recipe_repo_free(plan_recipe_repo *repo);
 /* The highest version of name that satisfies range (NULL: any), owned by
  * the repository.  PLAN_ERR_NOT_FOUND with an explanation otherwise. */

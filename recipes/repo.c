@@ -14,13 +14,16 @@ struct plan_recipe_repo {
     plan_strlist dirs;
 };
 
+/* The checks common to every way of opening. */
+static int repo_finish(plan_ctx *ctx, plan_recipe_repo *repo, int rc, plan_recipe_repo **out);
+
 static bool has_suffix(const char *s, const char *suffix)
 {
     size_t n = strlen(s), m = strlen(suffix);
     return n > m && !strcmp(s + n - m, suffix);
 }
 
-static int scan_dir(plan_recipe_repo *repo, const char *dir, int depth)
+static int scan_dir(plan_recipe_repo *repo, const char *dir, int depth, bool lenient)
 {
     DIR *d = opendir(dir);
     if (!d)
@@ -39,7 +42,8 @@ static int scan_dir(plan_recipe_repo *repo, const char *dir, int depth)
         char *path = plan_path_join(dir, names.items[i]);
         struct stat st;
         if (stat(path, &st) == 0 && S_ISDIR(st.st_mode) && depth < 8) {
-            rc = scan_dir(repo, path, depth + 1);
+            if (!lenient)
+                rc = scan_dir(repo, path, depth + 1, false);
         } else if (S_ISREG(st.st_mode) &&
                    (has_suffix(path, ".yaml") || has_suffix(path, ".yml"))) {
             plan_recipe *r;
@@ -49,6 +53,12 @@ static int scan_dir(plan_recipe_repo *repo, const char *dir, int depth)
                     repo->recipes = plan_xrealloc(repo->recipes, repo->cap * sizeof(*repo->recipes));
                 }
                 repo->recipes[repo->len++] = r;
+            } else if (lenient) {
+                /* A folder the user did not name as a repository may hold
+                 * other YAML: skip what is not a recipe, and say so. */
+                plan_info(repo->ctx, "skipping '%s': %s", path, plan_ctx_error(repo->ctx));
+                plan_ctx_clear_error(repo->ctx);
+                rc = 0;
             } else {
                 plan_fail_wrap(repo->ctx, rc, "in recipe repository '%s'", dir);
             }
@@ -68,8 +78,13 @@ int plan_recipe_repo_open(plan_ctx *ctx, const char *const *dirs, size_t n,
     int rc = 0;
     for (size_t i = 0; i < n && !rc; i++) {
         plan_strlist_add(&repo->dirs, dirs[i]);
-        rc = scan_dir(repo, dirs[i], 0);
+        rc = scan_dir(repo, dirs[i], 0, false);
     }
+    return repo_finish(ctx, repo, rc, out);
+}
+
+static int repo_finish(plan_ctx *ctx, plan_recipe_repo *repo, int rc, plan_recipe_repo **out)
+{
     /* One recipe per name and version: two would make builds depend on
      * which folder was read first. */
     for (size_t i = 0; i < repo->len && !rc; i++)
@@ -86,6 +101,16 @@ int plan_recipe_repo_open(plan_ctx *ctx, const char *const *dirs, size_t n,
     }
     *out = repo;
     return 0;
+}
+
+
+int plan_recipe_repo_open_folder(plan_ctx *ctx, const char *dir, plan_recipe_repo **out)
+{
+    plan_recipe_repo *repo = plan_xcalloc(1, sizeof(*repo));
+    repo->ctx = ctx;
+    plan_strlist_init(&repo->dirs);
+    plan_strlist_add(&repo->dirs, dir);
+    return repo_finish(ctx, repo, scan_dir(repo, dir, 0, true), out);
 }
 
 void plan_recipe_repo_free(plan_recipe_repo *repo)

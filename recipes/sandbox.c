@@ -121,6 +121,7 @@ int sandbox_run(const sandbox_spec *sp, char *const argv[], char *const envp[], 
             if (pid < 0)
                 _exit(127);
             if (pid > 0) {
+                close(status_fd); /* only PID 1 reports */
                 int st;
                 while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
                     ;
@@ -144,4 +145,23 @@ int sandbox_run(const sandbox_spec *sp, char *const argv[], char *const envp[], 
     execve(argv[0], argv, envp);
     say("plan: cannot run '%s': %s\n", argv[0], errno);
     _exit(127);
+}
+
+bool sandbox_available(void)
+{
+    /* Try the same unshare in a throwaway child: a cheap, honest answer. */
+    pid_t pid = fork();
+    if (pid < 0)
+        return false;
+    if (pid == 0) {
+        int flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET;
+        if (getuid() != 0)
+            flags |= CLONE_NEWUSER;
+        _exit(unshare(flags) == 0 ? 0 : 1);
+    }
+    int st;
+    while (waitpid(pid, &st, 0) < 0)
+        if (errno != EINTR)
+            return false;
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0;
 }

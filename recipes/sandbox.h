@@ -18,4 +18,7 @@ typedef struct sandbox_spec {
 int sandbox_run(const sandbox_spec *spec, char *const argv[], char *const envp[], int status_fd)
     __attribute__((noreturn));
 
+/* Can this process create the sandbox's namespaces? */
+bool sandbox_available(void);
+
 #endif

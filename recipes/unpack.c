@@ -33,6 +33,7 @@ static const char *strip_path(const char *path, int strip)
     return *p ? p : NULL;
 }
 
+/* A source that is not an archive is copied as it is, streamed. */
 static int copy_plain_file(plan_ctx *ctx, const char *file, const char *dir,
                            const char *display)
 {
@@ -41,17 +42,54 @@ static int copy_plain_file(plan_ctx *ctx, const char *file, const char *dir,
     if (!*base || !strcmp(base, "..") || !strcmp(base, "."))
         base = "source";
     char *dst = plan_path_join(dir, base);
-    plan_buf data;
-    plan_buf_init(&data);
-    int r = plan_fs_read_file(file, UNPACK_MAX_BYTES, &data);
+    int in = open(file, O_RDONLY | O_CLOEXEC);
+    int out = in < 0 ? -1 : open(dst, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     int rc = 0;
-    if (r)
-        rc = plan_fail_errno(ctx, PLAN_ERR_IO, -r, "cannot read '%s'", file);
-    else if ((r = plan_fs_write_atomic(dst, data.data, data.len, 0644)))
-        rc = plan_fail_errno(ctx, PLAN_ERR_IO, -r, "cannot write '%s'", dst);
-    plan_buf_release(&data);
+    if (in < 0 || out < 0)
+        rc = plan_fail_errno(ctx, PLAN_ERR_IO, errno, "cannot copy source '%s'", display);
+    char buf[1 << 16];
+    while (!rc) {
+        ssize_t n = read(in, buf, sizeof(buf));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 || (n > 0 && write(out, buf, (size_t)n) != n))
+            rc = plan_fail_errno(ctx, PLAN_ERR_IO, errno, "cannot copy source '%s'", display);
+        if (n <= 0)
+            break;
+    }
+    if (in >= 0)
+        close(in);
+    if (out >= 0)
+        close(out);
     free(dst);
     return rc;
+}
+
+/* Lexically, does a symlink at entry path name with this target stay
+ * inside the unpacked tree? */
+static bool link_stays_inside(const char *name, const char *target)
+{
+    if (!*target || target[0] == '/')
+        return false;
+    int depth = 0;
+    for (const char *p = name; *p; p++)
+        if (*p == '/' && p[1])
+            depth++;
+    for (const char *p = target; *p;) {
+        const char *start = p;
+        while (*p && *p != '/')
+            p++;
+        size_t n = (size_t)(p - start);
+        if (n == 2 && start[0] == '.' && start[1] == '.') {
+            if (--depth < 0)
+                return false;
+        } else if (n > 0 && !(n == 1 && start[0] == '.')) {
+            depth++;
+        }
+        while (*p == '/')
+            p++;
+    }
+    return true;
 }
 
 int recipe_unpack(plan_ctx *ctx, const char *archive, const char *dir, int strip,
@@ -59,7 +97,12 @@ int recipe_unpack(plan_ctx *ctx, const char *archive, const char *dir, int strip
 {
     struct archive *in = archive_read_new();
     archive_read_support_filter_all(in);
-    archive_read_support_format_all(in);
+    /* Real archive formats only.  In particular not mtree, whose entries
+     * can name any host file as their contents, nor raw. */
+    archive_read_support_format_tar(in);
+    archive_read_support_format_zip(in);
+    archive_read_support_format_7zip(in);
+    archive_read_support_format_cpio(in);
     struct archive *out = archive_write_disk_new();
     archive_write_disk_set_options(out, ARCHIVE_EXTRACT_SECURE_SYMLINKS |
                                             ARCHIVE_EXTRACT_SECURE_NODOTDOT |
@@ -68,8 +111,11 @@ int recipe_unpack(plan_ctx *ctx, const char *archive, const char *dir, int strip
     int rc = 0;
     char *cwd = getcwd(NULL, 0);
     if (archive_read_open_filename(in, archive, 1 << 16) != ARCHIVE_OK) {
-        rc = plan_fail(ctx, PLAN_ERR_IO, "cannot read source '%s': %s", display,
-                       archive_error_string(in));
+        const char *why = archive_error_string(in) ? archive_error_string(in) : "";
+        if (strstr(why, "Unrecognized archive format"))
+            rc = copy_plain_file(ctx, archive, dir, display); /* not an archive */
+        else
+            rc = plan_fail(ctx, PLAN_ERR_IO, "cannot read source '%s': %s", display, why);
         goto out;
     }
     /* archive_write_disk works relative to the current directory. */
@@ -106,6 +152,14 @@ int recipe_unpack(plan_ctx *ctx, const char *archive, const char *dir, int strip
         if (!name) {
             rc = plan_fail(ctx, PLAN_ERR_HOSTILE, "source '%s' has an entry without a name",
                            display);
+            break;
+        }
+        if (type == AE_IFLNK && !link_stays_inside(strip_path(name, strip) ? strip_path(name, strip) : name,
+                                                   archive_entry_symlink(e) ? archive_entry_symlink(e) : "")) {
+            rc = plan_fail(ctx, PLAN_ERR_HOSTILE,
+                           "refusing source '%s': symlink '%s' points outside the source tree "
+                           "('%s')",
+                           display, name, archive_entry_symlink(e) ? archive_entry_symlink(e) : "");
             break;
         }
         if (type != AE_IFREG && type != AE_IFDIR && type != AE_IFLNK && !link) {

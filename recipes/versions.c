@@ -6,6 +6,11 @@
 
 char *recipe_check_version(const char *text)
 {
+    /* The range grammar tolerates "v1.2.3"; a recipe's own version is the
+     * strict form, since it also names a store path. */
+    const char *store_why = plan_store_check_version(text);
+    if (store_why)
+        return plan_xstrdup(store_why);
     plan_ctx *ctx = plan_ctx_new();
     plan_semver v;
     char *why = NULL;

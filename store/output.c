@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -55,17 +56,16 @@ int plan_store_output_begin(plan_store *s, const char *name, const char *version
     plan_base32_encode(rnd, sizeof(rnd), o->digest);
     o->basename = make_basename(o->digest, name, version);
     o->path = store_path_of(s, o->basename);
-    /* The digest lock says "alive" to the recovery of other processes; the
-     * intent file says "remove me" if this one dies. */
-    int rc = digest_lock(s, o->digest, &o->lock_fd);
-    if (!rc) {
-        o->marker = plan_path_join(s->pending_dir, o->basename);
-        int fd = open(o->marker, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-        if (fd < 0)
-            rc = plan_fail_errno(s->ctx, PLAN_ERR_IO, errno, "cannot create '%s'", o->marker);
-        else
-            close(fd);
-    }
+    /* The intent file says "remove me" if this process dies; the lock held
+     * on it for the whole build says "alive" to the recovery of others.
+     * It is the intent file that is locked, not a digest stripe: a build
+     * is long, and holding a stripe would make unrelated adds wait, and
+     * two builds waiting for each other's final stripe deadlock. */
+    int rc = 0;
+    o->marker = plan_path_join(s->pending_dir, o->basename);
+    o->lock_fd = open(o->marker, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (o->lock_fd < 0 || flock(o->lock_fd, LOCK_EX) != 0)
+        rc = plan_fail_errno(s->ctx, PLAN_ERR_IO, errno, "cannot create '%s'", o->marker);
     if (!rc && mkdir(o->path, 0755) != 0)
         rc = plan_fail_errno(s->ctx, PLAN_ERR_IO, errno, "cannot create '%s'", o->path);
     if (rc) {
@@ -116,10 +116,7 @@ int plan_store_output_finish(plan_store *s, plan_output *o, const plan_strlist *
     plan_store_digest(s->store_dir, o->name, o->version, &h, final_digest);
     final_base = make_basename(final_digest, o->name, o->version);
     final_path = store_path_of(s, final_base);
-    /* Locks are striped by the first two characters: when both digests
-     * share a stripe, the placeholder's lock already covers the final one
-     * (flock would deadlock on a second descriptor). */
-    if (strncmp(o->digest, final_digest, 2) != 0 && (rc = digest_lock(s, final_digest, &lock_fd)))
+    if ((rc = digest_lock(s, final_digest, &lock_fd)))
         goto out;
     if (db_has_path(s, final_base) == 1 && lstat(final_path, &st) == 0) {
         /* The same output exists already: keep it, remember the recipe. */

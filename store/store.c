@@ -207,9 +207,19 @@ static void resolve_pending(plan_store *s)
         const char *base = de->d_name;
         if (base[0] == '.' || strlen(base) < PLAN_DIGEST_CHARS)
             continue;
+        /* A build holds a lock on its own intent file while it runs. */
+        int mine = openat(dirfd(dir), base, O_RDONLY | O_CLOEXEC);
+        if (mine < 0)
+            continue;
+        if (flock(mine, LOCK_EX | LOCK_NB) != 0) {
+            close(mine);
+            continue;
+        }
         int fd = digest_trylock(s, base);
-        if (fd < 0)
+        if (fd < 0) {
+            close(mine);
             continue; /* another process is registering it right now */
+        }
         if (db_has_path(s, base) == 0) {
             char *path = store_path_of(s, base);
             plan_info(s->ctx, "removing '%s': its registration was interrupted", path);
@@ -218,6 +228,7 @@ static void resolve_pending(plan_store *s)
         }
         unlinkat(dirfd(dir), base, 0);
         digest_unlock(fd);
+        close(mine);
     }
     closedir(dir);
 }
