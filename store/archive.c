@@ -456,15 +456,15 @@ static const char *check_entry_name(const char *name)
 /* A symlink may point inside its own store path (relative target that
  * never climbs above the path's root) or into the store (absolute target
  * below the store directory, without '..'). */
-static const char *check_link_target(extractor *x, const char *entry, const char *target)
+const char *link_target_problem(const char *store_dir, const char *rel, const char *target)
 {
     if (!target || !*target)
         return "is a symlink with an empty target";
     if (strlen(target) > 4095)
         return "is a symlink with a target longer than 4095 bytes";
     if (target[0] == '/') {
-        size_t n = strlen(x->s->store_dir);
-        if (strncmp(target, x->s->store_dir, n) != 0 || target[n] != '/')
+        size_t n = strlen(store_dir);
+        if (strncmp(target, store_dir, n) != 0 || target[n] != '/')
             return "is a symlink that points outside the store";
         const char *rest = target + n;
         if (strstr(rest, "/../") || (strlen(rest) >= 3 && !strcmp(rest + strlen(rest) - 3, "/..")))
@@ -475,11 +475,9 @@ static const char *check_link_target(extractor *x, const char *entry, const char
     }
     /* Depth of the link's directory below the store path's root. */
     int depth = 0;
-    const char *slash = strchr(entry, '/');
-    for (const char *p = slash; p && *p; p++)
+    for (const char *p = rel; *p; p++)
         if (*p == '/' && p[1])
             depth++;
-    depth--; /* the last component is the link itself */
     const char *p = target;
     while (*p) {
         const char *start = p;
@@ -496,6 +494,12 @@ static const char *check_link_target(extractor *x, const char *entry, const char
             p++;
     }
     return NULL;
+}
+
+static const char *check_link_target(extractor *x, const char *entry, const char *target)
+{
+    const char *slash = strchr(entry, '/');
+    return link_target_problem(x->s->store_dir, slash ? slash + 1 : "", target);
 }
 
 /* Open the directory that will hold entry name (relative to the work
@@ -863,6 +867,35 @@ static const char *resolve_inside(link_walk *w, plan_strlist *stack, plan_strlis
         return why;
     }
     return NULL;
+}
+
+int links_confined(plan_store *s, const char *dir, const tree *t, const char **why_out,
+                   const char **entry_out)
+{
+    for (size_t i = 0; i < t->len; i++) {
+        const tree_entry *e = &t->items[i];
+        if (e->type != TREE_SYMLINK)
+            continue;
+        const char *why = link_target_problem(s->store_dir, e->path, e->target);
+        if (!why && e->target[0] != '/') {
+            link_walk w = {.dir = dir};
+            plan_strlist stack, todo;
+            plan_strlist_init(&stack);
+            plan_strlist_init(&todo);
+            split_components(e->path, &stack);
+            free(stack.items[--stack.len]);
+            split_components(e->target, &todo);
+            why = resolve_inside(&w, &stack, &todo, 0);
+            plan_strlist_release(&stack);
+            plan_strlist_release(&todo);
+        }
+        if (why) {
+            *why_out = why;
+            *entry_out = e->path;
+            return -1;
+        }
+    }
+    return 0;
 }
 
 static int check_links_confined(plan_store *s, const char *file, const char *dir,

@@ -759,6 +759,15 @@ int plan_store_add(plan_store *s, const plan_add_opts *o, plan_add_result *out)
                        o->dir);
         goto out;
     }
+    const char *entry = NULL;
+    why = NULL;
+    if (links_confined(s, tmp_tree, &copy, &why, &entry) != 0) {
+        rc = plan_fail(ctx, PLAN_ERR_INVALID,
+                       "'%s/%s' %s; a store path must be self-contained (links inside it, or "
+                       "into the store): copy what it points to into the tree, or drop the link",
+                       o->dir, entry, why);
+        goto out;
+    }
     if ((rc = collect_candidates(s, o, &cand_d, &cand_b)) ||
         (rc = find_references(s, tmp_tree, &cand_d, &cand_b, digest, &refs)))
         goto out;

@@ -82,6 +82,14 @@ int db_insert_refs(plan_store *s, const char *basename, const plan_strlist *refs
 int db_fail(plan_store *s, const char *what);
 int db_set_realisation(plan_store *s, const char *recipe_hash, const char *basename);
 
+/* ---- symlink rules (archive.c) ----
+ * A store path is self-contained: its symlinks point inside it or, by an
+ * absolute target, into another store path; chains of links included. */
+const char *link_target_problem(const char *store_dir, const char *rel, const char *target);
+/* 0, or -1 with *why and *entry (borrowed) naming the first bad link. */
+int links_confined(plan_store *s, const char *dir, const tree *t, const char **why,
+                   const char **entry);
+
 /* ---- hash cache (hashcache.c) ----
  * Remembers file digests of trees added from outside the store, keyed by
  * the source directory, so re-adding an unchanged tree reads no file. */

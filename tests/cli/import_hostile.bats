@@ -129,15 +129,30 @@ spec_with() {
     good_spec | awk -v old="$1" -v new="$2" '$0 == old { if (new != "") print new; next } { print }'
 }
 
-# Store DIR as a real path z (valid metadata and content hash) in a root
-# that also holds y, export it to $EVIL, then start again from a root that
-# holds only y.  Sets CHAIN to z's basename.
+# Write DIR to $EVIL as an export of a path z with valid metadata and the
+# right content hash, in a root that holds only y.  'plan store add' itself
+# refuses such trees (a store path must be self-contained), so the archive
+# is put together here from 'plan store hash'.  Sets CHAIN to z's basename.
 export_real() {
-    plan store add "$1" --name z --version 1 >"$T/added"
-    CHAIN=$(basename "$(cat "$T/added")")
-    plan store export "$CHAIN" -o "$EVIL"
+    local dir=$1 json hash size n rel
     wipe_root
     plan store add "$T/other" --name y --version 1 >/dev/null
+    json=$("$PLAN" --root "$R" --json store hash "$dir" --name z --version 1)
+    hash=$(printf '%s\n' "$json" | sed -n 's/.*"content_hash": "\([^"]*\)".*/\1/p')
+    size=$(printf '%s\n' "$json" | sed -n 's/.*"size": \([0-9]*\).*/\1/p')
+    CHAIN=$(basename "$(printf '%s\n' "$json" | sed -n 's/.*"path": "\([^"]*\)".*/\1/p')")
+    n=$(($(find "$dir" -mindepth 1 | wc -l) + 1))
+    printf '{"format":"plan-export-v1","paths":[{"basename":"%s","content_hash":"%s","digest":"%s","entries":%d,"name":"z","references":[],"size":%d,"version":"1"}],"store_dir":"%s"}' \
+        "$CHAIN" "$hash" "${CHAIN:0:32}" "$n" "$size" "$STORE" >"$T/zmeta.json"
+    {
+        echo "meta $T/zmeta.json"
+        echo "dir $CHAIN 0555"
+        (cd "$dir" && find . -mindepth 1 | sed 's|^\./||' | LC_ALL=C sort) | while read -r rel; do
+            if [ -L "$dir/$rel" ]; then echo "symlink $CHAIN/$rel $(readlink "$dir/$rel")"
+            elif [ -d "$dir/$rel" ]; then echo "dir $CHAIN/$rel 0555"
+            else echo "from $CHAIN/$rel 0444 $dir/$rel"; fi
+        done
+    } | mk
     snapshot
 }
 
@@ -151,7 +166,7 @@ refuse_chain() {
     fi
     [ "$rc" -eq 1 ] || fail "a symlink that resolves to $OUT was imported"
     store_unchanged
-    [[ $msg == *"plan: error:"*"symlink"* ]] || fail "message does not name the symlink"
+    [[ $msg == *"plan: error:"*"chain of links"* ]] || fail "message does not name the chain of links"
     ! plan store path-info "$CHAIN" >/dev/null 2>&1 || fail "$CHAIN was registered"
 }
 

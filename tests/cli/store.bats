@@ -187,3 +187,22 @@ add() { plan store add "$SRC" --name hello --version 1.0 "$@"; }
     [ "$status" -eq 0 ]
     [ -z "$(ls "$ROOT/store/.tmp")" ]
 }
+
+@test "store add refuses links that leave the path, so every path survives export and import" {
+    ln -s /etc/passwd "$SRC/abs"
+    run plan store add "$SRC" --name x --version 1
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"abs' is a symlink that points outside the store"* ]]
+    rm "$SRC/abs"
+    ln -s ../../etc "$SRC/share/up"
+    run plan store add "$SRC" --name x --version 1
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"escapes its store path"* ]]
+    rm "$SRC/share/up"
+    ln -s doc/README "$SRC/share/ok"
+    a=$(plan store add "$SRC" --name x --version 1)
+    plan store export "$a" -o "$BATS_TEST_TMPDIR/x.tar.zst"
+    wipe "$ROOT"
+    plan store import "$BATS_TEST_TMPDIR/x.tar.zst"
+    [ "$(cat "$a/share/ok")" = "hello, world" ]
+}
