@@ -423,6 +423,35 @@ static int copy_fd_data(int in, int out, uint64_t size, uint8_t *scratch, uint64
     return 0;
 }
 
+static int copy_fd_hashing(int in, int out, uint8_t *scratch, uint64_t *copied,
+                           plan_hash *digest)
+{
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, NULL, 0, PLAN_HASH_BYTES);
+    *copied = 0;
+    for (;;) {
+        ssize_t n = read(in, scratch, TREE_SCRATCH_BYTES);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -errno;
+        if (n == 0)
+            break;
+        crypto_generichash_update(&st, scratch, (size_t)n);
+        for (ssize_t off = 0; off < n;) {
+            ssize_t w = write(out, scratch + off, (size_t)(n - off));
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w < 0)
+                return -errno;
+            off += w;
+        }
+        *copied += (uint64_t)n;
+    }
+    crypto_generichash_final(&st, digest->bytes, PLAN_HASH_BYTES);
+    return 0;
+}
+
 static int copy_one_file(void *p, tree_entry *e, uint8_t *scratch, char **msg)
 {
     copy_arg *a = p;
@@ -439,16 +468,21 @@ static int copy_one_file(void *p, tree_entry *e, uint8_t *scratch, char **msg)
         return PLAN_ERR_IO;
     }
     uint64_t copied;
-    int rc = copy_fd_data(in, out, e->size, scratch, &copied);
+    plan_hash written;
+    /* A store path in the making is hashed as it is written (one read of
+     * the source, no second pass over the copy); build trees just copy. */
+    int rc = a->seal ? copy_fd_hashing(in, out, scratch, &copied, &written)
+                     : copy_fd_data(in, out, e->size, scratch, &copied);
     close(in);
     if (rc) {
         *msg = plan_xasprintf("cannot copy '%s/%s': %s", a->src, e->path, strerror(-rc));
         close(out);
         return PLAN_ERR_IO;
     }
-    if (copied != e->size) {
-        *msg = plan_xasprintf("'%s/%s' changed size while it was being copied: is something "
-                              "still writing to it?",
+    if (copied != e->size ||
+        (a->seal && memcmp(written.bytes, e->digest.bytes, PLAN_HASH_BYTES) != 0)) {
+        *msg = plan_xasprintf("'%s/%s' changed while it was being copied: stop whatever is "
+                              "writing to it and try again",
                               a->src, e->path);
         close(out);
         return PLAN_ERR_FAILED;
@@ -691,7 +725,7 @@ int plan_store_add(plan_store *s, const plan_add_opts *o, plan_add_result *out)
     if ((why = plan_store_check_version(o->version)))
         return plan_fail(ctx, PLAN_ERR_INVALID, "invalid version '%s': %s", o->version, why);
 
-    tree src = {0}, copy = {0};
+    tree src = {0};
     plan_strlist cand_d, cand_b, refs;
     plan_strlist_init(&cand_d);
     plan_strlist_init(&cand_b);
@@ -744,24 +778,15 @@ int plan_store_add(plan_store *s, const plan_add_opts *o, plan_add_result *out)
     if ((rc = work_dir_create(s, &w)))
         goto out;
     tmp_tree = plan_path_join(w.path, basename);
+    /* What is registered is what was written: every file is hashed as it
+     * is copied and must match the first read, and the copy's structure is
+     * the walked list by construction (each entry was made from it). */
     if ((rc = copy_tree(s, o->dir, tmp_tree, &src, true)))
         goto out;
-    /* What is registered is what was written: hash the copy, and refuse if
-     * the source changed between the two reads. */
-    if ((rc = tree_walk(ctx, tmp_tree, &copy)) ||
-        (rc = tree_hash_files(ctx, tmp_tree, &copy, NULL, s->threads)))
-        goto out;
-    tree_hash(&copy, NULL, &h2);
-    if (memcmp(h1.bytes, h2.bytes, PLAN_HASH_BYTES) != 0) {
-        rc = plan_fail(ctx, PLAN_ERR_FAILED,
-                       "'%s' changed while it was being added: stop whatever is writing to "
-                       "it and try again",
-                       o->dir);
-        goto out;
-    }
+    h2 = h1;
     const char *entry = NULL;
     why = NULL;
-    if (links_confined(s, tmp_tree, &copy, &why, &entry) != 0) {
+    if (links_confined(s, tmp_tree, &src, &why, &entry) != 0) {
         rc = plan_fail(ctx, PLAN_ERR_INVALID,
                        "'%s/%s' %s; a store path must be self-contained (links inside it, or "
                        "into the store): copy what it points to into the tree, or drop the link",
@@ -771,10 +796,10 @@ int plan_store_add(plan_store *s, const plan_add_opts *o, plan_add_result *out)
     if ((rc = collect_candidates(s, o, &cand_d, &cand_b)) ||
         (rc = find_references(s, tmp_tree, &cand_d, &cand_b, digest, &refs)))
         goto out;
-    if ((rc = tree_seal(ctx, tmp_tree, &copy, true)))
+    if ((rc = tree_seal(ctx, tmp_tree, &src, true)))
         goto out;
     plan_tree_stats stats;
-    tree_stats(&copy, &stats);
+    tree_stats(&src, &stats);
     plan_hash_format(&h2, text);
     db_path_row row = {.basename = basename, .digest = digest, .name = o->name,
                        .version = o->version, .content_hash = text, .size = stats.bytes};
@@ -787,7 +812,6 @@ out:
     work_dir_remove(&w);
     digest_unlock(lock_fd);
     tree_release(&src);
-    tree_release(&copy);
     plan_strlist_release(&cand_d);
     plan_strlist_release(&cand_b);
     plan_strlist_release(&refs);
