@@ -211,6 +211,13 @@ int plan_store_export(plan_store *s, const char *const *paths, size_t n, bool cl
     archive_write_set_format_pax_restricted(a);
     archive_write_add_filter_zstd(a);
     archive_write_set_filter_option(a, "zstd", "compression-level", "3");
+    /* zstd's multi-threaded mode writes the same bytes for any number of
+     * workers (but not the same as its single-threaded mode), so it is
+     * always on, even on one core: exports stay identical everywhere. */
+    char threads[16];
+    snprintf(threads, sizeof(threads), "%u", plan_cpu_count() < 8 ? plan_cpu_count() : 8);
+    if (archive_write_set_filter_option(a, "zstd", "threads", threads) != ARCHIVE_OK)
+        plan_info(ctx, "zstd threads unavailable: compressing on one thread");
     /* Whole tar blocks per write: a larger unit only saves syscalls. */
     archive_write_set_bytes_per_block(a, 64 * 1024);
     archive_write_set_bytes_in_last_block(a, 1);
