@@ -74,11 +74,13 @@ json_t *cli_path_info_json(const plan_path_info *info);
 /* ---- commands ---- */
 int cmd_build(cli *c, const command *cmd, int argc, char **argv);
 int cmd_help(cli *c, const command *cmd, int argc, char **argv);
+int cmd_lock(cli *c, const command *cmd, int argc, char **argv);
 int cmd_log(cli *c, const command *cmd, int argc, char **argv);
 int cmd_recipe(cli *c, const command *cmd, int argc, char **argv);
 int cmd_semver(cli *c, const command *cmd, int argc, char **argv);
 int cmd_store(cli *c, const command *cmd, int argc, char **argv);
 int cmd_version(cli *c, const command *cmd, int argc, char **argv);
+int cmd_why(cli *c, const command *cmd, int argc, char **argv);
 
 int cmd_store_add(cli *c, const command *cmd, int argc, char **argv);
 int cmd_store_export(cli *c, const command *cmd, int argc, char **argv);

@@ -36,6 +36,23 @@ const command plan_commands[] = {
      "Examples:\n"
      "  plan help store\n"
      "  plan help store add\n"},
+    {"lock", cmd_lock, "resolve plan.yaml into plan.lock",
+     "usage: plan lock [-f plan.yaml] [--check] [--upgrade]\n"
+     "\n"
+     "Resolve the packages of plan.yaml against its recipe repositories and write\n"
+     "the exact closure to plan.lock (next to it): for every package its version,\n"
+     "source, recipe and recipe hash, dependencies, and what required it.  The\n"
+     "same input always gives the same bytes.  Versions already in plan.lock are\n"
+     "kept while they still satisfy every requirement.\n"
+     "\n"
+     "Options:\n"
+     "  -f, --file FILE  the project file (default: plan.yaml)\n"
+     "  --check          write nothing; exit 1 if plan.lock is missing or stale\n"
+     "  --upgrade        ignore the versions in plan.lock: take the newest\n"
+     "\n"
+     "Examples:\n"
+     "  plan lock\n"
+     "  plan lock --check    # in CI\n"},
     {"log", cmd_log, "show the build log of a store path",
      "usage: plan log PATH\n"
      "\n"
@@ -88,6 +105,15 @@ const command plan_commands[] = {
      "Examples:\n"
      "  plan version\n"
      "  plan version --json\n"},
+    {"why", cmd_why, "say which requirements pull a package in",
+     "usage: plan why NAME [-f plan.yaml]\n"
+     "\n"
+     "Follow plan.lock from NAME up to the request of plan.yaml that pulls it\n"
+     "in, one requirement per line.\n"
+     "\n"
+     "Examples:\n"
+     "  plan why greet\n"
+     "  plan --json why greet\n"},
 };
 const size_t plan_command_count = sizeof(plan_commands) / sizeof(plan_commands[0]);
 

@@ -1,0 +1,106 @@
+/* Shared by lock and why: find plan.yaml, resolve it into a lock. */
+#include "cli.h"
+#include "project.h"
+
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+char *cli_lock_path(const char *project_file)
+{
+    size_t n = strlen(project_file);
+    if (n >= 5 && !strcmp(project_file + n - 5, ".yaml"))
+        return plan_xasprintf("%.*s.lock", (int)(n - 5), project_file);
+    return plan_xasprintf("%s.lock", project_file);
+}
+
+static char *file_hash(plan_ctx *ctx, const char *file)
+{
+    plan_buf text;
+    plan_buf_init(&text);
+    char *out = NULL;
+    if (plan_fs_read_file(file, 1 << 20, &text) == 0) {
+        uint8_t h[32];
+        crypto_generichash(h, sizeof(h), (const uint8_t *)text.data, text.len, NULL, 0);
+        char hex[65];
+        plan_hex_encode(h, 32, hex);
+        out = plan_xasprintf("blake2b:%s", hex);
+    } else {
+        plan_fail(ctx, PLAN_ERR_IO, "cannot read '%s'", file);
+    }
+    plan_buf_release(&text);
+    return out;
+}
+
+/* A path relative to the project's folder when it is below it. */
+static char *relative_to(const char *dir, const char *path)
+{
+    char *abs = plan_path_absolute(path);
+    size_t n = strlen(dir);
+    char *out = !strncmp(abs, dir, n) && abs[n] == '/' ? plan_xstrdup(abs + n + 1)
+                                                       : plan_xstrdup(abs);
+    free(abs);
+    return out;
+}
+
+int cli_resolve_project(cli *c, const plan_project *pr, const plan_lock *previous,
+                        plan_lock **out)
+{
+    if (sodium_init() < 0)
+        return plan_fail(c->ctx, PLAN_ERR_FAILED, "libsodium failed to initialise");
+    if (!pr->recipes.len)
+        return plan_fail(c->ctx, PLAN_ERR_INVALID,
+                         "'%s' names no recipe repositories: add e.g.\n  recipes:\n    - "
+                         "./recipes",
+                         pr->file);
+    plan_recipe_repo *repo = NULL;
+    int rc = plan_recipe_repo_open(c->ctx, (const char *const *)pr->recipes.items,
+                                   pr->recipes.len, &repo);
+    if (rc)
+        return rc;
+    plan_resolver_provider prov = plan_recipe_repo_provider(repo);
+    plan_resolver *solver = plan_resolver_new(c->ctx, &prov);
+    for (size_t i = 0; i < pr->n_packages && !rc; i++)
+        rc = plan_resolver_require(solver, pr->packages[i].name, pr->packages[i].range);
+    /* Keep what the previous lock chose whenever it still fits. */
+    for (size_t i = 0; previous && i < previous->n && !rc; i++)
+        rc = plan_resolver_lock(solver, previous->packages[i].name, previous->packages[i].version);
+    const plan_resolution *res = NULL;
+    if (!rc)
+        rc = plan_resolver_solve(solver, &res);
+    if (rc == PLAN_ERR_FAILED && plan_resolver_explain(solver))
+        rc = plan_fail(c->ctx, PLAN_ERR_FAILED, "the packages of '%s' cannot be satisfied "
+                                                "together:\n%s",
+                       pr->file, plan_resolver_explain(solver));
+    plan_lock *lock = rc ? NULL : plan_lock_new();
+    for (size_t i = 0; i < pr->n_packages && lock; i++) {
+        plan_strlist_add(&lock->request_names, pr->packages[i].name);
+        plan_strlist_add(&lock->request_ranges, pr->packages[i].range);
+    }
+    for (size_t i = 0; lock && !rc && i < res->count; i++) {
+        const plan_resolved *r = &res->packages[i];
+        const plan_recipe *recipe = plan_recipe_repo_exact(repo, r->name, r->version);
+        plan_lock_package *p = plan_lock_add(lock, r->name, r->version);
+        p->source = plan_xstrdup("recipes");
+        p->recipe = relative_to(pr->dir, recipe->file);
+        p->recipe_hash = file_hash(c->ctx, recipe->file);
+        if (!p->recipe_hash)
+            rc = PLAN_ERR_IO;
+        for (size_t d = 0; d < r->ndeps; d++) {
+            plan_strlist_add(&p->dep_names, res->packages[r->deps[d]].name);
+            plan_strlist_add(&p->dep_ranges, r->dep_ranges[d]);
+        }
+        if (r->parent != SIZE_MAX) {
+            p->required_by = plan_xstrdup(res->packages[r->parent].name);
+            p->required_as = plan_xstrdup(r->required_as);
+        }
+    }
+    plan_resolver_free(solver);
+    plan_recipe_repo_free(repo);
+    if (rc) {
+        plan_lock_free(lock);
+        return rc;
+    }
+    *out = lock;
+    return 0;
+}
