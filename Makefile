@@ -75,8 +75,11 @@ test: deps
 # deps may install the libraries, so the build runs in a fresh make that
 # asks pkg-config again.
 bench: deps
+	@tools/deps.sh --bench
 	@$(MAKE) --no-print-directory all
 	@bench/run.sh $(BUILD)
+	@bench/solver/run.sh $(BUILD)
+	@bench/build.sh $(BUILD)
 
 run: deps
 	@$(MAKE) --no-print-directory all
