@@ -54,7 +54,8 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libplan.a
 TOOL_BINS := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRC))
 $(BUILD)/tools/%: tests/tools/%.c $(BUILD)/libplan.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(shell pkg-config --cflags libmicrohttpd) -o $@ $^ $(LDLIBS) \
+	    $(shell pkg-config --libs libmicrohttpd)
 
 # ---- the sanitizer build: same sources, ASan + UBSan, in build/asan ----
 ASAN := $(BUILD)/asan

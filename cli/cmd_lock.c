@@ -41,9 +41,9 @@ int cmd_lock(cli *c, const command *cmd, int argc, char **argv)
         goto out;
     }
     int r = plan_lock_read(c->ctx, lock_file, &old);
-    if (r && r != PLAN_ERR_NOT_FOUND) {
-        rc = cli_fail(c);
-        goto out;
+    if (r && r != PLAN_ERR_NOT_FOUND && !check) {
+        /* plan lock is how a broken lock gets fixed: resolve afresh. */
+        plan_warn(c->ctx, "ignoring %s: %s", lock_file, plan_ctx_error(c->ctx));
     }
     plan_ctx_clear_error(c->ctx);
     if (cli_resolve_project(c, pr, upgrade ? NULL : old, &fresh)) {
@@ -51,8 +51,13 @@ int cmd_lock(cli *c, const command *cmd, int argc, char **argv)
         goto out;
     }
     new_text = plan_lock_format(fresh);
-    if (old)
-        old_text = plan_lock_format(old);
+    /* Compared byte for byte with the file: a lock is fresh only if it is
+     * exactly what plan lock would write now. */
+    plan_buf raw;
+    plan_buf_init(&raw);
+    if (plan_fs_read_file(lock_file, 64u << 20, &raw) == 0)
+        old_text = plan_buf_detach(&raw);
+    plan_buf_release(&raw);
     if (check) {
         /* Stale: no lock, or one that differs from what plan.yaml resolves
          * to now (a request, a version or a recipe changed). */
@@ -62,8 +67,9 @@ int cmd_lock(cli *c, const command *cmd, int argc, char **argv)
         if (!fresh_enough) {
             if (!c->json)
                 cli_error(c, "'%s' is %s: run 'plan lock' and commit the result", lock_file,
-                          old ? "stale (it no longer matches plan.yaml and its recipes)"
-                              : "missing");
+                          old_text ? "stale (it is not what plan.yaml and its recipes resolve "
+                                     "to now)"
+                                   : "missing");
             rc = EXIT_FAILURE_;
         } else if (!c->quiet && !c->json) {
             fprintf(stderr, "plan: %s is up to date\n", lock_file);

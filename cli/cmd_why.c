@@ -46,9 +46,13 @@ int cmd_why(cli *c, const command *cmd, int argc, char **argv)
     json_t *chain = json_array();
     size_t steps = 0;
     while (p && steps++ <= lock->n) {
+        const char *range = p->required_as;
+        for (size_t k = 0; !p->required_by && k < lock->request_names.len; k++)
+            if (!strcmp(lock->request_names.items[k], p->name))
+                range = lock->request_ranges.items[k]; /* a request of plan.yaml */
         json_array_append_new(chain, json_pack("{s:s, s:s, s:s?, s:s?}", "name", p->name,
                                                "version", p->version, "required_by",
-                                               p->required_by, "range", p->required_as));
+                                               p->required_by, "range", range));
         if (!p->required_by)
             break;
         p = plan_lock_find(lock, p->required_by);
@@ -66,11 +70,8 @@ int cmd_why(cli *c, const command *cmd, int argc, char **argv)
         if (by) {
             printf("%s%s %s is needed by %s as %s\n", i ? "  which " : "", n, v, by, range);
         } else {
-            const char *want = "";
-            for (size_t k = 0; k < lock->request_names.len; k++)
-                if (!strcmp(lock->request_names.items[k], n))
-                    want = lock->request_ranges.items[k];
-            printf("%s%s %s is requested by %s as %s\n", i ? "  which " : "", n, v, file, want);
+            printf("%s%s %s is requested by %s as %s\n", i ? "  which " : "", n, v, file,
+                   range ? range : "");
         }
     }
     json_decref(chain);

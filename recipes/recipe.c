@@ -628,7 +628,7 @@ static size_t utf8_length(const unsigned char *p, size_t left)
 static int check_text(plan_ctx *ctx, const char *file, const char *text, size_t len)
 {
     int line = 1, col = 1;
-    bool line_start = true;
+    bool line_start = true, content = false;
     for (size_t i = 0; i < len;) {
         const unsigned char *p = (const unsigned char *)text + i;
         size_t n = utf8_length(p, len - i);
@@ -643,8 +643,20 @@ static int check_text(plan_ctx *ctx, const char *file, const char *text, size_t 
                              line, col, p[0]);
         if (line_start && p[0] == '%')
             return plan_fail(ctx, PLAN_ERR_INVALID,
-                             "%s:%d:1: YAML directives ('%%...') are not allowed in recipes",
-                             file, line);
+                             "%s:%d:1: YAML directives ('%%...') are not allowed here", file,
+                             line);
+        /* One document per file: libfyaml would read the first and quietly
+         * drop the rest. */
+        bool marker = line_start && len - i >= 3 &&
+                      (!strncmp((const char *)p, "---", 3) || !strncmp((const char *)p, "...", 3)) &&
+                      (len - i == 3 || p[3] == '\n' || p[3] == ' ' || p[3] == '\t' || p[3] == '\r');
+        if (marker && content)
+            return plan_fail(ctx, PLAN_ERR_INVALID,
+                             "%s:%d:1: a second YAML document (or a document end); the file "
+                             "must hold exactly one", file, line);
+        if (line_start && !marker && p[0] != '#' && p[0] != '\n' && p[0] != ' ' &&
+            p[0] != '\t' && p[0] != '\r')
+            content = true;
         line_start = p[0] == '\n';
         if (p[0] == '\n') {
             line++;
@@ -903,6 +915,11 @@ int plan_project_load(plan_ctx *ctx, const char *file, plan_project **out)
     plan_buf text;
     plan_buf_init(&text);
     int r = plan_fs_read_file(file, RECIPE_MAX_BYTES, &text);
+    if (r == -EFBIG) {
+        plan_buf_release(&text);
+        return plan_fail(ctx, PLAN_ERR_INVALID, "%s: larger than 1 MiB; that is not a plan.yaml",
+                         file);
+    }
     if (r) {
         plan_buf_release(&text);
         return plan_fail_errno(ctx, r == -ENOENT ? PLAN_ERR_NOT_FOUND : PLAN_ERR_IO, -r,

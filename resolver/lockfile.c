@@ -131,9 +131,9 @@ int plan_lock_read(plan_ctx *ctx, const char *file, plan_lock **out)
     int r = plan_fs_read_file(file, LOCK_MAX, &text);
     if (r) {
         plan_buf_release(&text);
-        return plan_fail_errno(ctx, r == -ENOENT ? PLAN_ERR_NOT_FOUND : PLAN_ERR_IO, -r,
-                               "cannot read '%s'%s", file,
-                               r == -ENOENT ? "; run 'plan lock' to create it" : "");
+        return plan_fail(ctx, r == -ENOENT ? PLAN_ERR_NOT_FOUND : PLAN_ERR_IO,
+                         "cannot read '%s': %s%s", file, strerror(-r),
+                         r == -ENOENT ? "; run 'plan lock' to create it" : "");
     }
     json_error_t jerr;
     json_t *root = json_loadb(text.data, text.len, JSON_REJECT_DUPLICATES, &jerr);

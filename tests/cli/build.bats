@@ -3,6 +3,12 @@
 
 load helpers
 
+teardown() {
+    # a server a failed test left running would keep bats waiting
+    [ -f "$BATS_TEST_TMPDIR/server.pid" ] && kill "$(cat "$BATS_TEST_TMPDIR/server.pid")" 2>/dev/null
+    true
+}
+
 setup() {
     common_setup
     EX="${PLAN_SRC:-$PWD}/examples/recipes"
@@ -299,5 +305,38 @@ ls /tmp >$out/tmp'
         [ "$status" -eq 0 ] || { echo "$r: $output"; false; }
     done
     run plan store verify --check-contents
+    [ "$status" -eq 0 ]
+}
+
+@test "sources over http from a real server on loopback: fetched once, verified, cached" {
+    mkdir -p "$BATS_TEST_TMPDIR/www/pkg/data-1.0"
+    echo "served over http" >"$BATS_TEST_TMPDIR/www/pkg/data-1.0/README"
+    tar -C "$BATS_TEST_TMPDIR/www/pkg" -czf "$BATS_TEST_TMPDIR/www/data-1.0.tar.gz" data-1.0
+    sum=$(sha256sum "$BATS_TEST_TMPDIR/www/data-1.0.tar.gz" | cut -d' ' -f1)
+    "$PLAN_TOOLS/httpd" "$BATS_TEST_TMPDIR/www" "$BATS_TEST_TMPDIR/port" >/dev/null 2>&1 3>&- &
+    server=$!
+    echo $server >"$BATS_TEST_TMPDIR/server.pid"
+    for _ in $(seq 1 50); do [ -s "$BATS_TEST_TMPDIR/port" ] && break; sleep 0.1; done
+    port=$(cat "$BATS_TEST_TMPDIR/port")
+    recipe fromweb 1.0.0 'cp -r . $out' "sources:
+  - url: http://127.0.0.1:$port/data-1.0.tar.gz
+    sha256: $sum
+    strip-components: 1"
+    run plan build "$R/fromweb.yaml"
+    [ "$status" -eq 0 ]
+    [ "$(cat "$output/README")" = "served over http" ]
+    [ -f "$ROOT/cache/sources/sha256-$sum" ]
+    # a missing file is a clear error (another hash: the cache has this one)
+    other=$(echo nothing | sha256sum | cut -d' ' -f1)
+    recipe missing 1.0.0 'true' "sources:
+  - url: http://127.0.0.1:$port/nothing.tar.gz
+    sha256: $other"
+    run plan build "$R/missing.yaml"
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"cannot fetch 'http://127.0.0.1:$port/nothing.tar.gz'"*"404"* ]]
+    # the server gone, the cached source still builds
+    kill $server
+    sed -i 's/cp -r/cp -R/' "$R/fromweb.yaml"
+    run plan build "$R/fromweb.yaml"
     [ "$status" -eq 0 ]
 }
