@@ -7,6 +7,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The lock's text with every store path left out (paths restored after). */
+static char *format_without_paths(plan_lock *l)
+{
+    free(plan_lock_format(l)); /* sorts the packages, so indices stay put below */
+    char **saved = plan_xcalloc(l->n ? l->n : 1, sizeof(char *));
+    for (size_t i = 0; i < l->n; i++) {
+        saved[i] = l->packages[i].path;
+        l->packages[i].path = NULL;
+    }
+    char *text = plan_lock_format(l);
+    for (size_t i = 0; i < l->n; i++)
+        l->packages[i].path = saved[i];
+    free(saved);
+    return text;
+}
+
 int cmd_lock(cli *c, const command *cmd, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -59,9 +75,18 @@ int cmd_lock(cli *c, const command *cmd, int argc, char **argv)
         old_text = plan_buf_detach(&raw);
     plan_buf_release(&raw);
     if (check) {
-        /* Stale: no lock, or one that differs from what plan.yaml resolves
-         * to now (a request, a version or a recipe changed). */
-        bool fresh_enough = old_text && !strcmp(old_text, new_text);
+        /* Stale: no lock, a file that is not exactly what plan lock writes,
+         * or a lock that differs from what plan.yaml resolves to now (a
+         * request, a version or a recipe changed).  Store paths are left
+         * out of the comparison: building a locked package (which records
+         * its path at the next plan lock) does not make the lock stale. */
+        char *canonical = old ? plan_lock_format(old) : NULL;
+        char *a = old ? format_without_paths(old) : NULL, *b = format_without_paths(fresh);
+        bool fresh_enough = old_text && canonical && !strcmp(old_text, canonical) && a &&
+                            !strcmp(a, b);
+        free(canonical);
+        free(a);
+        free(b);
         if (c->json)
             cli_print_json(json_pack("{s:s, s:b}", "lock", lock_file, "up_to_date", fresh_enough));
         if (!fresh_enough) {

@@ -95,6 +95,23 @@ int cli_resolve_project(cli *c, const plan_project *pr, const plan_lock *previou
             p->required_as = plan_xstrdup(r->required_as);
         }
     }
+    /* The identity of a package built here includes its store path: the
+     * store is asked, nothing is built. */
+    plan_store *store = NULL;
+    if (!rc && plan_store_open(c->ctx, c->root, &store) == 0) {
+        plan_build_opts bo = {.repo = repo, .sandbox = true, .reuse_only = true};
+        for (size_t i = 0; i < lock->n; i++) {
+            plan_lock_package *p = &lock->packages[i];
+            const plan_recipe *recipe = plan_recipe_repo_exact(repo, p->name, p->version);
+            plan_build_result br;
+            if (recipe && plan_build(store, recipe, &bo, &br) == 0) {
+                p->path = plan_xstrdup(strrchr(br.path, '/') + 1);
+                plan_build_result_release(&br);
+            }
+        }
+        plan_ctx_clear_error(c->ctx);
+    }
+    plan_store_close(store);
     plan_resolver_free(solver);
     plan_recipe_repo_free(repo);
     if (rc) {

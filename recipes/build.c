@@ -816,8 +816,14 @@ static int build_recipe(builder *b, const plan_recipe *r, bool check, plan_build
             res->path = known;
             res->reused = true;
             known = NULL;
-            res->log = plan_xasprintf("%s/%s.log", b->opts->log_dir, strrchr(res->path, '/') + 1);
+            if (b->opts->log_dir)
+                res->log = plan_xasprintf("%s/%s.log", b->opts->log_dir,
+                                          strrchr(res->path, '/') + 1);
         }
+        goto out;
+    }
+    if (b->opts->reuse_only) {
+        rc = plan_fail(b->ctx, PLAN_ERR_NOT_FOUND, "'%s-%s' is not built", r->name, r->version);
         goto out;
     }
     if (check) {

@@ -120,11 +120,12 @@ plan_resolver_provider plan_recipe_repo_provider(plan_recipe_repo *repo);
 /* ---- building ---- */
 typedef struct plan_build_opts {
     const char *cache_dir;     /* downloaded sources */
-    const char *log_dir;       /* build logs */
+    const char *log_dir;       /* build logs (may be NULL with reuse_only) */
     plan_recipe_repo *repo;    /* where dependencies come from; may be NULL */
     bool sandbox;              /* Linux namespaces, where available */
     bool stream_log;           /* -L: emit every log line as an event */
     bool rebuild_check;        /* --check: build again and compare */
+    bool reuse_only;           /* build nothing: PLAN_ERR_NOT_FOUND unless realised */
     unsigned jobs;             /* PLAN_JOBS; 0: one per core */
     /* Set (by a signal handler) to ask a running build to stop; it then
      * kills the build, removes its output and returns PLAN_ERR_FAILED. */

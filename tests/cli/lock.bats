@@ -8,6 +8,7 @@ setup() {
     P="$BATS_TEST_TMPDIR/project"
     mkdir -p "$P/recipes"
     cp "${PLAN_SRC:-$PWD}"/examples/recipes/*.yaml "$P/recipes/"
+    cp -R "${PLAN_SRC:-$PWD}"/examples/src "$P/src"
     cat >"$P/plan.yaml" <<'YAML'
 packages:
   greeter: ^1.0.0
@@ -99,4 +100,17 @@ YAML
     run plan lock -f missing.yaml
     [ "$status" -eq 1 ]
     [[ "$output" == *"cannot read 'missing.yaml'"* ]]
+}
+
+@test "a package built here is locked with its store path; building does not make the lock stale" {
+    plan -q lock
+    ! grep -q '"path"' plan.lock
+    hello=$(plan build recipes/hello.yaml)
+    run plan lock --check
+    [ "$status" -eq 0 ]
+    plan -q lock
+    grep -q "\"path\": \"$(basename "$hello")\"" plan.lock
+    grep -q '"path": ".*-greet-1.0.0"' plan.lock
+    run plan lock --check
+    [ "$status" -eq 0 ]
 }
