@@ -68,6 +68,8 @@ bool cli_wants_help(const command *cmd, int argc, char **argv);
 volatile sig_atomic_t *cli_catch_interrupts(void);
 char *cli_cache_dir(const cli *c); /* caller frees */
 char *cli_log_dir(const cli *c);   /* caller frees */
+/* --threads N (1..64); EXIT_USAGE with a message when it is not. */
+int cli_parse_threads(cli *c, const command *cmd, const char *text, long *out);
 int cli_open_store(cli *c, plan_store **out);
 json_t *cli_path_info_json(const plan_path_info *info);
 

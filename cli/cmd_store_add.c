@@ -25,14 +25,10 @@ int cmd_store_add(cli *c, const command *cmd, int argc, char **argv)
         case 'n': name = optarg; break;
         case 'V': version = optarg; break;
         case 'S': scan = false; break;
-        case 'j': {
-            char *end;
-            threads = strtol(optarg, &end, 10);
-            if (*end || threads < 1 || threads > 64)
-                return cli_usage(c, cmd, "--threads wants a number from 1 to 64, not '%s'",
-                                 optarg);
+        case 'j':
+            if (cli_parse_threads(c, cmd, optarg, &threads))
+                return EXIT_USAGE;
             break;
-        }
         default:
             return cli_usage(c, cmd, "unknown option '%s'", argv[optind - 1]);
         }

@@ -19,3 +19,13 @@ char *cli_log_dir(const cli *c)
 {
     return plan_path_join(c->root, "var/log/builds");
 }
+
+int cli_parse_threads(cli *c, const command *cmd, const char *text, long *out)
+{
+    char *end;
+    long n = strtol(text, &end, 10);
+    if (*end || end == text || n < 1 || n > 64)
+        return cli_usage(c, cmd, "--threads wants a number from 1 to 64, not '%s'", text);
+    *out = n;
+    return 0;
+}

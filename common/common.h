@@ -151,6 +151,10 @@ int plan_fs_write_atomic(const char *path, const void *data, size_t len, mode_t 
 int plan_fs_read_file(const char *path, size_t max, plan_buf *out);
 int plan_fs_fsync_dir(const char *path);
 char *plan_path_join(const char *a, const char *b); /* caller frees */
+/* Lexically, does a relative symlink target stay inside the tree that
+ * holds the link at rel (a '/'-separated path below the tree's root)?
+ * Absolute or empty targets do not. */
+bool plan_path_link_inside(const char *rel, const char *target);
 /* Absolute, lexically normalised form of path (no symlink resolution);
  * caller frees. */
 char *plan_path_absolute(const char *path);

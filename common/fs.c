@@ -212,3 +212,29 @@ char *plan_path_absolute(const char *path)
     plan_buf_release(&in);
     return plan_buf_detach(&out);
 }
+
+bool plan_path_link_inside(const char *rel, const char *target)
+{
+    if (!*target || target[0] == '/')
+        return false;
+    /* Depth of the link's directory below the root, then walk the target. */
+    int depth = 0;
+    for (const char *p = rel; *p; p++)
+        if (*p == '/' && p[1])
+            depth++;
+    for (const char *p = target; *p;) {
+        const char *start = p;
+        while (*p && *p != '/')
+            p++;
+        size_t n = (size_t)(p - start);
+        if (n == 2 && start[0] == '.' && start[1] == '.') {
+            if (--depth < 0)
+                return false;
+        } else if (n > 0 && !(n == 1 && start[0] == '.')) {
+            depth++;
+        }
+        while (*p == '/')
+            p++;
+    }
+    return true;
+}

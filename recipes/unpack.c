@@ -65,33 +65,6 @@ static int copy_plain_file(plan_ctx *ctx, const char *file, const char *dir,
     return rc;
 }
 
-/* Lexically, does a symlink at entry path name with this target stay
- * inside the unpacked tree? */
-static bool link_stays_inside(const char *name, const char *target)
-{
-    if (!*target || target[0] == '/')
-        return false;
-    int depth = 0;
-    for (const char *p = name; *p; p++)
-        if (*p == '/' && p[1])
-            depth++;
-    for (const char *p = target; *p;) {
-        const char *start = p;
-        while (*p && *p != '/')
-            p++;
-        size_t n = (size_t)(p - start);
-        if (n == 2 && start[0] == '.' && start[1] == '.') {
-            if (--depth < 0)
-                return false;
-        } else if (n > 0 && !(n == 1 && start[0] == '.')) {
-            depth++;
-        }
-        while (*p == '/')
-            p++;
-    }
-    return true;
-}
-
 int recipe_unpack(plan_ctx *ctx, const char *archive, const char *dir, int strip,
                   const char *display)
 {
@@ -154,7 +127,7 @@ int recipe_unpack(plan_ctx *ctx, const char *archive, const char *dir, int strip
                            display);
             break;
         }
-        if (type == AE_IFLNK && !link_stays_inside(strip_path(name, strip) ? strip_path(name, strip) : name,
+        if (type == AE_IFLNK && !plan_path_link_inside(strip_path(name, strip) ? strip_path(name, strip) : name,
                                                    archive_entry_symlink(e) ? archive_entry_symlink(e) : "")) {
             rc = plan_fail(ctx, PLAN_ERR_HOSTILE,
                            "refusing source '%s': symlink '%s' points outside the source tree "

@@ -480,27 +480,8 @@ const char *link_target_problem(const char *store_dir, const char *rel, const ch
             return "is a symlink into the store's private directories";
         return NULL;
     }
-    /* Depth of the link's directory below the store path's root. */
-    int depth = 0;
-    for (const char *p = rel; *p; p++)
-        if (*p == '/' && p[1])
-            depth++;
-    const char *p = target;
-    while (*p) {
-        const char *start = p;
-        while (*p && *p != '/')
-            p++;
-        size_t n = (size_t)(p - start);
-        if (n == 2 && start[0] == '.' && start[1] == '.') {
-            if (--depth < 0)
-                return "is a symlink that escapes its store path";
-        } else if (n > 0 && !(n == 1 && start[0] == '.')) {
-            depth++;
-        }
-        if (*p)
-            p++;
-    }
-    return NULL;
+    return plan_path_link_inside(rel, target) ? NULL
+                                              : "is a symlink that escapes its store path";
 }
 
 static const char *check_link_target(extractor *x, const char *entry, const char *target)

@@ -66,6 +66,20 @@ static void path_absolute_normalises(void **state)
     free(p);
 }
 
+static void link_targets_are_judged_lexically(void **state)
+{
+    (void)state;
+    assert_true(plan_path_link_inside("a/link", "b"));
+    assert_true(plan_path_link_inside("a/link", "../b"));
+    assert_false(plan_path_link_inside("a/link", "../../b"));
+    assert_true(plan_path_link_inside("a/b/link", "../../x/./y"));
+    assert_false(plan_path_link_inside("link", ".."));
+    assert_true(plan_path_link_inside("link", "x/.."));
+    assert_false(plan_path_link_inside("link", "x/../.."));
+    assert_false(plan_path_link_inside("link", "/etc/passwd"));
+    assert_false(plan_path_link_inside("link", ""));
+}
+
 static void sizes_parse_and_format(void **state)
 {
     (void)state;
@@ -160,6 +174,7 @@ int main(void)
         cmocka_unit_test(buf_detach_of_empty_is_owned),
         cmocka_unit_test(strlist_sorts_bytewise),
         cmocka_unit_test(path_absolute_normalises),
+        cmocka_unit_test(link_targets_are_judged_lexically),
         cmocka_unit_test(sizes_parse_and_format),
         cmocka_unit_test(hex_round_trips),
         cmocka_unit_test(edit_distance_counts_edits),
