@@ -208,10 +208,19 @@ static char *recipe_hash(const plan_recipe *r, const input *in, size_t nin, bool
     /* Where a source comes from does not matter, only what it is. */
     for (size_t i = 0; i < r->n_sources; i++) {
         const plan_recipe_source *s = &r->sources[i];
+        /* Only whether the source is a tree matters (its hash is a tree
+         * hash then), not whether it is named by path or by URL. */
+        bool directory = false;
+        if (s->path) {
+            char *local = s->path[0] == '/' ? plan_xstrdup(s->path) : plan_path_join(r->dir, s->path);
+            struct stat st;
+            directory = stat(local, &st) == 0 && S_ISDIR(st.st_mode);
+            free(local);
+        }
         json_array_append_new(src, json_pack("{s:s, s:s, s:i, s:s, s:b}", "algo", s->algo,
                                              "hash", s->hash, "strip", s->strip_components,
                                              "dest", s->dest ? s->dest : "", "directory",
-                                             s->path != NULL));
+                                             directory));
     }
     json_object_set_new(o, "sources", src);
     json_object_set_new(o, "sandbox", json_boolean(sandbox));
@@ -655,8 +664,9 @@ static int write_manifest(builder *b, const plan_recipe *r, const char *out, con
 
 static char *failed_log_name(const plan_build_opts *o, const plan_recipe *r)
 {
-    return plan_xasprintf("%s/failed-%s-%s-%ld.log", o->log_dir, r->name, r->version,
-                          (long)time(NULL));
+    /* Time and process: two failures of the same recipe keep two logs. */
+    return plan_xasprintf("%s/failed-%s-%s-%ld-%ld.log", o->log_dir, r->name, r->version,
+                          (long)time(NULL), (long)getpid());
 }
 
 /* Build r into a new output; *out_path gets the registered path.  With
@@ -771,7 +781,13 @@ static int build_once(builder *b, const plan_recipe *r, const input *in, size_t 
         goto out;
     res->path = fin.path;
     char *final_log = plan_xasprintf("%s/%s.log", b->opts->log_dir, strrchr(fin.path, '/') + 1);
-    if (rename(log_path, final_log) == 0) {
+    struct stat lst;
+    if (fin.existed && stat(final_log, &lst) == 0) {
+        /* The same output was built before: its first log stays. */
+        unlink(log_path);
+        free(res->log);
+        res->log = final_log;
+    } else if (rename(log_path, final_log) == 0) {
         free(res->log);
         res->log = final_log;
     } else {

@@ -7,6 +7,7 @@ set -u
 build=${1:-build}
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+case $build in /*) ;; *) build="$root/$build" ;; esac
 passed=0
 failed=0
 failures=()
@@ -35,7 +36,7 @@ run_unit() {
 # bats --tap prints "ok N ..." and "not ok N ...".
 run_bats() {
     local plan=$1 label=$2 out="$log/bats.out"
-    PLAN=$plan PLAN_TOOLS="$root/$build/tools" PLAN_SRC="$root" \
+    PLAN=$plan PLAN_TOOLS="$build/tools" PLAN_SRC="$root" \
         bats --tap tests/cli >"$out" 2>&1
     local rc=$? ok bad
     ok=$(grep -c '^ok ' "$out")
@@ -56,8 +57,8 @@ done
 for t in "$build"/asan/tests/*; do
     [ -x "$t" ] && run_unit "$t" "unit $(basename "$t") (asan+ubsan)"
 done
-run_bats "$root/$build/plan" "cli scenarios"
-ASAN_OPTIONS=detect_leaks=1 run_bats "$root/$build/asan/plan" "cli scenarios (asan+ubsan)"
+run_bats "$build/plan" "cli scenarios"
+ASAN_OPTIONS=detect_leaks=1 run_bats "$build/asan/plan" "cli scenarios (asan+ubsan)"
 
 echo
 if [ ${#failures[@]} -ne 0 ]; then
