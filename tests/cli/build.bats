@@ -112,7 +112,7 @@ leftovers() {
     recipe slow 1.0.0 'mkdir -p $out; echo started; touch $out/partial; sleep 60'
     "$PLAN" --root "$ROOT" build "$R/slow.yaml" 2>"$BATS_TEST_TMPDIR/err" &
     pid=$!
-    for _ in $(seq 1 100); do
+    for _ in $(seq 1 300); do
         ls "$ROOT"/var/log/builds/building-*.log >/dev/null 2>&1 &&
             grep -q started "$ROOT"/var/log/builds/building-*.log && break
         sleep 0.1
