@@ -727,7 +727,8 @@ static int build_once(builder *b, const plan_recipe *r, const input *in, size_t 
     if (!rc && r->check && !(b->opts->cancel && *b->opts->cancel)) {
         /* The check runs on its own, in a fresh shell in $src, so nothing
          * the build script did (an early exit, a cd) can skip it. */
-        fputs("\n--- check ---\n", log);
+        static const char sep[] = "\n--- check ---\n";
+        fwrite(sep, 1, sizeof(sep) - 1, log);
         stage = "check";
         free(label);
         label = plan_xasprintf("checking %s-%s", r->name, r->version);

@@ -794,14 +794,14 @@ static char *joined(const plan_strlist *stack, size_t n)
     return plan_buf_detach(&b);
 }
 
-/* Resolve the components todo[from..] starting at directory stack.
+/* Resolve the components parts[from..] starting at directory stack.
  * Returns NULL if the result stays inside the store path (or leaves it
  * only for an absolute target below the store directory), else why not. */
-static const char *resolve_inside(link_walk *w, plan_strlist *stack, plan_strlist *todo,
+static const char *resolve_inside(link_walk *w, plan_strlist *stack, plan_strlist *parts,
                                   size_t from)
 {
-    for (size_t i = from; i < todo->len; i++) {
-        const char *c = todo->items[i];
+    for (size_t i = from; i < parts->len; i++) {
+        const char *c = parts->items[i];
         if (!strcmp(c, "."))
             continue;
         if (!strcmp(c, "..")) {
@@ -839,8 +839,8 @@ static const char *resolve_inside(link_walk *w, plan_strlist *stack, plan_strlis
         if (target[0] == '/') {
             /* Absolute targets were confined to a store path by the entry
              * check; '..' after one would climb out from there. */
-            for (size_t k = i + 1; k < todo->len; k++)
-                if (!strcmp(todo->items[k], ".."))
+            for (size_t k = i + 1; k < parts->len; k++)
+                if (!strcmp(parts->items[k], ".."))
                     return "is a symlink whose chain of links climbs out of the store "
                            "through an absolute link";
             return NULL;
@@ -848,8 +848,8 @@ static const char *resolve_inside(link_walk *w, plan_strlist *stack, plan_strlis
         plan_strlist rest;
         plan_strlist_init(&rest);
         split_components(target, &rest);
-        for (size_t k = i + 1; k < todo->len; k++)
-            plan_strlist_add(&rest, todo->items[k]);
+        for (size_t k = i + 1; k < parts->len; k++)
+            plan_strlist_add(&rest, parts->items[k]);
         const char *why = resolve_inside(w, stack, &rest, 0);
         plan_strlist_release(&rest);
         return why;
@@ -867,15 +867,15 @@ int links_confined(plan_store *s, const char *dir, const tree *t, const char **w
         const char *why = link_target_problem(s->store_dir, e->path, e->target);
         if (!why && e->target[0] != '/') {
             link_walk w = {.dir = dir};
-            plan_strlist stack, todo;
+            plan_strlist stack, parts;
             plan_strlist_init(&stack);
-            plan_strlist_init(&todo);
+            plan_strlist_init(&parts);
             split_components(e->path, &stack);
             free(stack.items[--stack.len]);
-            split_components(e->target, &todo);
-            why = resolve_inside(&w, &stack, &todo, 0);
+            split_components(e->target, &parts);
+            why = resolve_inside(&w, &stack, &parts, 0);
             plan_strlist_release(&stack);
-            plan_strlist_release(&todo);
+            plan_strlist_release(&parts);
         }
         if (why) {
             *why_out = why;
@@ -894,15 +894,15 @@ static int check_links_confined(plan_store *s, const char *file, const char *dir
         if (e->type != TREE_SYMLINK || e->target[0] == '/')
             continue;
         link_walk w = {.dir = dir};
-        plan_strlist stack, todo;
+        plan_strlist stack, parts;
         plan_strlist_init(&stack);
-        plan_strlist_init(&todo);
+        plan_strlist_init(&parts);
         split_components(e->path, &stack);
         free(stack.items[--stack.len]); /* start in the link's directory */
-        split_components(e->target, &todo);
-        const char *why = resolve_inside(&w, &stack, &todo, 0);
+        split_components(e->target, &parts);
+        const char *why = resolve_inside(&w, &stack, &parts, 0);
         plan_strlist_release(&stack);
-        plan_strlist_release(&todo);
+        plan_strlist_release(&parts);
         if (why)
             return plan_fail(s->ctx, PLAN_ERR_HOSTILE,
                              "refusing '%s': entry '%s/%s' %s; nothing was imported", file,
