@@ -6,6 +6,10 @@ load helpers
 teardown() {
     # a server a failed test left running would keep bats waiting
     [ -f "$BATS_TEST_TMPDIR/server.pid" ] && kill "$(cat "$BATS_TEST_TMPDIR/server.pid")" 2>/dev/null
+    if [ -f "$BATS_TEST_TMPDIR/unpriv-dir" ]; then
+        chmod -R u+w "$(cat "$BATS_TEST_TMPDIR/unpriv-dir")" 2>/dev/null
+        rm -rf "$(cat "$BATS_TEST_TMPDIR/unpriv-dir")"
+    fi
     true
 }
 
@@ -339,4 +343,22 @@ ls /tmp >$out/tmp'
     sed -i 's/cp -r/cp -R/' "$R/fromweb.yaml"
     run plan build "$R/fromweb.yaml"
     [ "$status" -eq 0 ]
+}
+
+@test "an unprivileged user builds in a user namespace sandbox" {
+    [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null || skip "needs root (to become another user) and setpriv"
+    setpriv --reuid=65534 --regid=65534 --clear-groups "$PLAN" --version >/dev/null 2>&1 ||
+        skip "the plan binary is not reachable by an unprivileged user from here"
+    # (bats's own temporary folders are private to root)
+    u=$(mktemp -d /tmp/plan-unpriv.XXXXXX)
+    echo "$u" >"$BATS_TEST_TMPDIR/unpriv-dir"
+    cp -R "${EX%/recipes}" "$u/ex"
+    chmod -R a+rwX "$u"
+    run setpriv --reuid=65534 --regid=65534 --clear-groups env HOME="$u" \
+        "$PLAN" --root "$u/root" build "$u/ex/recipes/hello.yaml"
+    [ "$status" -eq 0 ] || { echo "$output"; false; }
+    grep -q '"sandbox": true' "$output/.plan/manifest.json"
+    [ "$("$output/bin/hello" u)" = "hello, u (from libgreet 1.0.0)" ]
+    chmod -R u+w "$u"
+    rm -rf "$u"
 }
