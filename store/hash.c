@@ -137,6 +137,20 @@ static int compare_entries(const void *a, const void *b)
     return strcmp(((const tree_entry *)a)->path, ((const tree_entry *)b)->path);
 }
 
+tree_entry *tree_add(tree *t, const char *path, tree_type type)
+{
+    tree_entry *e = tree_push(t);
+    e->path = plan_xstrdup(path);
+    e->type = type;
+    return e;
+}
+
+void tree_sort(tree *t)
+{
+    if (t->len > 1)
+        qsort(t->items, t->len, sizeof(*t->items), compare_entries);
+}
+
 int tree_walk(plan_ctx *ctx, const char *dir, tree *out)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -200,6 +214,48 @@ char *mask_string(const char *s, const char *mask)
     if (mask)
         mask_bytes(copy, strlen(copy), mask);
     return copy;
+}
+
+/* ---------- hashing a stream ---------- */
+
+void masked_hasher_init(masked_hasher *h, const char *mask)
+{
+    h->state = plan_xmalloc(sizeof(crypto_generichash_state));
+    crypto_generichash_init(h->state, NULL, 0, PLAN_HASH_BYTES);
+    h->mask = mask;
+    h->have = 0;
+}
+
+/* The same rule as hash_fd: the last DIGEST_CHARS-1 bytes wait for the
+ * next piece (an occurrence may straddle), but never bytes a replacement
+ * produced. */
+void masked_hasher_update(masked_hasher *h, const void *data, size_t len)
+{
+    if (!h->mask) {
+        crypto_generichash_update(h->state, data, len);
+        return;
+    }
+    char *buf = plan_xmalloc(h->have + len);
+    memcpy(buf, h->carry, h->have);
+    memcpy(buf + h->have, data, len);
+    size_t total = h->have + len;
+    size_t final = mask_bytes(buf, total, h->mask);
+    size_t keep = PLAN_DIGEST_CHARS - 1;
+    size_t flush = total > keep ? total - keep : 0;
+    if (final > flush)
+        flush = final;
+    crypto_generichash_update(h->state, (const uint8_t *)buf, flush);
+    h->have = total - flush;
+    memcpy(h->carry, buf + flush, h->have);
+    free(buf);
+}
+
+void masked_hasher_final(masked_hasher *h, plan_hash *out)
+{
+    crypto_generichash_update(h->state, (const uint8_t *)h->carry, h->have);
+    crypto_generichash_final(h->state, out->bytes, PLAN_HASH_BYTES);
+    free(h->state);
+    h->state = NULL;
 }
 
 /* ---------- file hashing ---------- */

@@ -43,6 +43,19 @@ int tree_hash_files(plan_ctx *ctx, const char *root, tree *t, const char *mask,
 typedef int (*tree_file_fn)(void *arg, tree_entry *e, uint8_t *scratch, char **msg);
 int tree_for_each_file(plan_ctx *ctx, tree *t, unsigned threads, const char *phase,
                        tree_file_fn fn, void *arg);
+/* Hashing a stream with a mask (see plan_store_hash_tree), as it arrives. */
+typedef struct masked_hasher {
+    void *state;      /* crypto_generichash_state, allocated */
+    const char *mask; /* NULL: no masking */
+    char carry[PLAN_DIGEST_CHARS];
+    size_t have;
+} masked_hasher;
+void masked_hasher_init(masked_hasher *h, const char *mask);
+void masked_hasher_update(masked_hasher *h, const void *data, size_t len);
+void masked_hasher_final(masked_hasher *h, plan_hash *out); /* frees the state */
+/* Append an entry to t; strings copied.  Sort with tree_sort. */
+tree_entry *tree_add(tree *t, const char *path, tree_type type);
+void tree_sort(tree *t);
 /* The canonical serialization of t, hashed. */
 void tree_hash(const tree *t, const char *mask, plan_hash *out);
 void tree_stats(const tree *t, plan_tree_stats *stats);
