@@ -963,11 +963,7 @@ static int check_extracted(plan_store *s, const char *file, const char *dir,
 static bool want_missing(plan_store *s, import_path *ip, void *arg)
 {
     (void)arg;
-    char *p = store_path_of(s, ip->basename);
-    struct stat st;
-    bool present = db_has_path(s, ip->basename) == 1 && lstat(p, &st) == 0;
-    free(p);
-    return !present;
+    return path_present(s, ip->basename) != 1;
 }
 
 /* Take the digest locks of every path in meta, in stripe order so two
@@ -1076,11 +1072,7 @@ int plan_store_import(plan_store *s, const char *file, plan_import_result *out)
          * under the locks, keep theirs and register only the rest. */
         size_t keep = 0;
         for (size_t i = 0; i < nrows && !rc; i++) {
-            char *final = store_path_of(s, rows[i].basename);
-            struct stat st;
-            bool present = db_has_path(s, rows[i].basename) == 1 && lstat(final, &st) == 0;
-            free(final);
-            if (present) {
+            if (path_present(s, rows[i].basename) == 1) {
                 plan_strlist_add(&out->present, rows[i].basename);
                 continue;
             }

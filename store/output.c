@@ -118,7 +118,7 @@ int plan_store_output_finish(plan_store *s, plan_output *o, const plan_strlist *
     final_path = store_path_of(s, final_base);
     if ((rc = digest_lock(s, final_digest, &lock_fd)))
         goto out;
-    if (db_has_path(s, final_base) == 1 && lstat(final_path, &st) == 0) {
+    if (path_present(s, final_base) == 1) {
         /* The same output exists already: keep it, remember the recipe. */
         result->existed = true;
         if (realisation)

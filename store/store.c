@@ -709,10 +709,16 @@ int registered_candidates(plan_store *s, plan_strlist *digests, plan_strlist *ba
 
 /* ---------- add ---------- */
 
-static bool path_exists(const char *p)
+int path_present(plan_store *s, const char *basename)
 {
+    int known = db_has_path(s, basename);
+    if (known != 1)
+        return known;
+    char *path = store_path_of(s, basename);
     struct stat st;
-    return lstat(p, &st) == 0;
+    int there = lstat(path, &st) == 0;
+    free(path);
+    return there;
 }
 
 int plan_store_add(plan_store *s, const plan_add_opts *o, plan_add_result *out)
@@ -754,23 +760,23 @@ int plan_store_add(plan_store *s, const plan_add_opts *o, plan_add_result *out)
     basename = make_basename(digest, o->name, o->version);
     final = store_path_of(s, basename);
 
-    int known = db_has_path(s, basename);
-    if (known < 0) {
-        rc = known;
+    int present = path_present(s, basename);
+    if (present < 0) {
+        rc = present;
         goto out;
     }
-    if (known && path_exists(final)) {
+    if (present) {
         out->existed = true;
         goto done;
     }
     if ((rc = digest_lock(s, digest, &lock_fd)))
         goto out;
-    known = db_has_path(s, basename); /* someone may have finished meanwhile */
-    if (known < 0) {
-        rc = known;
+    present = path_present(s, basename); /* someone may have finished meanwhile */
+    if (present < 0) {
+        rc = present;
         goto out;
     }
-    if (known && path_exists(final)) {
+    if (present) {
         out->existed = true;
         goto done;
     }

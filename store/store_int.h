@@ -134,6 +134,8 @@ int register_tree(plan_store *s, const char *tmp_path, const db_path_row *row,
 int register_trees(plan_store *s, size_t n, char *const *tmp_paths, const db_path_row *rows,
                    const plan_strlist *refs);
 char *store_path_of(const plan_store *s, const char *basename);
+/* 1 if registered and on disk, 0 if not, <0 on a database error. */
+int path_present(plan_store *s, const char *basename);
 char *make_basename(const char *digest, const char *name, const char *version);
 /* Append the digest and basename of every registered path. */
 int registered_candidates(plan_store *s, plan_strlist *digests, plan_strlist *basenames);
