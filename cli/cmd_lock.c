@@ -10,7 +10,7 @@
 /* The lock's text with every store path left out (paths restored after). */
 static char *format_without_paths(plan_lock *l)
 {
-    free(plan_lock_format(l)); /* sorts the packages, so indices stay put below */
+    plan_lock_sort(l); /* so that the indices below stay put */
     char **saved = plan_xcalloc(l->n ? l->n : 1, sizeof(char *));
     for (size_t i = 0; i < l->n; i++) {
         saved[i] = l->packages[i].path;

@@ -744,6 +744,15 @@ int plan_recipe_load(plan_ctx *ctx, const char *file, plan_recipe **out)
     return rc;
 }
 
+static void free_deps(plan_recipe_dep *deps, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(deps[i].name);
+        free(deps[i].range);
+    }
+    free(deps);
+}
+
 void plan_recipe_free(plan_recipe *r)
 {
     if (!r)
@@ -763,16 +772,8 @@ void plan_recipe_free(plan_recipe *r)
         free(r->sources[i].dest);
     }
     free(r->sources);
-    for (size_t i = 0; i < r->n_depends; i++) {
-        free(r->depends[i].name);
-        free(r->depends[i].range);
-    }
-    free(r->depends);
-    for (size_t i = 0; i < r->n_build_depends; i++) {
-        free(r->build_depends[i].name);
-        free(r->build_depends[i].range);
-    }
-    free(r->build_depends);
+    free_deps(r->depends, r->n_depends);
+    free_deps(r->build_depends, r->n_build_depends);
     free(r->build);
     free(r->check);
     for (size_t i = 0; i < r->n_env; i++) {
@@ -950,11 +951,7 @@ void plan_project_free(plan_project *pr)
         return;
     free(pr->file);
     free(pr->dir);
-    for (size_t i = 0; i < pr->n_packages; i++) {
-        free(pr->packages[i].name);
-        free(pr->packages[i].range);
-    }
-    free(pr->packages);
+    free_deps(pr->packages, pr->n_packages);
     plan_strlist_release(&pr->recipes);
     plan_strlist_release(&pr->env);
     free(pr);

@@ -68,10 +68,15 @@ static void set_opt(json_t *o, const char *k, const char *v)
         json_object_set_new(o, k, json_string(v));
 }
 
-char *plan_lock_format(plan_lock *l)
+void plan_lock_sort(plan_lock *l)
 {
     if (l->n > 1)
         qsort(l->packages, l->n, sizeof(*l->packages), by_name);
+}
+
+char *plan_lock_format(plan_lock *l)
+{
+    plan_lock_sort(l);
     json_t *req = json_object();
     for (size_t i = 0; i < l->request_names.len; i++)
         json_object_set_new(req, l->request_names.items[i], json_string(l->request_ranges.items[i]));

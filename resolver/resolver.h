@@ -201,6 +201,8 @@ void plan_lock_free(plan_lock *lock);
 /* Append a package (strings copied); fill its other fields directly. */
 plan_lock_package *plan_lock_add(plan_lock *lock, const char *name, const char *version);
 const plan_lock_package *plan_lock_find(const plan_lock *lock, const char *name);
+/* Put the packages in name order (the order of the text). */
+void plan_lock_sort(plan_lock *lock);
 /* The deterministic text (sorts the packages); caller frees. */
 char *plan_lock_format(plan_lock *lock);
 /* Write atomically (temporary file, fsync, rename). */
