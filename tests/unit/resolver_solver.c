@@ -2,9 +2,9 @@
  * get from a resolution, errors from providers and bad input.  The search
  * itself is tested by the data cases (tests/resolver/, resolver_cases.c). */
 #include "test_helpers.h"
+#include "test_ctx.h"
 #include "resolver/resolver.h"
 
-static plan_ctx *ctx;
 
 static plan_resolver_index *chain_index(void)
 {
@@ -149,20 +149,6 @@ static void problem_files_report_their_mistakes(void **state)
     assert_string_equal(pb.req_ranges.items[0], "*");
     assert_null(pb.expect_result);
     plan_resolver_problem_release(&pb);
-}
-
-static int setup(void **state)
-{
-    (void)state;
-    ctx = plan_ctx_new();
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    plan_ctx_free(ctx);
-    return 0;
 }
 
 int main(void)

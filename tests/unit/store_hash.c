@@ -1,8 +1,8 @@
 /* Unit tests for the canonical serialization, hashing and digests. */
 #include "test_helpers.h"
+#include "test_ctx.h"
 #include "store/store.h"
 
-static plan_ctx *ctx;
 
 static void hash_dir(const char *dir, const char *mask, unsigned threads, char *text)
 {
@@ -195,20 +195,6 @@ static void names_and_versions_are_checked(void **state)
     assert_non_null(plan_store_check_name("a b"));
     assert_null(plan_store_check_version("1.2.3-rc.1+build.5"));
     assert_non_null(plan_store_check_version("1.0/.."));
-}
-
-static int setup(void **state)
-{
-    (void)state;
-    ctx = plan_ctx_new();
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    plan_ctx_free(ctx);
-    return 0;
 }
 
 int main(void)

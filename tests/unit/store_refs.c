@@ -1,8 +1,8 @@
 /* Unit tests for reference scanning and digest rewriting. */
 #include "test_helpers.h"
+#include "test_ctx.h"
 #include "store/store.h"
 
-static plan_ctx *ctx;
 
 #define D1 "0123456789abcdfghjklmnpqrstvwxyz"
 #define D2 "zyxwvtsrqpnmlkjhgfdcba9876543210"
@@ -113,20 +113,6 @@ static void rewrite_preserves_the_masked_hash(void **state)
     free(link);
     free(buf);
     th_rmtree(dir);
-}
-
-static int setup(void **state)
-{
-    (void)state;
-    ctx = plan_ctx_new();
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    plan_ctx_free(ctx);
-    return 0;
 }
 
 int main(void)
