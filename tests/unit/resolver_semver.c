@@ -5,9 +5,6 @@
 #include "test_ctx.h"
 #include "resolver/resolver.h"
 
-#include <time.h>
-
-
 static void versions_parse_strictly(void **state)
 {
     (void)state;
