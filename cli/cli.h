@@ -75,6 +75,16 @@ json_t *cli_path_info_json(const plan_path_info *info);
 
 /* ---- commands ---- */
 int cmd_build(cli *c, const command *cmd, int argc, char **argv);
+int cmd_env(cli *c, const command *cmd, int argc, char **argv);
+int cmd_gc(cli *c, const command *cmd, int argc, char **argv);
+int cmd_generations(cli *c, const command *cmd, int argc, char **argv);
+int cmd_install(cli *c, const command *cmd, int argc, char **argv);
+int cmd_list(cli *c, const command *cmd, int argc, char **argv);
+int cmd_ps(cli *c, const command *cmd, int argc, char **argv);
+int cmd_remove(cli *c, const command *cmd, int argc, char **argv);
+int cmd_rollback(cli *c, const command *cmd, int argc, char **argv);
+int cmd_shell_init(cli *c, const command *cmd, int argc, char **argv);
+int cmd_upgrade(cli *c, const command *cmd, int argc, char **argv);
 int cmd_help(cli *c, const command *cmd, int argc, char **argv);
 int cmd_lock(cli *c, const command *cmd, int argc, char **argv);
 int cmd_log(cli *c, const command *cmd, int argc, char **argv);

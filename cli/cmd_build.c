@@ -11,9 +11,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* -o LINK: the link, and a root for the collector under var/gcroots that
- * points at the link (so removing the link releases the path). */
-static int make_out_link(cli *c, const char *link, const char *path)
+/* -o LINK: the link, and a root for the collector that points at the link
+ * (so removing the link releases the path). */
+static int make_out_link(cli *c, plan_store *store, const char *link, const char *path)
 {
     struct stat st;
     if (lstat(link, &st) == 0) {
@@ -24,20 +24,7 @@ static int make_out_link(cli *c, const char *link, const char *path)
     }
     if (symlink(path, link) != 0)
         return cli_error(c, "cannot create the link '%s': %s", link, strerror(errno));
-    char *abs = plan_path_absolute(link);
-    char *dir = plan_path_join(c->root, "var/gcroots/links");
-    uint8_t h[16];
-    crypto_generichash(h, sizeof(h), (const uint8_t *)abs, strlen(abs), NULL, 0);
-    char hex[33];
-    plan_hex_encode(h, sizeof(h), hex);
-    char *root = plan_path_join(dir, hex);
-    int rc = EXIT_OK;
-    if (plan_fs_mkdirs(dir, 0755) != 0 || (unlink(root), symlink(abs, root) != 0))
-        rc = cli_error(c, "cannot record '%s' as a root in '%s': %s", link, dir, strerror(errno));
-    free(root);
-    free(dir);
-    free(abs);
-    return rc;
+    return plan_store_add_link_root(store, link) ? cli_fail(c) : EXIT_OK;
 }
 
 int cmd_build(cli *c, const command *cmd, int argc, char **argv)
@@ -153,7 +140,7 @@ int cmd_build(cli *c, const command *cmd, int argc, char **argv)
                                                      : "built and registered");
     }
     if (!rc && link)
-        rc = make_out_link(c, link, res.path);
+        rc = make_out_link(c, store, link, res.path);
     plan_build_result_release(&res);
 out:
     plan_store_close(store);

@@ -14,24 +14,6 @@ char *cli_lock_path(const char *project_file)
     return plan_xasprintf("%s.lock", project_file);
 }
 
-static char *file_hash(plan_ctx *ctx, const char *file)
-{
-    plan_buf text;
-    plan_buf_init(&text);
-    char *out = NULL;
-    if (plan_fs_read_file(file, 1 << 20, &text) == 0) {
-        uint8_t h[32];
-        crypto_generichash(h, sizeof(h), (const uint8_t *)text.data, text.len, NULL, 0);
-        char hex[65];
-        plan_hex_encode(h, 32, hex);
-        out = plan_xasprintf("blake2b:%s", hex);
-    } else {
-        plan_fail(ctx, PLAN_ERR_IO, "cannot read '%s'", file);
-    }
-    plan_buf_release(&text);
-    return out;
-}
-
 /* A path relative to the project's folder when it is below it. */
 static char *relative_to(const char *dir, const char *path)
 {
@@ -41,6 +23,77 @@ static char *relative_to(const char *dir, const char *path)
                                                        : plan_xstrdup(abs);
     free(abs);
     return out;
+}
+
+int cli_resolve(cli *c, plan_recipe_repo *repo, const plan_strlist *names,
+                const plan_strlist *ranges, const plan_lock *previous,
+                const plan_strlist *upgrade, const char *project_dir, const char *what,
+                plan_lock **out)
+{
+    plan_resolver_provider prov = plan_recipe_repo_provider(repo);
+    plan_resolver *solver = plan_resolver_new(c->ctx, &prov);
+    int rc = 0;
+    for (size_t i = 0; i < names->len && !rc; i++)
+        rc = plan_resolver_require(solver, names->items[i], ranges->items[i]);
+    /* Keep what the previous lock chose whenever it still fits. */
+    for (size_t i = 0; previous && i < previous->n && !rc; i++)
+        if (!upgrade || !plan_strlist_contains(upgrade, previous->packages[i].name))
+            rc = plan_resolver_lock(solver, previous->packages[i].name,
+                                    previous->packages[i].version);
+    const plan_resolution *res = NULL;
+    if (!rc)
+        rc = plan_resolver_solve(solver, &res);
+    if (rc == PLAN_ERR_FAILED && plan_resolver_explain(solver))
+        rc = plan_fail(c->ctx, PLAN_ERR_FAILED, "%s cannot be satisfied together:\n%s", what,
+                       plan_resolver_explain(solver));
+    plan_lock *lock = rc ? NULL : plan_lock_new();
+    for (size_t i = 0; i < names->len && lock; i++) {
+        plan_strlist_add(&lock->request_names, names->items[i]);
+        plan_strlist_add(&lock->request_ranges, ranges->items[i]);
+    }
+    for (size_t i = 0; lock && !rc && i < res->count; i++) {
+        const plan_resolved *r = &res->packages[i];
+        const plan_recipe *recipe = plan_recipe_repo_exact(repo, r->name, r->version);
+        plan_lock_package *p = plan_lock_add(lock, r->name, r->version);
+        p->source = plan_xstrdup("recipes");
+        p->recipe = project_dir ? relative_to(project_dir, recipe->file)
+                                : plan_path_absolute(recipe->file);
+        p->recipe_hash = plan_recipe_file_hash(c->ctx, recipe->file);
+        if (!p->recipe_hash)
+            rc = PLAN_ERR_IO;
+        for (size_t d = 0; d < r->ndeps; d++) {
+            plan_strlist_add(&p->dep_names, res->packages[r->deps[d]].name);
+            plan_strlist_add(&p->dep_ranges, r->dep_ranges[d]);
+        }
+        if (r->parent != SIZE_MAX) {
+            p->required_by = plan_xstrdup(res->packages[r->parent].name);
+            p->required_as = plan_xstrdup(r->required_as);
+        }
+    }
+    /* The identity of a package built here includes its store path: the
+     * store is asked, nothing is built. */
+    plan_store *store = NULL;
+    if (!rc && plan_store_open(c->ctx, c->root, &store) == 0) {
+        plan_build_opts bo = {.repo = repo, .sandbox = true, .reuse_only = true, .pins = lock};
+        for (size_t i = 0; i < lock->n; i++) {
+            plan_lock_package *p = &lock->packages[i];
+            const plan_recipe *recipe = plan_recipe_repo_exact(repo, p->name, p->version);
+            plan_build_result br;
+            if (recipe && plan_build(store, recipe, &bo, &br) == 0) {
+                p->path = plan_xstrdup(strrchr(br.path, '/') + 1);
+                plan_build_result_release(&br);
+            }
+        }
+        plan_ctx_clear_error(c->ctx);
+    }
+    plan_store_close(store);
+    plan_resolver_free(solver);
+    if (rc) {
+        plan_lock_free(lock);
+        return rc;
+    }
+    *out = lock;
+    return 0;
 }
 
 int cli_resolve_project(cli *c, const plan_project *pr, const plan_lock *previous,
@@ -58,66 +111,18 @@ int cli_resolve_project(cli *c, const plan_project *pr, const plan_lock *previou
                                    pr->recipes.len, &repo);
     if (rc)
         return rc;
-    plan_resolver_provider prov = plan_recipe_repo_provider(repo);
-    plan_resolver *solver = plan_resolver_new(c->ctx, &prov);
-    for (size_t i = 0; i < pr->n_packages && !rc; i++)
-        rc = plan_resolver_require(solver, pr->packages[i].name, pr->packages[i].range);
-    /* Keep what the previous lock chose whenever it still fits. */
-    for (size_t i = 0; previous && i < previous->n && !rc; i++)
-        rc = plan_resolver_lock(solver, previous->packages[i].name, previous->packages[i].version);
-    const plan_resolution *res = NULL;
-    if (!rc)
-        rc = plan_resolver_solve(solver, &res);
-    if (rc == PLAN_ERR_FAILED && plan_resolver_explain(solver))
-        rc = plan_fail(c->ctx, PLAN_ERR_FAILED, "the packages of '%s' cannot be satisfied "
-                                                "together:\n%s",
-                       pr->file, plan_resolver_explain(solver));
-    plan_lock *lock = rc ? NULL : plan_lock_new();
-    for (size_t i = 0; i < pr->n_packages && lock; i++) {
-        plan_strlist_add(&lock->request_names, pr->packages[i].name);
-        plan_strlist_add(&lock->request_ranges, pr->packages[i].range);
+    plan_strlist names, ranges;
+    plan_strlist_init(&names);
+    plan_strlist_init(&ranges);
+    for (size_t i = 0; i < pr->n_packages; i++) {
+        plan_strlist_add(&names, pr->packages[i].name);
+        plan_strlist_add(&ranges, pr->packages[i].range);
     }
-    for (size_t i = 0; lock && !rc && i < res->count; i++) {
-        const plan_resolved *r = &res->packages[i];
-        const plan_recipe *recipe = plan_recipe_repo_exact(repo, r->name, r->version);
-        plan_lock_package *p = plan_lock_add(lock, r->name, r->version);
-        p->source = plan_xstrdup("recipes");
-        p->recipe = relative_to(pr->dir, recipe->file);
-        p->recipe_hash = file_hash(c->ctx, recipe->file);
-        if (!p->recipe_hash)
-            rc = PLAN_ERR_IO;
-        for (size_t d = 0; d < r->ndeps; d++) {
-            plan_strlist_add(&p->dep_names, res->packages[r->deps[d]].name);
-            plan_strlist_add(&p->dep_ranges, r->dep_ranges[d]);
-        }
-        if (r->parent != SIZE_MAX) {
-            p->required_by = plan_xstrdup(res->packages[r->parent].name);
-            p->required_as = plan_xstrdup(r->required_as);
-        }
-    }
-    /* The identity of a package built here includes its store path: the
-     * store is asked, nothing is built. */
-    plan_store *store = NULL;
-    if (!rc && plan_store_open(c->ctx, c->root, &store) == 0) {
-        plan_build_opts bo = {.repo = repo, .sandbox = true, .reuse_only = true};
-        for (size_t i = 0; i < lock->n; i++) {
-            plan_lock_package *p = &lock->packages[i];
-            const plan_recipe *recipe = plan_recipe_repo_exact(repo, p->name, p->version);
-            plan_build_result br;
-            if (recipe && plan_build(store, recipe, &bo, &br) == 0) {
-                p->path = plan_xstrdup(strrchr(br.path, '/') + 1);
-                plan_build_result_release(&br);
-            }
-        }
-        plan_ctx_clear_error(c->ctx);
-    }
-    plan_store_close(store);
-    plan_resolver_free(solver);
+    char *what = plan_xasprintf("the packages of '%s'", pr->file);
+    rc = cli_resolve(c, repo, &names, &ranges, previous, NULL, pr->dir, what, out);
+    free(what);
+    plan_strlist_release(&names);
+    plan_strlist_release(&ranges);
     plan_recipe_repo_free(repo);
-    if (rc) {
-        plan_lock_free(lock);
-        return rc;
-    }
-    *out = lock;
-    return 0;
+    return rc;
 }

@@ -340,7 +340,7 @@ static void env_set(envlist *e, const char *name, const char *value)
 }
 
 /* Replace "$out" in value by path. */
-static char *expand_out(const char *value, const char *path)
+char *recipe_expand_out(const char *value, const char *path)
 {
     plan_buf b;
     plan_buf_init(&b);
@@ -375,7 +375,7 @@ static void apply_manifest_env(envlist *e, const char *path)
         if (!name || !op || !value)
             continue;
         if (!strcmp(op, "set")) {
-            char *x = expand_out(value, path);
+            char *x = recipe_expand_out(value, path);
             env_set(e, name, x);
             free(x);
             continue;
@@ -870,6 +870,11 @@ static int solve_dependencies(builder *b, const plan_recipe *r, plan_resolver **
         rc = plan_resolver_require(solver, r->depends[i].name, r->depends[i].range);
     for (size_t i = 0; i < r->n_build_depends && !rc; i++)
         rc = plan_resolver_require(solver, r->build_depends[i].name, r->build_depends[i].range);
+    /* A lock's versions are kept wherever they fit, so a locked package is
+     * built with the locked versions of its dependencies. */
+    for (size_t i = 0; b->opts->pins && i < b->opts->pins->n && !rc; i++)
+        rc = plan_resolver_lock(solver, b->opts->pins->packages[i].name,
+                                b->opts->pins->packages[i].version);
     if (!rc)
         rc = plan_resolver_solve(solver, &b->solution);
     if (rc == PLAN_ERR_FAILED && plan_resolver_explain(solver))

@@ -18,6 +18,7 @@ typedef struct parser {
     const char *file;
     plan_recipe *r;       /* a recipe being parsed */
     plan_project *proj;   /* or a plan.yaml */
+    bool config;          /* the configuration file: 'recipes' only */
 } parser;
 
 /* Position of a node: scalars carry a token; for collections, the first
@@ -855,7 +856,14 @@ char *plan_recipe_template(const char *name)
 
 static int parse_project_top(parser *p, struct fy_node *root)
 {
-    static const char *const known[] = {"packages", "recipes", "env", NULL};
+    static const char *const known_project[] = {"packages", "recipes", "env", "prefer", NULL};
+    static const char *const known_config[] = {"recipes", NULL};
+    const char *const *known = p->config ? known_config : known_project;
+    if (p->config && root && !fy_node_is_mapping(root))
+        return perr(p, root, "the configuration is a mapping with 'recipes' (a list of "
+                             "folders), found %s", node_kind(root));
+    if (!root && p->config)
+        return 0;
     if (!root || !fy_node_is_mapping(root))
         return perr(p, root, "a plan.yaml is a mapping with 'packages' (name: range), "
                              "'recipes' and 'env', found %s", node_kind(root));
@@ -869,6 +877,18 @@ static int parse_project_top(parser *p, struct fy_node *root)
         struct fy_node *v = fy_node_pair_value(pair);
         if (!k) {
             rc = perr(p, fy_node_pair_key(pair), "field names must be plain strings");
+        } else if (p->config && strcmp(k, "recipes") != 0) {
+            rc = unknown_key(p, fy_node_pair_key(pair), "", k, known);
+        } else if (!strcmp(k, "prefer")) {
+            if ((rc = expect_kind(p, v, "prefer", false, "  prefer:\n    - greeter")))
+                break;
+            void *it2 = NULL;
+            struct fy_node *item;
+            while (!rc && (item = fy_node_sequence_iterate(v, &it2))) {
+                char *name = NULL;
+                if (!(rc = get_string(p, item, "prefer", &name)))
+                    plan_strlist_take(&pr->prefer, name);
+            }
         } else if (!strcmp(k, "packages")) {
             have_packages = true;
             rc = parse_deps(p, v, "packages", &pr->packages, &pr->n_packages);
@@ -905,13 +925,13 @@ static int parse_project_top(parser *p, struct fy_node *root)
             rc = unknown_key(p, fy_node_pair_key(pair), "", k, known);
         }
     }
-    if (!rc && !have_packages)
+    if (!rc && !have_packages && !p->config)
         rc = perr(p, root, "field 'packages' is missing: list what the project needs, e.g.\n"
                            "  packages:\n    hello: ^1.0.0");
     return rc;
 }
 
-int plan_project_load(plan_ctx *ctx, const char *file, plan_project **out)
+static int load_project(plan_ctx *ctx, const char *file, bool config, plan_project **out)
 {
     plan_buf text;
     plan_buf_init(&text);
@@ -929,12 +949,13 @@ int plan_project_load(plan_ctx *ctx, const char *file, plan_project **out)
                                               "plan.yaml; see docs/formats/plan-yaml.md)"
                                             : "");
     }
-    parser p = {.ctx = ctx, .file = file};
+    parser p = {.ctx = ctx, .file = file, .config = config};
     p.proj = plan_xcalloc(1, sizeof(plan_project));
     p.proj->file = plan_xstrdup(file);
     p.proj->dir = directory_of(file);
     plan_strlist_init(&p.proj->recipes);
     plan_strlist_init(&p.proj->env);
+    plan_strlist_init(&p.proj->prefer);
     int rc = parse_document(&p, text.data, text.len, parse_project_top);
     plan_buf_release(&text);
     if (rc) {
@@ -943,6 +964,16 @@ int plan_project_load(plan_ctx *ctx, const char *file, plan_project **out)
     }
     *out = p.proj;
     return 0;
+}
+
+int plan_project_load(plan_ctx *ctx, const char *file, plan_project **out)
+{
+    return load_project(ctx, file, false, out);
+}
+
+int plan_config_load(plan_ctx *ctx, const char *file, plan_project **out)
+{
+    return load_project(ctx, file, true, out);
 }
 
 void plan_project_free(plan_project *pr)
@@ -954,5 +985,6 @@ void plan_project_free(plan_project *pr)
     free_deps(pr->packages, pr->n_packages);
     plan_strlist_release(&pr->recipes);
     plan_strlist_release(&pr->env);
+    plan_strlist_release(&pr->prefer);
     free(pr);
 }

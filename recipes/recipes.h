@@ -89,9 +89,14 @@ typedef struct plan_project {
     size_t n_packages;
     plan_strlist recipes;       /* recipe repositories, absolute */
     plan_strlist env;           /* "NAME=value" */
+    plan_strlist prefer;        /* names that win collisions, in order */
 } plan_project;
 
 int plan_project_load(plan_ctx *ctx, const char *file, plan_project **out);
+/* The configuration file (docs/formats/config.md): the same reader, with
+ * only 'recipes' allowed; an empty file is an empty configuration.
+ * PLAN_ERR_NOT_FOUND when the file does not exist. */
+int plan_config_load(plan_ctx *ctx, const char *file, plan_project **out);
 void plan_project_free(plan_project *project);
 
 /* ---- recipe repositories: folders of *.yaml recipes ---- */
@@ -130,6 +135,8 @@ typedef struct plan_build_opts {
     /* Set (by a signal handler) to ask a running build to stop; it then
      * kills the build, removes its output and returns PLAN_ERR_FAILED. */
     volatile sig_atomic_t *cancel;
+    /* Versions to keep for dependencies wherever they fit (a lock). */
+    const plan_lock *pins;
 } plan_build_opts;
 
 typedef struct plan_build_result {
@@ -149,5 +156,48 @@ void plan_build_result_release(plan_build_result *r);
 /* The log file of the build that produced a store path (caller frees). */
 int plan_build_log_path(plan_store *store, const char *log_dir, const char *path,
                         char **log);
+
+/* "blake2b:<hex>" of a recipe file's bytes: its identity in a lock
+ * (caller frees; NULL with an error on the context). */
+char *plan_recipe_file_hash(plan_ctx *ctx, const char *file);
+
+/* A fingerprint of recipe repositories without parsing them: the path,
+ * size and modification time of every recipe file, hashed.  Equal
+ * fingerprints mean the same recipes (out: PLAN_HASH_TEXT_LEN + 1). */
+int plan_recipe_repo_fingerprint(plan_ctx *ctx, const char *const *dirs, size_t n, char *out);
+
+/* ---- realising a lock: every package's store path ---- */
+/* For each package of lock: when its recorded path is in the store, hold
+ * it; otherwise build its recipe from repo (NULL: fail, naming the
+ * package) with the lock's versions pinned, and record the path.  With
+ * frozen, a recipe whose hash differs from the lock's is an error (the
+ * lock is stale). */
+int plan_realise_lock(plan_store *store, plan_lock *lock, plan_recipe_repo *repo,
+                      const plan_build_opts *opts, bool frozen);
+/* True when every package has a path that is in the store (and is now
+ * held); false otherwise (nothing is reported). */
+bool plan_lock_present(plan_store *store, const plan_lock *lock);
+
+/* ---- composing an environment from plans' manifests ---- */
+typedef struct plan_env_item {
+    char *name;
+    plan_env_op op;
+    char *value;      /* absolute: a directory of the farm, or set's text */
+} plan_env_item;
+
+typedef struct plan_env_plan {
+    plan_env_item *items;
+    size_t n, cap;
+} plan_env_plan;
+
+/* The env declarations of the plans (store paths, in order), with their
+ * directories taken in the merged tree farm (so PATH gets <farm>/bin once,
+ * not one entry per plan).  <farm>/bin goes first on PATH when any plan
+ * has a bin, declared or not.  A 'set' keeps the plan's own store path for $out. */
+int plan_env_compose(plan_ctx *ctx, const char *const *paths, size_t n, const char *farm,
+                     plan_env_plan *out);
+void plan_env_plan_release(plan_env_plan *e);
+/* Apply to a list of "NAME=value" strings (changed in place). */
+void plan_env_apply(const plan_env_plan *e, plan_strlist *environ_list);
 
 #endif

@@ -18,4 +18,7 @@ bool recipe_range_satisfied(const char *range, const char *version);
 int recipe_unpack(plan_ctx *ctx, const char *archive, const char *dir, int strip,
                   const char *display);
 
+/* value with $out and ${out} replaced by path (caller frees). */
+char *recipe_expand_out(const char *value, const char *path);
+
 #endif

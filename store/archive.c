@@ -1109,6 +1109,16 @@ out:
     free(refs);
     work_dir_remove(&w);
     import_meta_release(&meta);
+    /* Paths that were already there are the caller's too: hold them. */
+    for (size_t i = 0; !rc && i < out->present.len; i++) {
+        int there = hold_if_present(s, out->present.items[i]);
+        if (there == 0)
+            rc = plan_fail(ctx, PLAN_ERR_FAILED, "'%s' was collected while '%s' was being "
+                                                 "imported: import it again",
+                           out->present.items[i], file);
+        else if (there < 0)
+            rc = there;
+    }
     if (rc)
         plan_import_result_release(out);
     plan_strlist_sort(&out->added);

@@ -118,7 +118,7 @@ int plan_store_output_finish(plan_store *s, plan_output *o, const plan_strlist *
     final_path = store_path_of(s, final_base);
     if ((rc = digest_lock(s, final_digest, &lock_fd)))
         goto out;
-    if (path_present(s, final_base) == 1) {
+    if (hold_if_present(s, final_base) == 1) {
         /* The same output exists already: keep it, remember the recipe. */
         result->existed = true;
         if (realisation)
@@ -175,10 +175,12 @@ int plan_store_realisation(plan_store *s, const char *recipe_hash, char **path)
     sqlite3_finalize(st);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         return db_fail(s, "looking up a realisation");
-    struct stat sb;
-    if (!found || lstat(found, &sb) != 0) {
+    /* Held, so that a collector running now cannot take it from the
+     * build that is about to use it. */
+    int there = found ? hold_if_present(s, strrchr(found, '/') + 1) : 0;
+    if (there != 1) {
         free(found);
-        return PLAN_ERR_NOT_FOUND;
+        return there < 0 ? there : PLAN_ERR_NOT_FOUND;
     }
     *path = found;
     return 0;

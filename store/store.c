@@ -251,8 +251,11 @@ int plan_store_open(plan_ctx *ctx, const char *root, plan_store **out)
     s->links_dir = plan_path_join(s->store_dir, ".links");
     s->locks_dir = plan_path_join(s->root, "var/locks");
     s->pending_dir = plan_path_join(s->root, "var/pending");
+    s->gc_dir = plan_path_join(s->root, "var/gc");
+    s->gc_fd = s->session_fd = -1;
     char *db_dir = plan_path_join(s->root, "var/db");
-    const char *dirs[] = {s->store_dir, s->tmp_dir, s->locks_dir, s->pending_dir, db_dir};
+    const char *dirs[] = {s->store_dir, s->tmp_dir, s->locks_dir, s->pending_dir, s->gc_dir,
+                          db_dir};
     int rc = 0;
     for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]) && !rc; i++) {
         int r = plan_fs_mkdirs(dirs[i], 0755);
@@ -287,6 +290,7 @@ int plan_store_open(plan_ctx *ctx, const char *root, plan_store **out)
         return rc;
     }
     resolve_pending(s);
+    gc_resume(s);
     clean_work_dirs(s);
     *out = s;
     return 0;
@@ -296,7 +300,11 @@ void plan_store_close(plan_store *s)
 {
     if (!s)
         return;
+    session_close(s);
+    if (s->gc_fd >= 0)
+        close(s->gc_fd);
     db_close(s);
+    free(s->gc_dir);
     free(s->root);
     free(s->store_dir);
     free(s->tmp_dir);
@@ -568,6 +576,7 @@ int register_trees(plan_store *s, size_t n, char *const *tmp_paths, const db_pat
     plan_ctx *ctx = s->ctx;
     int rc = 0;
     size_t renamed = 0;
+    bool gc_locked = false;
     char **markers = plan_xcalloc(n, sizeof(char *));
     char **finals = plan_xcalloc(n, sizeof(char *));
     bool *was_registered = plan_xcalloc(n, sizeof(bool));
@@ -584,6 +593,11 @@ int register_trees(plan_store *s, size_t n, char *const *tmp_paths, const db_pat
     if (rc)
         goto out;
     plan_fs_fsync_dir(s->pending_dir);
+    /* Shared gc lock from before the rows exist until they are roots of
+     * this session: the collector never sees them unprotected. */
+    if ((rc = gc_lock(s, LOCK_SH)))
+        goto out;
+    gc_locked = true;
     if ((rc = db_begin(s)))
         goto out;
     /* Rows first, then references, so that paths of one import may refer to
@@ -632,7 +646,11 @@ int register_trees(plan_store *s, size_t n, char *const *tmp_paths, const db_pat
             if (!was_registered[i])
                 plan_fs_rmtree(finals[i]);
     }
+    for (size_t i = 0; i < n && !rc; i++)
+        rc = session_hold_locked(s, (const char *const *)&rows[i].basename, 1);
 out:
+    if (gc_locked)
+        gc_unlock(s);
     for (size_t i = 0; i < n; i++) {
         if (markers[i])
             unlink(markers[i]);
@@ -760,7 +778,7 @@ int plan_store_add(plan_store *s, const plan_add_opts *o, plan_add_result *out)
     basename = make_basename(digest, o->name, o->version);
     final = store_path_of(s, basename);
 
-    int present = path_present(s, basename);
+    int present = hold_if_present(s, basename);
     if (present < 0) {
         rc = present;
         goto out;
@@ -771,7 +789,7 @@ int plan_store_add(plan_store *s, const plan_add_opts *o, plan_add_result *out)
     }
     if ((rc = digest_lock(s, digest, &lock_fd)))
         goto out;
-    present = path_present(s, basename); /* someone may have finished meanwhile */
+    present = hold_if_present(s, basename); /* someone may have finished meanwhile */
     if (present < 0) {
         rc = present;
         goto out;

@@ -249,4 +249,169 @@ int plan_store_scan_refs(plan_ctx *ctx, const char *dir, const char *const *dige
 int plan_store_rewrite_digest(plan_ctx *ctx, const char *dir, const char *from,
                               const char *to, uint64_t *count);
 
+/* ---- roots of the garbage collector (docs/gc.md) ----
+ * A plan_store handle has a session: a locked file under var/gc/sessions
+ * that lists the paths it holds.  Paths it adds, imports, builds or finds
+ * realised are held automatically; the collector never deletes a path a
+ * live session holds, nor anything in its closure.  The session ends with
+ * plan_store_close, or when the last process that inherited its descriptor
+ * (plan_store_session_fd) exits. */
+
+/* Hold registered paths (basenames) for the life of the session.
+ * PLAN_ERR_NOT_FOUND if one is not (or no longer) in the store. */
+int plan_store_hold(plan_store *store, const char *basename);
+int plan_store_hold_many(plan_store *store, const char *const *basenames, size_t n);
+/* Describe the session for 'plan ps': key is "command" or "plan". */
+int plan_store_session_note(plan_store *store, const char *key, const char *value);
+/* The session's locked descriptor, or -1 before anything was held.  A
+ * child that inherits it keeps the session (and its run root) alive. */
+int plan_store_session_fd(const plan_store *store);
+
+typedef struct plan_session {
+    char *id;
+    long pid;
+    int64_t started;
+    char *runroot;          /* NULL unless it made one */
+    char *command;          /* from plan_store_session_note, or NULL */
+    plan_strlist plans;     /* from plan_store_session_note */
+    plan_strlist roots;     /* basenames held */
+    bool live;              /* its lock is held */
+} plan_session;
+
+/* Every other session (live or stale).  Free with plan_sessions_free. */
+int plan_store_sessions(plan_store *store, plan_session **out, size_t *n);
+void plan_sessions_free(plan_session *list, size_t n);
+/* Remove stale sessions and their run roots; *removed counts them. */
+int plan_store_reap_sessions(plan_store *store, unsigned *removed);
+
+/* A run root: an empty private directory parent/plan-<id>, named in the
+ * session before it exists, so the collector removes it if plan dies.
+ * Free with plan_store_runroot_remove (deletes the directory). */
+typedef struct plan_runroot plan_runroot;
+int plan_store_runroot_new(plan_store *store, const char *parent, plan_runroot **out);
+const char *plan_runroot_path(const plan_runroot *rr);
+void plan_store_runroot_remove(plan_runroot *rr);
+
+/* Explicit roots: var/gc/roots/<name> names a path (any form
+ * plan_store_resolve takes); var/gc/links/ points at symlinks made by
+ * 'plan build -o' (a root while the link points into the store). */
+int plan_store_add_root(plan_store *store, const char *name, const char *arg);
+int plan_store_remove_root(plan_store *store, const char *name);
+int plan_store_add_link_root(plan_store *store, const char *link);
+
+typedef struct plan_gc_root {
+    char *kind;     /* "profile", "root", "link", "session" */
+    char *source;   /* the generation, root name, link or session */
+    char *basename;
+} plan_gc_root;
+/* Every root (live sessions included).  Free with plan_gc_roots_free. */
+int plan_store_gc_roots(plan_store *store, plan_gc_root **out, size_t *n);
+void plan_gc_roots_free(plan_gc_root *roots, size_t n);
+
+typedef struct plan_gc_opts {
+    bool dry_run;        /* report what would go; delete nothing */
+    uint64_t max_freed;  /* stop once this many bytes are freed; 0: no limit */
+} plan_gc_opts;
+
+typedef struct plan_gc_result {
+    plan_strlist deleted;   /* basenames deleted (or, dry run, to delete) */
+    uint64_t freed;         /* bytes */
+    uint64_t live;          /* paths kept */
+    uint64_t skipped;       /* dead paths left because another process locked them */
+    unsigned stale_sessions;/* stale sessions (and run roots) removed */
+} plan_gc_result;
+
+/* Delete every registered path that no root reaches.  Waits for running
+ * registrations; fails with PLAN_ERR_BUSY if another collector runs.
+ * Release the result with plan_gc_result_release. */
+int plan_store_gc(plan_store *store, const plan_gc_opts *opts, plan_gc_result *out);
+void plan_gc_result_release(plan_gc_result *r);
+
+/* ---- the symlink farm (docs/farm.md) ---- */
+typedef enum plan_collide {
+    PLAN_COLLIDE_ERROR,        /* a real collision is an error (default) */
+    PLAN_COLLIDE_PREFER_FIRST, /* the plan given first wins */
+    PLAN_COLLIDE_PREFER_LAST,  /* the plan given last wins */
+} plan_collide;
+
+typedef struct plan_farm_plan {
+    const char *name;     /* for messages, --prefer and per-path choices */
+    const char *version;
+    const char *path;     /* absolute store path */
+} plan_farm_plan;
+
+typedef struct plan_farm_opts {
+    plan_collide strategy;
+    const char *const *prefer;  /* names that win every collision, in order */
+    size_t n_prefer;
+    /* Per-path choices: choose_paths[i] (relative, e.g. "bin/tool") comes
+     * from the plan named choose_names[i]. */
+    const char *const *choose_paths;
+    const char *const *choose_names;
+    size_t n_choose;
+} plan_farm_opts;
+
+typedef struct plan_farm_stats {
+    uint64_t links, dirs;
+    uint64_t identical;   /* paths several plans provide with the same content */
+    uint64_t chosen;      /* collisions settled by a preference or strategy */
+} plan_farm_stats;
+
+/* Merge the plans into a new directory dest (which must not exist; its
+ * parent must).  A name only one plan provides is one symlink (folded);
+ * directories several provide are created and merged.  Link targets are
+ * relative and short: dest/.plan/<i> points at plan i.  The plans' own
+ * .plan directories are not merged.  On error dest is removed. */
+int plan_farm_build(plan_ctx *ctx, const plan_farm_plan *plans, size_t n, const char *dest,
+                    const plan_farm_opts *opts, plan_farm_stats *stats);
+const char *plan_collide_name(plan_collide c);
+int plan_collide_parse(const char *text, plan_collide *out); /* 0 or -1 */
+
+/* ---- profiles and generations (docs/formats/profile.md) ----
+ * <root>/profiles/<name>/generations/<N>/     the merged tree (a farm)
+ * <root>/profiles/<name>/generations/<N>.json what it holds and why
+ * <root>/profiles/<name>/current -> generations/<N>   switched by rename */
+typedef struct plan_generation {
+    unsigned number;
+    int64_t created;          /* unix time */
+    bool current;
+    plan_strlist req_names, req_ranges;              /* what was asked for */
+    plan_strlist pkg_names, pkg_versions, pkg_paths; /* what it holds (basenames) */
+    plan_strlist prefer;      /* collision preferences in effect */
+    char *strategy;           /* plan_collide_name(); NULL means "error" */
+    plan_strlist recipes;     /* the recipe repositories it came from */
+} plan_generation;
+
+void plan_generation_init(plan_generation *g);
+void plan_generation_release(plan_generation *g);
+
+typedef struct plan_profile plan_profile;
+/* Open (creating it if create) the profile name, locked against other
+ * writers until plan_profile_close.  PLAN_ERR_NOT_FOUND if it does not
+ * exist and create is false.  Leftovers of an interrupted commit are
+ * removed. */
+int plan_profile_open(plan_store *store, const char *name, bool create, plan_profile **out);
+void plan_profile_close(plan_profile *p);
+const char *plan_profile_name(const plan_profile *p);
+const char *plan_profile_dir(const plan_profile *p);
+/* Generations in ascending order.  Free with plan_generations_free. */
+int plan_profile_generations(plan_profile *p, plan_generation **out, size_t *n);
+void plan_generations_free(plan_generation *list, size_t n);
+/* The current generation's number; 0 when there is none. */
+unsigned plan_profile_current(plan_profile *p);
+/* Make spec (packages held by the caller) a new generation and switch to
+ * it: the farm is built aside, then 'current' is replaced by one rename.
+ * env_sh/env_fish, if not NULL, are written to <generation>/.plan/.
+ * On any failure the current generation is untouched. */
+int plan_profile_commit(plan_profile *p, const plan_generation *spec,
+                        const plan_farm_opts *farm, const char *env_sh, const char *env_fish,
+                        plan_farm_stats *stats, unsigned *number);
+/* Point 'current' at an existing generation (rollback). */
+int plan_profile_switch(plan_profile *p, unsigned number);
+/* Delete a generation that is not the current one. */
+int plan_profile_delete_generation(plan_profile *p, unsigned number);
+/* Names of every profile, sorted. */
+int plan_profile_names(plan_store *store, plan_strlist *out);
+int plan_profile_check_name(const char *name); /* 0 or -1 */
+
 #endif

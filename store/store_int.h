@@ -70,9 +70,32 @@ struct plan_store {
     char *links_dir;
     char *locks_dir;
     char *pending_dir;
+    char *gc_dir;        /* <root>/var/gc: gc.lock, sessions, roots, links */
     sqlite3 *db;
     unsigned threads;
+    int gc_fd;           /* gc.lock, opened on first use; -1 before */
+    int session_fd;      /* this handle's session file, locked; -1 before */
+    char *session_path, *session_id;
+    plan_strlist held;   /* basenames this session holds */
 };
+
+/* ---- collector roots (roots.c) ---- */
+/* flock the gc lock (LOCK_SH, LOCK_EX, optionally | LOCK_NB). */
+int gc_lock(plan_store *s, int how);
+void gc_unlock(plan_store *s);
+/* Record basenames as roots of this handle's session; gc lock held shared. */
+int session_hold_locked(plan_store *s, const char *const *basenames, size_t n);
+void session_close(plan_store *s);
+/* path_present, and if present, held by this session: 1, 0 or <0. */
+int hold_if_present(plan_store *s, const char *basename);
+/* Finish deletions an interrupted collector decided on (gc.c). */
+void gc_resume(plan_store *s);
+/* Every session but our own; stale ones removed with their run roots when
+ * reap is set. */
+int sessions_scan(plan_store *s, bool reap, plan_session **out, size_t *n, unsigned *reaped);
+/* Roots recorded in profiles (profile.c): fn is called per basename. */
+typedef void (*root_fn)(void *arg, const char *kind, const char *source, const char *basename);
+int profile_roots(plan_store *s, root_fn fn, void *arg);
 
 /* ---- database (db.c) ---- */
 int db_open(plan_store *s, const char *path);

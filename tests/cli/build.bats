@@ -48,7 +48,7 @@ leftovers() {
     grep -q "$greet/lib" "$hello/bin/hello"      # the run path names the store path
     [ -f "$hello/.plan/manifest.json" ]
     grep -q '"recipe_hash": "blake2b:' "$hello/.plan/manifest.json"
-    [ -L "$ROOT/var/gcroots/links/"* ]
+    [ -L "$ROOT/var/gc/links/"* ]
     leftovers
 }
 

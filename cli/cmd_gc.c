@@ -1,0 +1,230 @@
+/* plan gc [--dry-run] [--delete-generations OLDER|+KEEP] [--max-freed SIZE] [--yes]
+ * plan gc roots | add-root NAME PATH | remove-root NAME */
+#include "realise.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* "+N": keep the newest N; "30d", "12h", "2w": older than that. */
+typedef struct gen_policy {
+    bool keep_mode;
+    unsigned keep;
+    int64_t older_than; /* seconds */
+} gen_policy;
+
+static int parse_policy(const char *text, gen_policy *p)
+{
+    char *end;
+    memset(p, 0, sizeof(*p));
+    if (text[0] == '+') {
+        long v = strtol(text + 1, &end, 10);
+        if (*end || end == text + 1 || v < 1)
+            return -1;
+        p->keep_mode = true;
+        p->keep = (unsigned)v;
+        return 0;
+    }
+    long v = strtol(text, &end, 10);
+    if (end == text || v < 0)
+        return -1;
+    int64_t unit = !strcmp(end, "d") ? 86400 : !strcmp(end, "h") ? 3600
+                 : !strcmp(end, "w") ? 7 * 86400 : !strcmp(end, "m") ? 60 : !strcmp(end, "s") ? 1 : 0;
+    if (!unit)
+        return -1;
+    p->older_than = (int64_t)v * unit;
+    return 0;
+}
+
+static bool confirm(cli *c, const char *question)
+{
+    if (!isatty(STDIN_FILENO))
+        return false;
+    fprintf(stderr, "%s [y/N] ", question);
+    fflush(stderr);
+    char line[16];
+    (void)c;
+    return fgets(line, sizeof(line), stdin) && (line[0] == 'y' || line[0] == 'Y');
+}
+
+/* Delete, in every profile, the generations the policy selects (never the
+ * current one).  *count gets how many went. */
+static int delete_generations(cli *c, plan_store *store, const gen_policy *pol, bool dry,
+                              unsigned *count)
+{
+    plan_strlist names;
+    plan_strlist_init(&names);
+    plan_profile_names(store, &names);
+    int rc = EXIT_OK;
+    time_t now = time(NULL);
+    for (size_t i = 0; i < names.len && rc == EXIT_OK; i++) {
+        plan_profile *p = NULL;
+        plan_generation *g = NULL;
+        size_t n = 0;
+        if (plan_profile_open(store, names.items[i], false, &p) ||
+            plan_profile_generations(p, &g, &n)) {
+            rc = cli_fail(c);
+            plan_profile_close(p);
+            break;
+        }
+        for (size_t k = 0; k < n && rc == EXIT_OK; k++) {
+            bool go = pol->keep_mode ? k + pol->keep < n : (now - g[k].created) > pol->older_than;
+            if (!go || g[k].current)
+                continue;
+            if (!dry && plan_profile_delete_generation(p, g[k].number)) {
+                rc = cli_fail(c);
+                break;
+            }
+            (*count)++;
+            if (c->verbose || dry)
+                fprintf(stderr, "plan: %s generation %u of profile '%s'\n",
+                        dry ? "would delete" : "deleted", g[k].number, names.items[i]);
+        }
+        plan_generations_free(g, n);
+        plan_profile_close(p);
+    }
+    plan_strlist_release(&names);
+    return rc;
+}
+
+static int gc_roots(cli *c, plan_store *store)
+{
+    plan_gc_root *roots = NULL;
+    size_t n = 0;
+    if (plan_store_gc_roots(store, &roots, &n))
+        return cli_fail(c);
+    json_t *arr = c->json ? json_array() : NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (arr)
+            json_array_append_new(arr, json_pack("{s:s, s:s, s:s}", "kind", roots[i].kind,
+                                                 "source", roots[i].source, "path",
+                                                 roots[i].basename));
+        else
+            printf("%-8s %-40s %s\n", roots[i].kind, roots[i].source, roots[i].basename);
+    }
+    if (arr)
+        cli_print_json(json_pack("{s:o}", "roots", arr));
+    plan_gc_roots_free(roots, n);
+    return EXIT_OK;
+}
+
+static int gc_subcommand(cli *c, const command *cmd, plan_store *store, int argc, char **argv)
+{
+    const char *sub = argv[0];
+    if (!strcmp(sub, "roots")) {
+        if (argc != 1)
+            return cli_usage(c, cmd, "'plan gc roots' takes no arguments");
+        return gc_roots(c, store);
+    }
+    if (!strcmp(sub, "add-root")) {
+        if (argc != 3)
+            return cli_usage(c, cmd, "usage: plan gc add-root NAME PATH");
+        if (plan_store_add_root(store, argv[1], argv[2]))
+            return cli_fail(c);
+        if (!c->quiet)
+            fprintf(stderr, "plan: '%s' is now a root named '%s'\n", argv[2], argv[1]);
+        return EXIT_OK;
+    }
+    if (!strcmp(sub, "remove-root")) {
+        if (argc != 2)
+            return cli_usage(c, cmd, "usage: plan gc remove-root NAME");
+        return plan_store_remove_root(store, argv[1]) ? cli_fail(c) : EXIT_OK;
+    }
+    return cli_usage(c, cmd, "unknown gc subcommand '%s' (roots, add-root, remove-root)", sub);
+}
+
+int cmd_gc(cli *c, const command *cmd, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"dry-run", no_argument, NULL, 'n'},
+        {"delete-generations", required_argument, NULL, 'd'},
+        {"max-freed", required_argument, NULL, 'm'},
+        {"yes", no_argument, NULL, 'y'},
+        {NULL, 0, NULL, 0},
+    };
+    if (cli_wants_help(cmd, argc, argv))
+        return EXIT_OK;
+    plan_gc_opts go = {0};
+    gen_policy pol;
+    bool delete_gens = false, yes = false;
+    const char *policy_text = NULL;
+    int o;
+    optind = 0;
+    opterr = 0;
+    while ((o = getopt_long(argc, argv, "+ny", opts, NULL)) != -1) {
+        switch (o) {
+        case 'n': go.dry_run = true; break;
+        case 'y': yes = true; break;
+        case 'd':
+            if (parse_policy(optarg, &pol))
+                return cli_usage(c, cmd, "--delete-generations wants +N (keep the newest N) or "
+                                         "an age such as 30d, 12h, 2w; not '%s'", optarg);
+            delete_gens = true;
+            policy_text = optarg;
+            break;
+        case 'm':
+            if (plan_parse_size(optarg, &go.max_freed) || !go.max_freed)
+                return cli_usage(c, cmd, "--max-freed wants a size such as 500M or 2G, not '%s'",
+                                 optarg);
+            break;
+        default: return cli_usage(c, cmd, "unknown option or missing value '%s'", argv[optind - 1]);
+        }
+    }
+    plan_store *store = NULL;
+    if (cli_open_store(c, &store))
+        return EXIT_FAILURE_;
+    int rc = EXIT_OK;
+    if (optind < argc) {
+        rc = gc_subcommand(c, cmd, store, argc - optind, argv + optind);
+        plan_store_close(store);
+        return rc;
+    }
+    unsigned gens_deleted = 0;
+    if (delete_gens && !go.dry_run && !yes) {
+        char *q = plan_xasprintf("delete the generations of every profile that %s %s?",
+                                 pol.keep_mode ? "are not among the newest" : "are older than",
+                                 pol.keep_mode ? policy_text + 1 : policy_text);
+        bool ok = confirm(c, q);
+        free(q);
+        if (!ok) {
+            plan_store_close(store);
+            return cli_error(c, "not deleting generations without confirmation: add --yes");
+        }
+    }
+    if (delete_gens)
+        rc = delete_generations(c, store, &pol, go.dry_run, &gens_deleted);
+    plan_gc_result res;
+    memset(&res, 0, sizeof(res));
+    if (rc == EXIT_OK && plan_store_gc(store, &go, &res))
+        rc = cli_fail(c);
+    if (rc == EXIT_OK) {
+        char size[32];
+        plan_format_size(res.freed, size, sizeof(size));
+        if (c->json) {
+            json_t *d = json_array();
+            for (size_t i = 0; i < res.deleted.len; i++)
+                json_array_append_new(d, json_string(res.deleted.items[i]));
+            cli_print_json(json_pack("{s:b, s:o, s:I, s:I, s:I, s:I, s:I}", "dry_run",
+                                     go.dry_run, "deleted", d, "freed", (json_int_t)res.freed,
+                                     "live", (json_int_t)res.live, "skipped",
+                                     (json_int_t)res.skipped, "stale_run_roots",
+                                     (json_int_t)res.stale_sessions, "generations_deleted",
+                                     (json_int_t)gens_deleted));
+        } else {
+            for (size_t i = 0; i < res.deleted.len && (go.dry_run || c->verbose); i++)
+                printf("%s/%s\n", plan_store_dir(store), res.deleted.items[i]);
+            if (!c->quiet)
+                fprintf(stderr, "plan: %s %zu path%s (%s), %llu kept alive by roots%s%s\n",
+                        go.dry_run ? "would delete" : "deleted", res.deleted.len,
+                        res.deleted.len == 1 ? "" : "s", size, (unsigned long long)res.live,
+                        res.stale_sessions ? ", stale run roots removed" : "",
+                        res.skipped ? ", some skipped (being registered now)" : "");
+        }
+    }
+    plan_gc_result_release(&res);
+    plan_store_close(store);
+    return rc;
+}

@@ -1,0 +1,471 @@
+/* What install, upgrade, remove and env share (realise.h). */
+#include "realise.h"
+#include "project.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#ifndef TMPFS_MAGIC
+#define TMPFS_MAGIC 0x01021994
+#endif
+
+char *cli_config_file(const cli *c)
+{
+    const char *env = getenv("PLAN_CONFIG");
+    if (env && *env)
+        return plan_xstrdup(env);
+    if (c->root_explicit)
+        return plan_path_join(c->root, "config.yaml");
+    const char *xdg = getenv("XDG_CONFIG_HOME");
+    if (xdg && *xdg == '/')
+        return plan_path_join(xdg, "plan/config.yaml");
+    const char *home = getenv("HOME");
+    return plan_xasprintf("%s/.config/plan/config.yaml", home && *home ? home : "/");
+}
+
+int cli_config_recipes(cli *c, plan_strlist *out)
+{
+    char *file = cli_config_file(c);
+    plan_project *cfg = NULL;
+    int r = plan_config_load(c->ctx, file, &cfg);
+    free(file);
+    if (r == PLAN_ERR_NOT_FOUND) {
+        plan_ctx_clear_error(c->ctx);
+        return EXIT_OK;
+    }
+    if (r)
+        return cli_fail(c);
+    for (size_t i = 0; i < cfg->recipes.len; i++)
+        plan_strlist_add(out, cfg->recipes.items[i]);
+    plan_project_free(cfg);
+    return EXIT_OK;
+}
+
+static bool writable_dir(const char *dir)
+{
+    struct stat st;
+    return stat(dir, &st) == 0 && S_ISDIR(st.st_mode) && access(dir, W_OK | X_OK) == 0;
+}
+
+char *cli_run_dir(const cli *c)
+{
+    const char *env = getenv("PLAN_RUN_DIR");
+    if (env && *env)
+        return plan_path_absolute(env);
+    const char *xdg = getenv("XDG_RUNTIME_DIR");
+    if (xdg && *xdg == '/' && writable_dir(xdg))
+        return plan_path_join(xdg, "plan");
+    /* A tmpfs: links there cost a third of what they cost on ext4. */
+    struct statfs fs;
+    if (statfs("/dev/shm", &fs) == 0 && fs.f_type == TMPFS_MAGIC && writable_dir("/dev/shm"))
+        return plan_xasprintf("/dev/shm/plan-%ld", (long)getuid());
+    return plan_path_join(c->root, "var/run");
+}
+
+int cli_split_request(cli *c, const command *cmd, const char *arg, char **name, char **range)
+{
+    const char *at = strchr(arg, '@');
+    *name = at ? plan_xstrndup(arg, (size_t)(at - arg)) : plan_xstrdup(arg);
+    *range = at ? plan_xstrdup(at + 1) : NULL;
+    const char *why = plan_store_check_name(*name);
+    if (why || (at && !at[1])) {
+        int rc = cli_usage(c, cmd, "'%s' is not a request: write NAME or NAME@RANGE, such as "
+                                   "hello@^1.0 (%s)",
+                           arg, why ? why : "the range after '@' is empty");
+        free(*name);
+        free(*range);
+        *name = *range = NULL;
+        return rc;
+    }
+    return EXIT_OK;
+}
+
+/* ---------- shell text ---------- */
+
+static void sh_quote(plan_buf *b, const char *s)
+{
+    plan_buf_addc(b, '\'');
+    for (; *s; s++) {
+        if (*s == '\'')
+            plan_buf_adds(b, "'\\''");
+        else
+            plan_buf_addc(b, *s);
+    }
+    plan_buf_addc(b, '\'');
+}
+
+char *cli_env_script(const plan_env_plan *e, const char *kind, const char *comment)
+{
+    bool fish = !strcmp(kind, "fish");
+    plan_buf b;
+    plan_buf_init(&b);
+    plan_buf_printf(&b, "# %s\n", comment);
+    /* Prepends in reverse, so the first plan's directory ends up first
+     * (as plan_env_apply does). */
+    for (size_t pass = 0; pass < 2; pass++) {
+        for (size_t k = 0; k < e->n; k++) {
+            const plan_env_item *it = &e->items[pass == 0 ? k : e->n - 1 - k];
+            if ((pass == 0) != (it->op != PLAN_ENV_PREPEND))
+                continue;
+            if (fish) {
+                bool list = !strcmp(it->name, "PATH");
+                plan_buf_printf(&b, "set -gx %s ", it->name);
+                if (it->op == PLAN_ENV_APPEND)
+                    plan_buf_printf(&b, list ? "$%s " : "\"$%s\"':'", it->name);
+                sh_quote(&b, it->value);
+                if (it->op == PLAN_ENV_PREPEND)
+                    plan_buf_printf(&b, list ? " $%s" : "(test -n \"$%s\"; and echo :$%s)",
+                                    it->name, it->name);
+                plan_buf_addc(&b, '\n');
+                continue;
+            }
+            plan_buf_printf(&b, "export %s=", it->name);
+            if (it->op == PLAN_ENV_APPEND)
+                plan_buf_printf(&b, "\"${%s:+$%s:}\"", it->name, it->name);
+            sh_quote(&b, it->value);
+            if (it->op == PLAN_ENV_PREPEND)
+                plan_buf_printf(&b, "\"${%s:+:$%s}\"", it->name, it->name);
+            plan_buf_addc(&b, '\n');
+        }
+    }
+    return plan_buf_detach(&b);
+}
+
+/* ---------- build options ---------- */
+
+void cli_build_opts_init(cli *c, plan_build_opts *bo, plan_recipe_repo *repo)
+{
+    memset(bo, 0, sizeof(*bo));
+    bo->cache_dir = cli_cache_dir(c);
+    bo->log_dir = cli_log_dir(c);
+    bo->repo = repo;
+    bo->sandbox = true;
+    bo->cancel = cli_catch_interrupts();
+}
+
+void cli_build_opts_release(plan_build_opts *bo)
+{
+    free((char *)bo->cache_dir);
+    free((char *)bo->log_dir);
+    bo->cache_dir = bo->log_dir = NULL;
+}
+
+/* ---------- profile changes ---------- */
+
+static ssize_t index_of(const plan_strlist *l, const char *s)
+{
+    for (size_t i = 0; i < l->len; i++)
+        if (!strcmp(l->items[i], s))
+            return (ssize_t)i;
+    return -1;
+}
+
+/* The requests after the change; EXIT_USAGE-style failures reported. */
+static int next_requests(cli *c, const profile_change *ch, const plan_generation *cur,
+                         plan_strlist *names, plan_strlist *ranges)
+{
+    if (cur)
+        for (size_t i = 0; i < cur->req_names.len; i++) {
+            plan_strlist_add(names, cur->req_names.items[i]);
+            plan_strlist_add(ranges, cur->req_ranges.items[i]);
+        }
+    for (size_t i = 0; i < ch->names.len; i++) {
+        const char *n = ch->names.items[i];
+        ssize_t at = index_of(names, n);
+        if (ch->kind == CHANGE_INSTALL) {
+            const char *r = ch->ranges.items[i][0] ? ch->ranges.items[i] : "*";
+            if (at >= 0) {
+                free(ranges->items[at]);
+                ranges->items[at] = plan_xstrdup(r);
+            } else {
+                plan_strlist_add(names, n);
+                plan_strlist_add(ranges, r);
+            }
+        } else if (at < 0) {
+            plan_buf have;
+            plan_buf_init(&have);
+            for (size_t k = 0; k < names->len; k++)
+                plan_buf_printf(&have, "%s%s", k ? ", " : "", names->items[k]);
+            int rc = cli_error(c, "'%s' is not installed in profile '%s' (%s)", n, ch->profile,
+                               have.len ? have.data : "it is empty");
+            plan_buf_release(&have);
+            return rc;
+        } else if (ch->kind == CHANGE_REMOVE) {
+            free(names->items[at]);
+            free(ranges->items[at]);
+            for (size_t k = (size_t)at; k + 1 < names->len; k++) {
+                names->items[k] = names->items[k + 1];
+                ranges->items[k] = ranges->items[k + 1];
+            }
+            names->len--;
+            ranges->len--;
+        }
+    }
+    return EXIT_OK;
+}
+
+static plan_lock *lock_of_generation(const plan_generation *g)
+{
+    plan_lock *l = plan_lock_new();
+    for (size_t i = 0; g && i < g->pkg_names.len; i++)
+        plan_lock_add(l, g->pkg_names.items[i], g->pkg_versions.items[i]);
+    return l;
+}
+
+static void print_changes(cli *c, const plan_generation *old, const plan_generation *now,
+                          unsigned number, const char *profile)
+{
+    if (c->quiet || c->json)
+        return;
+    size_t changes = 0;
+    for (size_t i = 0; i < now->pkg_names.len; i++) {
+        ssize_t k = old ? index_of(&old->pkg_names, now->pkg_names.items[i]) : -1;
+        if (k < 0)
+            fprintf(stderr, "  + %s %s\n", now->pkg_names.items[i], now->pkg_versions.items[i]);
+        else if (strcmp(old->pkg_versions.items[k], now->pkg_versions.items[i]) != 0)
+            fprintf(stderr, "  ~ %s %s -> %s\n", now->pkg_names.items[i],
+                    old->pkg_versions.items[k], now->pkg_versions.items[i]);
+        else
+            continue;
+        changes++;
+    }
+    for (size_t i = 0; old && i < old->pkg_names.len; i++)
+        if (index_of(&now->pkg_names, old->pkg_names.items[i]) < 0) {
+            fprintf(stderr, "  - %s %s\n", old->pkg_names.items[i], old->pkg_versions.items[i]);
+            changes++;
+        }
+    fprintf(stderr, "plan: profile '%s' is now generation %u (%zu change%s)\n", profile, number,
+            changes, changes == 1 ? "" : "s");
+}
+
+int cli_profile_change(cli *c, const profile_change *ch)
+{
+    plan_store *store = NULL;
+    plan_profile *prof = NULL;
+    plan_generation *gens = NULL, *cur = NULL;
+    size_t ngens = 0;
+    plan_strlist names, ranges, repos, upgrade;
+    plan_strlist_init(&names);
+    plan_strlist_init(&ranges);
+    plan_strlist_init(&repos);
+    plan_strlist_init(&upgrade);
+    plan_recipe_repo *repo = NULL;
+    plan_lock *previous = NULL, *lock = NULL;
+    plan_build_opts bo;
+    memset(&bo, 0, sizeof(bo));
+    int rc = EXIT_OK;
+    if (cli_open_store(c, &store))
+        return EXIT_FAILURE_;
+    if (plan_profile_open(store, ch->profile, ch->kind == CHANGE_INSTALL, &prof) ||
+        plan_profile_generations(prof, &gens, &ngens)) {
+        rc = cli_fail(c);
+        goto out;
+    }
+    for (size_t i = 0; i < ngens; i++)
+        if (gens[i].current)
+            cur = &gens[i];
+    if ((rc = next_requests(c, ch, cur, &names, &ranges)))
+        goto out;
+    /* Recipes: the ones named now, else the configuration's, else the ones
+     * this profile was last resolved from. */
+    for (size_t i = 0; i < ch->recipes.len; i++)
+        plan_strlist_take(&repos, plan_path_absolute(ch->recipes.items[i]));
+    if (!repos.len && (rc = cli_config_recipes(c, &repos)))
+        goto out;
+    for (size_t i = 0; !repos.len && cur && i < cur->recipes.len; i++)
+        plan_strlist_add(&repos, cur->recipes.items[i]);
+    if (!repos.len && names.len) {
+        char *cfg = cli_config_file(c);
+        rc = cli_error(c, "no recipe repositories to install from: pass --recipes DIR, or add "
+                          "'recipes:' to '%s'", cfg);
+        free(cfg);
+        goto out;
+    }
+    if (names.len &&
+        plan_recipe_repo_open(c->ctx, (const char *const *)repos.items, repos.len, &repo)) {
+        rc = cli_fail(c);
+        goto out;
+    }
+    previous = lock_of_generation(cur);
+    if (ch->kind == CHANGE_UPGRADE)
+        for (size_t i = 0; i < (ch->names.len ? ch->names.len : names.len); i++)
+            plan_strlist_add(&upgrade, ch->names.len ? ch->names.items[i] : names.items[i]);
+    char *what = plan_xasprintf("the requests of profile '%s'", ch->profile);
+    int r = names.len ? cli_resolve(c, repo, &names, &ranges, previous, &upgrade, NULL, what, &lock)
+                      : 0;
+    free(what);
+    if (r) {
+        rc = cli_fail(c);
+        goto out;
+    }
+    if (!lock)
+        lock = plan_lock_new();
+    cli_build_opts_init(c, &bo, repo);
+    if (plan_realise_lock(store, lock, repo, &bo, false)) {
+        rc = cli_fail(c);
+        goto out;
+    }
+    /* npm's rule: a request without a range remembers the caret of what
+     * was installed, so 'upgrade' stays within that major version. */
+    for (size_t i = 0; i < names.len; i++) {
+        if (strcmp(ranges.items[i], "*") != 0)
+            continue;
+        const plan_lock_package *p = plan_lock_find(lock, names.items[i]);
+        if (p && ch->kind == CHANGE_INSTALL && index_of(&ch->names, names.items[i]) >= 0) {
+            free(ranges.items[i]);
+            ranges.items[i] = plan_xasprintf("^%s", p->version);
+        }
+    }
+    plan_generation g;
+    plan_generation_init(&g);
+    for (size_t i = 0; i < names.len; i++) {
+        plan_strlist_add(&g.req_names, names.items[i]);
+        plan_strlist_add(&g.req_ranges, ranges.items[i]);
+    }
+    for (size_t i = 0; i < lock->n; i++) {
+        plan_strlist_add(&g.pkg_names, lock->packages[i].name);
+        plan_strlist_add(&g.pkg_versions, lock->packages[i].version);
+        plan_strlist_add(&g.pkg_paths, lock->packages[i].path);
+    }
+    const plan_strlist *prefer = ch->prefer.len || !cur ? &ch->prefer : &cur->prefer;
+    for (size_t i = 0; i < prefer->len; i++)
+        plan_strlist_add(&g.prefer, prefer->items[i]);
+    g.strategy = plan_xstrdup(ch->strategy ? ch->strategy
+                                           : cur && cur->strategy ? cur->strategy : "error");
+    for (size_t i = 0; i < repos.len; i++)
+        plan_strlist_add(&g.recipes, repos.items[i]);
+    plan_farm_opts fo = {.prefer = (const char *const *)g.prefer.items, .n_prefer = g.prefer.len};
+    plan_collide_parse(g.strategy, &fo.strategy);
+    /* The environment is written against 'current', so that a rollback
+     * needs no new shell for PATH. */
+    char *farm = plan_path_join(plan_profile_dir(prof), "current");
+    char **paths = plan_xcalloc(lock->n + 1, sizeof(char *));
+    for (size_t i = 0; i < lock->n; i++)
+        paths[i] = plan_path_join(plan_store_dir(store), lock->packages[i].path);
+    plan_env_plan env;
+    char *sh = NULL, *fish = NULL;
+    unsigned number = 0;
+    plan_farm_stats fs;
+    r = plan_env_compose(c->ctx, (const char *const *)paths, lock->n, farm, &env);
+    if (!r) {
+        char *comment = plan_xasprintf("plan profile '%s': source this file", ch->profile);
+        sh = cli_env_script(&env, "sh", comment);
+        fish = cli_env_script(&env, "fish", comment);
+        free(comment);
+        plan_env_plan_release(&env);
+        r = plan_profile_commit(prof, &g, &fo, sh, fish, &fs, &number);
+    }
+    if (r) {
+        rc = cli_fail(c);
+    } else {
+        print_changes(c, cur, &g, number, ch->profile);
+        if (c->json) {
+            json_t *pk = json_array();
+            for (size_t i = 0; i < lock->n; i++)
+                json_array_append_new(pk, json_pack("{s:s, s:s, s:s}", "name",
+                                                    lock->packages[i].name, "version",
+                                                    lock->packages[i].version, "path",
+                                                    lock->packages[i].path));
+            cli_print_json(json_pack("{s:s, s:I, s:o, s:I, s:I}", "profile", ch->profile,
+                                     "generation", (json_int_t)number, "packages", pk, "links",
+                                     (json_int_t)fs.links, "identical",
+                                     (json_int_t)fs.identical));
+        }
+    }
+    free(sh);
+    free(fish);
+    for (size_t i = 0; i < lock->n; i++)
+        free(paths[i]);
+    free(paths);
+    free(farm);
+    plan_generation_release(&g);
+out:
+    cli_build_opts_release(&bo);
+    plan_lock_free(previous);
+    plan_lock_free(lock);
+    plan_recipe_repo_free(repo);
+    plan_strlist_release(&names);
+    plan_strlist_release(&ranges);
+    plan_strlist_release(&repos);
+    plan_strlist_release(&upgrade);
+    plan_generations_free(gens, ngens);
+    plan_profile_close(prof);
+    plan_store_close(store);
+    return rc;
+}
+
+const char *cli_profile_name(const char *option)
+{
+    if (option)
+        return option;
+    const char *env = getenv("PLAN_PROFILE");
+    return env && *env ? env : "default";
+}
+
+int cli_profile_command(cli *c, const command *cmd, change_kind kind, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"profile", required_argument, NULL, 'p'},
+        {"recipes", required_argument, NULL, 'r'},
+        {"prefer", required_argument, NULL, 'P'},
+        {"strategy", required_argument, NULL, 's'},
+        {NULL, 0, NULL, 0},
+    };
+    if (cli_wants_help(cmd, argc, argv))
+        return EXIT_OK;
+    profile_change ch = {.kind = kind};
+    plan_strlist_init(&ch.names);
+    plan_strlist_init(&ch.ranges);
+    plan_strlist_init(&ch.recipes);
+    plan_strlist_init(&ch.prefer);
+    const char *profile = NULL;
+    int rc = EXIT_OK, o;
+    optind = 0;
+    opterr = 0;
+    while (rc == EXIT_OK && (o = getopt_long(argc, argv, "p:", opts, NULL)) != -1) {
+        switch (o) {
+        case 'p': profile = optarg; break;
+        case 'r': plan_strlist_add(&ch.recipes, optarg); break;
+        case 'P': plan_strlist_add(&ch.prefer, optarg); break;
+        case 's': {
+            plan_collide x;
+            if (plan_collide_parse(optarg, &x))
+                rc = cli_usage(c, cmd, "--strategy is error, prefer-first or prefer-last, not "
+                                       "'%s'", optarg);
+            ch.strategy = optarg;
+            break;
+        }
+        default:
+            rc = cli_usage(c, cmd, "unknown option or missing value '%s'", argv[optind - 1]);
+        }
+    }
+    if (rc == EXIT_OK && kind != CHANGE_UPGRADE && optind == argc)
+        rc = cli_usage(c, cmd, "name at least one package");
+    for (int i = optind; rc == EXIT_OK && i < argc; i++) {
+        char *name, *range;
+        if ((rc = cli_split_request(c, cmd, argv[i], &name, &range)))
+            break;
+        if (range && kind != CHANGE_INSTALL)
+            rc = cli_usage(c, cmd, "'%s': give names only here; 'plan install %s' changes the "
+                                   "range", argv[i], argv[i]);
+        plan_strlist_take(&ch.names, name);
+        plan_strlist_take(&ch.ranges, range ? range : plan_xstrdup(""));
+    }
+    ch.profile = cli_profile_name(profile);
+    if (rc == EXIT_OK && plan_profile_check_name(ch.profile))
+        rc = cli_usage(c, cmd, "invalid profile name '%s': use letters, digits and '-_.'",
+                       ch.profile);
+    if (rc == EXIT_OK)
+        rc = cli_profile_change(c, &ch);
+    plan_strlist_release(&ch.names);
+    plan_strlist_release(&ch.ranges);
+    plan_strlist_release(&ch.recipes);
+    plan_strlist_release(&ch.prefer);
+    return rc;
+}

@@ -1,0 +1,53 @@
+/* realise.h - private to cli/: what install, upgrade, remove and env share:
+ * where recipes come from, request parsing, profile updates, and turning a
+ * composed environment into shell text. */
+#ifndef PLAN_CLI_REALISE_H
+#define PLAN_CLI_REALISE_H
+
+#include "cli.h"
+#include "../recipes/recipes.h"
+
+/* The configuration file: $PLAN_CONFIG, <root>/config.yaml with an
+ * explicit root, else $XDG_CONFIG_HOME/plan/config.yaml (caller frees). */
+char *cli_config_file(const cli *c);
+/* Recipe repositories from the configuration file (none when it does not
+ * exist).  EXIT_OK or EXIT_FAILURE_ (reported). */
+int cli_config_recipes(cli *c, plan_strlist *out);
+/* Where run roots go: $PLAN_RUN_DIR, $XDG_RUNTIME_DIR/plan, a tmpfs
+ * /dev/shm/plan-<uid>, else <root>/var/run (caller frees). */
+char *cli_run_dir(const cli *c);
+
+/* "NAME" or "NAME@RANGE" into its parts (caller frees both; range NULL
+ * when absent).  EXIT_USAGE (reported) on a malformed request. */
+int cli_split_request(cli *c, const command *cmd, const char *arg, char **name, char **range);
+
+/* Shell text that applies e: kind is "sh" (bash, zsh, dash) or "fish". */
+char *cli_env_script(const plan_env_plan *e, const char *kind, const char *comment);
+
+/* Build options for realising packages (owned strings freed by
+ * cli_build_opts_release). */
+void cli_build_opts_init(cli *c, plan_build_opts *bo, plan_recipe_repo *repo);
+void cli_build_opts_release(plan_build_opts *bo);
+
+/* A change to a profile: what install, upgrade and remove do. */
+typedef enum { CHANGE_INSTALL, CHANGE_UPGRADE, CHANGE_REMOVE } change_kind;
+
+typedef struct profile_change {
+    change_kind kind;
+    const char *profile;
+    plan_strlist names, ranges;   /* install: requests (range NULL-less: "" for none);
+                                     upgrade/remove: names */
+    plan_strlist recipes;         /* --recipes */
+    plan_strlist prefer;          /* --prefer */
+    const char *strategy;         /* --strategy, or NULL to keep */
+} profile_change;
+
+/* Parse the options install, upgrade and remove share (--profile,
+ * --recipes, --prefer, --strategy) and the NAME[@RANGE] arguments, then
+ * apply the change. */
+int cli_profile_command(cli *c, const command *cmd, change_kind kind, int argc, char **argv);
+int cli_profile_change(cli *c, const profile_change *ch);
+/* --profile, else $PLAN_PROFILE, else "default". */
+const char *cli_profile_name(const char *option);
+
+#endif

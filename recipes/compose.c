@@ -1,0 +1,135 @@
+/* Composing an environment from the plans' env declarations
+ * (docs/commands/env.md#the-environment). */
+#include "recipes_int.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static void add_item(plan_env_plan *e, const char *name, plan_env_op op, const char *value)
+{
+    /* The same directory on the same variable once: twenty plans that all
+     * prepend bin give one <farm>/bin. */
+    for (size_t i = 0; i < e->n; i++)
+        if (e->items[i].op == op && op != PLAN_ENV_SET && !strcmp(e->items[i].name, name) &&
+            !strcmp(e->items[i].value, value))
+            return;
+    if (e->n == e->cap) {
+        e->cap = e->cap ? 2 * e->cap : 16;
+        e->items = plan_xrealloc(e->items, e->cap * sizeof(*e->items));
+    }
+    e->items[e->n++] = (plan_env_item){plan_xstrdup(name), op, plan_xstrdup(value)};
+}
+
+void plan_env_plan_release(plan_env_plan *e)
+{
+    for (size_t i = 0; i < e->n; i++) {
+        free(e->items[i].name);
+        free(e->items[i].value);
+    }
+    free(e->items);
+    memset(e, 0, sizeof(*e));
+}
+
+static int read_manifest_env(plan_ctx *ctx, const char *path, const char *farm,
+                             plan_env_plan *out)
+{
+    char *mf = plan_xasprintf("%s/.plan/manifest.json", path);
+    json_error_t err;
+    json_t *m = json_load_file(mf, JSON_REJECT_DUPLICATES, &err);
+    if (!m) {
+        /* A plan added with 'plan store add' has no manifest: it simply
+         * declares nothing. */
+        struct stat st;
+        int rc = stat(mf, &st) != 0 ? 0
+                                    : plan_fail(ctx, PLAN_ERR_CORRUPT,
+                                                "cannot read the manifest '%s': %s", mf, err.text);
+        free(mf);
+        return rc;
+    }
+    free(mf);
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(m, "env"), i, v) {
+        const char *name = json_string_value(json_object_get(v, "name"));
+        const char *op = json_string_value(json_object_get(v, "op"));
+        const char *value = json_string_value(json_object_get(v, "value"));
+        if (!name || !op || !value)
+            continue;
+        if (!strcmp(op, "set")) {
+            char *x = recipe_expand_out(value, path);
+            add_item(out, name, PLAN_ENV_SET, x);
+            free(x);
+        } else if (!strcmp(op, "prepend") || !strcmp(op, "append")) {
+            char *dir = plan_path_join(farm, value);
+            add_item(out, name, op[0] == 'p' ? PLAN_ENV_PREPEND : PLAN_ENV_APPEND, dir);
+            free(dir);
+        }
+    }
+    json_decref(m);
+    return 0;
+}
+
+int plan_env_compose(plan_ctx *ctx, const char *const *paths, size_t n, const char *farm,
+                     plan_env_plan *out)
+{
+    memset(out, 0, sizeof(*out));
+    /* The merged tree has a bin exactly when one of the plans has one; the
+     * plans are asked, since the farm may not exist yet (a profile's env
+     * is written against 'current' before it is switched). */
+    bool has_bin = false;
+    for (size_t i = 0; i < n && !has_bin; i++) {
+        char *b = plan_path_join(paths[i], "bin");
+        struct stat st;
+        has_bin = stat(b, &st) == 0 && S_ISDIR(st.st_mode);
+        free(b);
+    }
+    if (has_bin) {
+        char *bin = plan_path_join(farm, "bin");
+        add_item(out, "PATH", PLAN_ENV_PREPEND, bin);
+        free(bin);
+    }
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc; i++)
+        rc = read_manifest_env(ctx, paths[i], farm, out);
+    if (rc)
+        plan_env_plan_release(out);
+    return rc;
+}
+
+static ssize_t env_find(const plan_strlist *l, const char *name)
+{
+    size_t n = strlen(name);
+    for (size_t i = 0; i < l->len; i++)
+        if (!strncmp(l->items[i], name, n) && l->items[i][n] == '=')
+            return (ssize_t)i;
+    return -1;
+}
+
+/* Prepends are applied in reverse so that the first plan's directory ends
+ * up first, as the plans were given. */
+void plan_env_apply(const plan_env_plan *e, plan_strlist *env)
+{
+    for (size_t pass = 0; pass < 2; pass++) {
+        for (size_t k = 0; k < e->n; k++) {
+            const plan_env_item *it = &e->items[pass == 0 ? k : e->n - 1 - k];
+            if ((pass == 0) != (it->op != PLAN_ENV_PREPEND))
+                continue;
+            ssize_t at = env_find(env, it->name);
+            const char *old = at >= 0 ? strchr(env->items[at], '=') + 1 : NULL;
+            char *val = it->op == PLAN_ENV_SET || !old || !*old
+                            ? plan_xstrdup(it->value)
+                        : it->op == PLAN_ENV_PREPEND ? plan_xasprintf("%s:%s", it->value, old)
+                                                     : plan_xasprintf("%s:%s", old, it->value);
+            char *entry = plan_xasprintf("%s=%s", it->name, val);
+            free(val);
+            if (at >= 0) {
+                free(env->items[at]);
+                env->items[at] = entry;
+            } else {
+                plan_strlist_take(env, entry);
+            }
+        }
+    }
+}

@@ -1,0 +1,364 @@
+/* The symlink farm: N plans merged into one tree of symlinks.
+ *
+ * A name that one plan alone provides becomes one link to it (a whole
+ * directory folded into a link, as stow does), so a farm of plans with
+ * private trees costs a handful of links.  Directories several plans
+ * provide are created and merged entry by entry.  Link targets are short
+ * and relative: dest/.plan/<i> points at plan i, and a link at depth d is
+ * "../" * d + ".plan/<i>/<path>" (ext4 keeps targets under 60 bytes in the
+ * inode; longer ones cost a block each). */
+#include "store_int.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+typedef struct provider {
+    size_t plan;     /* index into the plans */
+    bool dir;        /* a directory (or a link to one) */
+} provider;
+
+typedef struct entry {
+    char *name;
+    provider *prov;
+    size_t n, cap;
+} entry;
+
+typedef struct farm {
+    plan_ctx *ctx;
+    const plan_farm_plan *plans;
+    size_t n_plans;
+    const plan_farm_opts *o;
+    plan_farm_stats *st;
+    plan_buf collisions;   /* messages of unresolved collisions */
+    size_t n_collisions;
+    int rc;
+} farm;
+
+static int entry_cmp(const void *a, const void *b)
+{
+    return strcmp(((const entry *)a)->name, ((const entry *)b)->name);
+}
+
+const char *plan_collide_name(plan_collide c)
+{
+    switch (c) {
+    case PLAN_COLLIDE_PREFER_FIRST: return "prefer-first";
+    case PLAN_COLLIDE_PREFER_LAST: return "prefer-last";
+    default: return "error";
+    }
+}
+
+int plan_collide_parse(const char *text, plan_collide *out)
+{
+    if (!strcmp(text, "error"))
+        *out = PLAN_COLLIDE_ERROR;
+    else if (!strcmp(text, "prefer-first"))
+        *out = PLAN_COLLIDE_PREFER_FIRST;
+    else if (!strcmp(text, "prefer-last"))
+        *out = PLAN_COLLIDE_PREFER_LAST;
+    else
+        return -1;
+    return 0;
+}
+
+static char *plan_src(const farm *f, size_t i, const char *rel)
+{
+    return *rel ? plan_xasprintf("%s/%s", f->plans[i].path, rel) : plan_xstrdup(f->plans[i].path);
+}
+
+/* Read the entries of rel in every providing plan into a sorted table. */
+static int gather(farm *f, const char *rel, const provider *provs, size_t n, entry **out,
+                  size_t *n_out)
+{
+    entry *ents = NULL;
+    size_t len = 0, cap = 0;
+    for (size_t k = 0; k < n; k++) {
+        char *dir = plan_src(f, provs[k].plan, rel);
+        DIR *d = opendir(dir);
+        if (!d) {
+            int rc = plan_fail_errno(f->ctx, PLAN_ERR_IO, errno, "cannot read '%s'", dir);
+            free(dir);
+            for (size_t i = 0; i < len; i++) {
+                free(ents[i].name);
+                free(ents[i].prov);
+            }
+            free(ents);
+            return rc;
+        }
+        struct dirent *de;
+        while ((de = readdir(d)) != NULL) {
+            const char *nm = de->d_name;
+            if (!strcmp(nm, ".") || !strcmp(nm, ".."))
+                continue;
+            if (!*rel && !strcmp(nm, ".plan"))
+                continue; /* each plan's metadata stays its own */
+            struct stat sb;
+            bool is_dir = fstatat(dirfd(d), nm, &sb, 0) == 0 && S_ISDIR(sb.st_mode);
+            /* The table is small per directory: linear search keeps the
+             * common case (a few plans) cheap. */
+            entry *e = NULL;
+            for (size_t i = 0; i < len && !e; i++)
+                if (!strcmp(ents[i].name, nm))
+                    e = &ents[i];
+            if (!e) {
+                if (len == cap) {
+                    cap = cap ? 2 * cap : 32;
+                    ents = plan_xrealloc(ents, cap * sizeof(*ents));
+                }
+                e = &ents[len++];
+                memset(e, 0, sizeof(*e));
+                e->name = plan_xstrdup(nm);
+            }
+            if (e->n == e->cap) {
+                e->cap = e->cap ? 2 * e->cap : 2;
+                e->prov = plan_xrealloc(e->prov, e->cap * sizeof(provider));
+            }
+            e->prov[e->n++] = (provider){provs[k].plan, is_dir};
+        }
+        closedir(d);
+        free(dir);
+    }
+    qsort(ents, len, sizeof(*ents), entry_cmp);
+    *out = ents;
+    *n_out = len;
+    return 0;
+}
+
+/* Same content: same target for symlinks, same bytes and executable bit
+ * for files (stat follows links, so a link and the file it names agree). */
+static bool same_content(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    if (lstat(a, &sa) != 0 || lstat(b, &sb) != 0)
+        return false;
+    if (S_ISLNK(sa.st_mode) && S_ISLNK(sb.st_mode)) {
+        char ta[4096], tb[4096];
+        ssize_t la = readlink(a, ta, sizeof(ta)), lb = readlink(b, tb, sizeof(tb));
+        if (la >= 0 && la == lb && !memcmp(ta, tb, (size_t)la))
+            return true;
+    }
+    if (stat(a, &sa) != 0 || stat(b, &sb) != 0 || !S_ISREG(sa.st_mode) || !S_ISREG(sb.st_mode))
+        return false;
+    if (sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino)
+        return true;
+    if (sa.st_size != sb.st_size || ((sa.st_mode ^ sb.st_mode) & 0111))
+        return false;
+    int fa = open(a, O_RDONLY | O_CLOEXEC), fb = open(b, O_RDONLY | O_CLOEXEC);
+    bool same = fa >= 0 && fb >= 0;
+    static const size_t chunk = 64 * 1024;
+    char *ba = plan_xmalloc(chunk), *bb = plan_xmalloc(chunk);
+    while (same) {
+        ssize_t ra = read(fa, ba, chunk), rb = read(fb, bb, chunk);
+        if (ra < 0 || ra != rb || memcmp(ba, bb, (size_t)ra))
+            same = false;
+        if (ra <= 0)
+            break;
+    }
+    free(ba);
+    free(bb);
+    if (fa >= 0)
+        close(fa);
+    if (fb >= 0)
+        close(fb);
+    return same;
+}
+
+static int make_link(farm *f, const char *dest, const char *rel, size_t plan)
+{
+    plan_buf target;
+    plan_buf_init(&target);
+    for (const char *c = rel; *c; c++)
+        if (*c == '/')
+            plan_buf_adds(&target, "../");
+    plan_buf_printf(&target, ".plan/%zu/%s", plan, rel);
+    char *link = plan_path_join(dest, rel);
+    int rc = 0;
+    if (symlink(target.data, link) != 0)
+        rc = plan_fail_errno(f->ctx, PLAN_ERR_IO, errno, "cannot create the link '%s'", link);
+    else
+        f->st->links++;
+    free(link);
+    plan_buf_release(&target);
+    return rc;
+}
+
+static ssize_t index_of_name(const farm *f, const entry *e, const char *name)
+{
+    for (size_t k = 0; k < e->n; k++)
+        if (!strcmp(f->plans[e->prov[k].plan].name, name))
+            return (ssize_t)k;
+    return -1;
+}
+
+/* The provider that wins a real collision at rel, or -1. */
+static ssize_t choose(const farm *f, const entry *e, const char *rel)
+{
+    for (size_t i = 0; i < f->o->n_choose; i++)
+        if (!strcmp(f->o->choose_paths[i], rel))
+            return index_of_name(f, e, f->o->choose_names[i]);
+    for (size_t i = 0; i < f->o->n_prefer; i++) {
+        ssize_t k = index_of_name(f, e, f->o->prefer[i]);
+        if (k >= 0)
+            return k;
+    }
+    if (f->o->strategy == PLAN_COLLIDE_PREFER_FIRST)
+        return 0;
+    if (f->o->strategy == PLAN_COLLIDE_PREFER_LAST)
+        return (ssize_t)e->n - 1;
+    return -1;
+}
+
+static void record_collision(farm *f, const entry *e, const char *rel)
+{
+    f->n_collisions++;
+    if (f->n_collisions > 10)
+        return;
+    const plan_farm_plan *a = &f->plans[e->prov[0].plan];
+    plan_buf_printf(&f->collisions, "\n  '%s' is provided by %s %s", rel, a->name, a->version);
+    for (size_t k = 1; k < e->n; k++) {
+        const plan_farm_plan *b = &f->plans[e->prov[k].plan];
+        plan_buf_printf(&f->collisions, "%s %s %s", k + 1 == e->n ? " and" : ",", b->name,
+                        b->version);
+    }
+    plan_buf_adds(&f->collisions, e->prov[0].dir != e->prov[1].dir
+                                      ? " (a directory in one, a file in another)"
+                                      : " with different content");
+}
+
+static int merge_dir(farm *f, const char *dest, const char *rel, const provider *provs,
+                     size_t n);
+
+static int place(farm *f, const char *dest, const char *rel, entry *e)
+{
+    if (e->n == 1)
+        return make_link(f, dest, rel, e->prov[0].plan);
+    size_t dirs = 0;
+    for (size_t k = 0; k < e->n; k++)
+        dirs += e->prov[k].dir;
+    if (dirs == e->n) {
+        char *path = plan_path_join(dest, rel);
+        int rc = mkdir(path, 0755) == 0
+                     ? 0
+                     : plan_fail_errno(f->ctx, PLAN_ERR_IO, errno, "cannot create '%s'", path);
+        free(path);
+        f->st->dirs += rc == 0;
+        return rc ? rc : merge_dir(f, dest, rel, e->prov, e->n);
+    }
+    if (dirs == 0) {
+        bool identical = true;
+        char *first = plan_src(f, e->prov[0].plan, rel);
+        for (size_t k = 1; k < e->n && identical; k++) {
+            char *other = plan_src(f, e->prov[k].plan, rel);
+            identical = same_content(first, other);
+            free(other);
+        }
+        free(first);
+        if (identical) {
+            f->st->identical++;
+            return make_link(f, dest, rel, e->prov[0].plan);
+        }
+    }
+    ssize_t win = choose(f, e, rel);
+    if (win < 0) {
+        record_collision(f, e, rel);
+        return 0;
+    }
+    f->st->chosen++;
+    if (!e->prov[win].dir)
+        return make_link(f, dest, rel, e->prov[win].plan);
+    /* The winner is a directory: it merges with the other directories and
+     * the files lose. */
+    entry sub = {.name = e->name, .prov = plan_xcalloc(e->n, sizeof(provider))};
+    for (size_t k = 0; k < e->n; k++)
+        if (e->prov[k].dir)
+            sub.prov[sub.n++] = e->prov[k];
+    int rc = place(f, dest, rel, &sub);
+    free(sub.prov);
+    return rc;
+}
+
+static int merge_dir(farm *f, const char *dest, const char *rel, const provider *provs,
+                     size_t n)
+{
+    entry *ents = NULL;
+    size_t len = 0;
+    int rc = gather(f, rel, provs, n, &ents, &len);
+    for (size_t i = 0; i < len && !rc; i++) {
+        char *sub = *rel ? plan_xasprintf("%s/%s", rel, ents[i].name) : plan_xstrdup(ents[i].name);
+        rc = place(f, dest, sub, &ents[i]);
+        free(sub);
+    }
+    for (size_t i = 0; i < len; i++) {
+        free(ents[i].name);
+        free(ents[i].prov);
+    }
+    free(ents);
+    return rc;
+}
+
+static int make_plan_links(farm *f, const char *dest)
+{
+    char *meta = plan_path_join(dest, ".plan");
+    int rc = mkdir(meta, 0755) == 0
+                 ? 0
+                 : plan_fail_errno(f->ctx, PLAN_ERR_IO, errno, "cannot create '%s'", meta);
+    for (size_t i = 0; i < f->n_plans && !rc; i++) {
+        char *link = plan_xasprintf("%s/%zu", meta, i);
+        if (symlink(f->plans[i].path, link) != 0)
+            rc = plan_fail_errno(f->ctx, PLAN_ERR_IO, errno, "cannot create the link '%s'", link);
+        free(link);
+    }
+    free(meta);
+    return rc;
+}
+
+int plan_farm_build(plan_ctx *ctx, const plan_farm_plan *plans, size_t n, const char *dest,
+                    const plan_farm_opts *opts, plan_farm_stats *stats)
+{
+    plan_farm_stats local = {0};
+    plan_farm_opts none = {0};
+    farm f = {.ctx = ctx, .plans = plans, .n_plans = n, .o = opts ? opts : &none,
+              .st = stats ? stats : &local};
+    memset(f.st, 0, sizeof(*f.st));
+    plan_buf_init(&f.collisions);
+    for (size_t i = 0; i < f.o->n_prefer; i++) {
+        bool known = false;
+        for (size_t k = 0; k < n && !known; k++)
+            known = !strcmp(plans[k].name, f.o->prefer[i]);
+        if (!known) {
+            plan_buf_release(&f.collisions);
+            return plan_fail(ctx, PLAN_ERR_INVALID,
+                             "--prefer '%s' names no plan of this environment", f.o->prefer[i]);
+        }
+    }
+    if (mkdir(dest, 0755) != 0) {
+        plan_buf_release(&f.collisions);
+        return plan_fail_errno(ctx, PLAN_ERR_IO, errno, "cannot create '%s'", dest);
+    }
+    int rc = make_plan_links(&f, dest);
+    provider *all = plan_xcalloc(n ? n : 1, sizeof(provider));
+    for (size_t i = 0; i < n; i++)
+        all[i] = (provider){i, true};
+    if (!rc)
+        rc = merge_dir(&f, dest, "", all, n);
+    free(all);
+    if (!rc && f.n_collisions) {
+        rc = plan_fail(ctx, PLAN_ERR_FAILED,
+                       "%zu path%s collide%s:%s%s\nchoose a winner with --prefer NAME (or "
+                       "'prefer:' in plan.yaml), a path with --choose PATH=NAME, or every "
+                       "collision with --strategy prefer-first|prefer-last",
+                       f.n_collisions, f.n_collisions == 1 ? "" : "s",
+                       f.n_collisions == 1 ? "s" : "", f.collisions.data,
+                       f.n_collisions > 10 ? "\n  ..." : "");
+    }
+    plan_buf_release(&f.collisions);
+    if (rc)
+        plan_fs_rmtree(dest);
+    return rc;
+}
