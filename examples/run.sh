@@ -78,4 +78,36 @@ say "optimise: identical files across paths become hard links"
 p store add "$greet" --name greet-copy --version 1.0.0 >/dev/null
 p store optimise
 
+say "profiles: install hello, then greeter (hello and motd come with it): two generations"
+export PLAN_RUN_DIR="$work/run"
+p install --recipes "$recipes" hello
+p install greeter
+p generations
+p list
+"$root/profiles/default/current/bin/greeter"
+
+say "the profile's tree is a symlink farm: folded directories, short relative links"
+ls -l "$root/profiles/default/current/"
+
+say "roll back to generation 1: one rename; greeter is gone from the profile"
+p rollback
+p generations --diff 2 1
+ls "$root/profiles/default/current/bin"
+
+say "plan env: merge plans in a fresh run root, run a command natively, remove the run root"
+p env --recipes "$recipes" greeter wordfreq -- sh -c 'greeter | wordfreq 3; echo "run root: $PLAN_RUN_ROOT"'
+ls -A "$PLAN_RUN_DIR"
+
+say "a project: plan.yaml + plan.lock, then the CI form 'plan env --frozen'"
+mkdir -p "$work/project" && cd "$work/project"
+printf 'packages:\n  greeter: ^1.0.0\nrecipes:\n  - %s\nenv:\n  GREETER_NAME: CI\n' "$recipes" >plan.yaml
+p lock
+time p env --frozen -- greeter
+cd "$here"
+
+say "garbage collection: remove the profile's generations but the current one, then collect"
+p gc --delete-generations +1 --yes
+p gc roots
+p store verify
+
 say "done; the temporary root is removed"

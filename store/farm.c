@@ -351,8 +351,8 @@ int plan_farm_build(plan_ctx *ctx, const plan_farm_plan *plans, size_t n, const 
     if (!rc && f.n_collisions) {
         rc = plan_fail(ctx, PLAN_ERR_FAILED,
                        "%zu path%s collide%s:%s%s\nchoose a winner with --prefer NAME (or "
-                       "'prefer:' in plan.yaml), a path with --choose PATH=NAME, or every "
-                       "collision with --strategy prefer-first|prefer-last",
+                       "'prefer:' in plan.yaml), one path with --choose PATH=NAME (plan "
+                       "env), or every collision with --strategy prefer-first|prefer-last",
                        f.n_collisions, f.n_collisions == 1 ? "" : "s",
                        f.n_collisions == 1 ? "s" : "", f.collisions.data,
                        f.n_collisions > 10 ? "\n  ..." : "");

@@ -596,12 +596,17 @@ void gc_resume(plan_store *s)
     while ((r = read(fd, buf, sizeof(buf))) > 0)
         plan_buf_add(&text, buf, (size_t)r);
     char *save = NULL;
+    bool all_done = true;
     for (char *line = strtok_r(text.data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         if (strchr(line, '/') || line[0] == '.' || strlen(line) <= PLAN_DIGEST_CHARS)
             continue;
-        int lock_fd;
-        if (digest_lock(s, line, &lock_fd) != 0)
+        /* Never wait at open: a busy stripe is someone registering; the
+         * intent stays for the next open. */
+        int lock_fd = digest_trylock(s, line);
+        if (lock_fd < 0) {
+            all_done = false;
             continue;
+        }
         if (db_has_path(s, line) == 0) {
             char *path = store_path_of(s, line);
             struct stat st;
@@ -614,7 +619,8 @@ void gc_resume(plan_store *s)
         digest_unlock(lock_fd);
     }
     plan_buf_release(&text);
-    unlink(intent);
+    if (all_done)
+        unlink(intent);
     close(fd);
     free(intent);
 }

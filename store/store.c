@@ -70,7 +70,7 @@ int digest_lock(plan_store *s, const char *digest, int *fd_out)
     return 0;
 }
 
-static int digest_trylock(plan_store *s, const char *digest)
+int digest_trylock(plan_store *s, const char *digest)
 {
     char name[8];
     snprintf(name, sizeof(name), "%.2s.lock", digest);

@@ -145,6 +145,8 @@ void work_dir_remove(work_dir *w);
 /* Per-digest lock, held while a path is being registered or replaced. */
 int digest_lock(plan_store *s, const char *digest, int *fd_out);
 void digest_unlock(int fd);
+/* The same without waiting: the descriptor, or -1 when busy. */
+int digest_trylock(plan_store *s, const char *digest);
 
 /* Make a freshly written tree read-only with normalised mtimes, and flush it
  * to disk. */
