@@ -244,6 +244,34 @@ static void print_changes(cli *c, const plan_generation *old, const plan_generat
             changes, changes == 1 ? "" : "s");
 }
 
+static bool same_list(const plan_strlist *a, const plan_strlist *b)
+{
+    if (a->len != b->len)
+        return false;
+    for (size_t i = 0; i < a->len; i++)
+        if (strcmp(a->items[i], b->items[i]) != 0)
+            return false;
+    return true;
+}
+
+static bool same_set(const plan_strlist *a, const plan_strlist *b)
+{
+    if (a->len != b->len)
+        return false;
+    for (size_t i = 0; i < a->len; i++)
+        if (!plan_strlist_contains(b, a->items[i]))
+            return false;
+    return true;
+}
+
+/* Would the new generation be the current one again? */
+static bool same_generation(const plan_generation *a, const plan_generation *b)
+{
+    return same_list(&a->req_names, &b->req_names) && same_list(&a->req_ranges, &b->req_ranges) &&
+           same_set(&a->pkg_paths, &b->pkg_paths) && same_list(&a->prefer, &b->prefer) &&
+           !strcmp(a->strategy ? a->strategy : "error", b->strategy ? b->strategy : "error");
+}
+
 int cli_profile_change(cli *c, const profile_change *ch)
 {
     plan_store *store = NULL;
@@ -340,6 +368,16 @@ int cli_profile_change(cli *c, const profile_change *ch)
                                            : cur && cur->strategy ? cur->strategy : "error");
     for (size_t i = 0; i < repos.len; i++)
         plan_strlist_add(&g.recipes, repos.items[i]);
+    if (cur && same_generation(cur, &g)) {
+        if (!c->quiet && !c->json)
+            fprintf(stderr, "plan: profile '%s' is up to date (generation %u): nothing to do\n",
+                    ch->profile, cur->number);
+        if (c->json)
+            cli_print_json(json_pack("{s:s, s:I, s:b}", "profile", ch->profile, "generation",
+                                     (json_int_t)cur->number, "changed", false));
+        plan_generation_release(&g);
+        goto out;
+    }
     plan_farm_opts fo = {.prefer = (const char *const *)g.prefer.items, .n_prefer = g.prefer.len};
     plan_collide_parse(g.strategy, &fo.strategy);
     /* The environment is written against 'current', so that a rollback
@@ -372,8 +410,9 @@ int cli_profile_change(cli *c, const profile_change *ch)
                                                     lock->packages[i].name, "version",
                                                     lock->packages[i].version, "path",
                                                     lock->packages[i].path));
-            cli_print_json(json_pack("{s:s, s:I, s:o, s:I, s:I}", "profile", ch->profile,
-                                     "generation", (json_int_t)number, "packages", pk, "links",
+            cli_print_json(json_pack("{s:s, s:I, s:b, s:o, s:I, s:I}", "profile", ch->profile,
+                                     "generation", (json_int_t)number, "changed", true,
+                                     "packages", pk, "links",
                                      (json_int_t)fs.links, "identical",
                                      (json_int_t)fs.identical));
         }

@@ -680,7 +680,11 @@ static int extract_archive(plan_store *s, const char *file, const char *workdir,
 {
     plan_ctx *ctx = s->ctx;
     struct archive *a = archive_read_new();
-    archive_read_support_filter_zstd(a);
+    /* An export is zstd: decompressed on a thread of its own (zread.c).
+     * Anything else goes through libarchive's own filters. */
+    bool threaded = zread_is_zstd(file);
+    if (!threaded)
+        archive_read_support_filter_zstd(a);
     archive_read_support_filter_none(a);
     archive_read_support_format_tar(a);
     extractor x = {.s = s, .file = file, .meta = meta, .root_fd = -1, .cached_fd = -1};
@@ -689,7 +693,11 @@ static int extract_archive(plan_store *s, const char *file, const char *workdir,
     plan_buf text;
     plan_buf_init(&text);
     int rc = 0;
-    if (archive_read_open_filename(a, file, IO_CHUNK) != ARCHIVE_OK) {
+    zread *z = NULL;
+    if (threaded) {
+        if ((rc = zread_open(ctx, file, a, &z)))
+            goto out;
+    } else if (archive_read_open_filename(a, file, IO_CHUNK) != ARCHIVE_OK) {
         if (archive_errno(a) == ENOENT || archive_errno(a) == EACCES)
             rc = plan_fail(ctx, archive_errno(a) == ENOENT ? PLAN_ERR_NOT_FOUND : PLAN_ERR_IO,
                            "cannot read '%s': %s", file, strerror(archive_errno(a)));
@@ -754,8 +762,9 @@ static int extract_archive(plan_store *s, const char *file, const char *workdir,
         }
         rc = extract_entry(&x, a, ae);
         if (++entries % 256 == 0)
-            plan_emit_progress(ctx, "unpacking", (uint64_t)archive_filter_bytes(a, -1), total,
-                               true);
+            plan_emit_progress(ctx, "unpacking",
+                               z ? zread_consumed(z) : (uint64_t)archive_filter_bytes(a, -1),
+                               total, true);
     }
     plan_emit_done(ctx, "unpacking");
     for (size_t i = 0; i < meta->n && !rc; i++)
@@ -773,6 +782,7 @@ out:
     free(x.buf);
     plan_buf_release(&text);
     archive_read_free(a);
+    zread_free(z); /* after libarchive: it may read until it is freed */
     return rc;
 }
 

@@ -126,6 +126,17 @@ const char *link_target_problem(const char *store_dir, const char *rel, const ch
 int links_confined(plan_store *s, const char *dir, const tree *t, const char **why,
                    const char **entry);
 
+/* ---- threaded zstd decompression for imports (zread.c) ---- */
+struct archive;
+typedef struct zread zread;
+/* 1 if file starts with the zstd frame magic. */
+int zread_is_zstd(const char *file);
+/* Open file for libarchive's a through a decompressing thread.  On error
+ * *out may still be set: free it with zread_free after archive_read_free. */
+int zread_open(plan_ctx *ctx, const char *file, struct archive *a, zread **out);
+uint64_t zread_consumed(zread *z); /* compressed bytes read so far */
+void zread_free(zread *z);
+
 /* ---- hash cache (hashcache.c) ----
  * Remembers file digests of trees added from outside the store, keyed by
  * the source directory, so re-adding an unchanged tree reads no file. */
