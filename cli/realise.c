@@ -100,39 +100,79 @@ static void sh_quote(plan_buf *b, const char *s)
     plan_buf_addc(b, '\'');
 }
 
+/* The same rule as plan_env_apply: per variable, its prepends, then its
+ * value (the last set, else the shell's own), then its appends. */
 char *cli_env_script(const plan_env_plan *e, const char *kind, const char *comment)
 {
     bool fish = !strcmp(kind, "fish");
     plan_buf b;
     plan_buf_init(&b);
     plan_buf_printf(&b, "# %s\n", comment);
-    /* Prepends in reverse, so the first plan's directory ends up first
-     * (as plan_env_apply does). */
-    for (size_t pass = 0; pass < 2; pass++) {
-        for (size_t k = 0; k < e->n; k++) {
-            const plan_env_item *it = &e->items[pass == 0 ? k : e->n - 1 - k];
-            if ((pass == 0) != (it->op != PLAN_ENV_PREPEND))
+    for (size_t k = 0; k < e->n; k++) {
+        const char *name = e->items[k].name;
+        bool first = true;
+        for (size_t j = 0; j < k && first; j++)
+            first = strcmp(e->items[j].name, name) != 0;
+        if (!first)
+            continue;
+        const char *set = NULL;
+        plan_buf pre, post;
+        plan_buf_init(&pre);
+        plan_buf_init(&post);
+        for (size_t j = k; j < e->n; j++) {
+            const plan_env_item *it = &e->items[j];
+            if (strcmp(it->name, name) != 0)
                 continue;
-            if (fish) {
-                bool list = !strcmp(it->name, "PATH");
-                plan_buf_printf(&b, "set -gx %s ", it->name);
-                if (it->op == PLAN_ENV_APPEND)
-                    plan_buf_printf(&b, list ? "$%s " : "\"$%s\"':'", it->name);
-                sh_quote(&b, it->value);
-                if (it->op == PLAN_ENV_PREPEND)
-                    plan_buf_printf(&b, list ? " $%s" : "(test -n \"$%s\"; and echo :$%s)",
-                                    it->name, it->name);
-                plan_buf_addc(&b, '\n');
-                continue;
+            if (it->op == PLAN_ENV_SET)
+                set = it->value;
+            else
+                plan_buf_printf(it->op == PLAN_ENV_PREPEND ? &pre : &post, "%s%s",
+                                (it->op == PLAN_ENV_PREPEND ? pre.len : post.len) ? ":" : "",
+                                it->value);
+        }
+        if (fish) {
+            /* fish keeps such variables as lists: --path exports them
+             * joined with ':'. */
+            bool list = pre.len || post.len;
+            plan_buf_printf(&b, "set -gx %s%s", list ? "--path " : "", name);
+            for (size_t part = 0; part < 3; part++) {
+                if (part == 1) {
+                    if (set) {
+                        plan_buf_addc(&b, ' ');
+                        sh_quote(&b, set);
+                    } else {
+                        plan_buf_printf(&b, " $%s", name);
+                    }
+                    continue;
+                }
+                plan_buf *items = part == 0 ? &pre : &post;
+                char *save = NULL, *copy = plan_xstrdup(items->data);
+                for (char *t = strtok_r(copy, ":", &save); t; t = strtok_r(NULL, ":", &save)) {
+                    plan_buf_addc(&b, ' ');
+                    sh_quote(&b, t);
+                }
+                free(copy);
             }
-            plan_buf_printf(&b, "export %s=", it->name);
-            if (it->op == PLAN_ENV_APPEND)
-                plan_buf_printf(&b, "\"${%s:+$%s:}\"", it->name, it->name);
-            sh_quote(&b, it->value);
-            if (it->op == PLAN_ENV_PREPEND)
-                plan_buf_printf(&b, "\"${%s:+:$%s}\"", it->name, it->name);
+            plan_buf_addc(&b, '\n');
+        } else {
+            plan_buf_printf(&b, "export %s=", name);
+            if (pre.len)
+                sh_quote(&b, pre.data);
+            if (set) {
+                if (pre.len)
+                    plan_buf_addc(&b, ':');
+                sh_quote(&b, set);
+            } else {
+                plan_buf_printf(&b, pre.len ? "\"${%s:+:$%s}\"" : "\"${%s}\"", name, name);
+            }
+            if (post.len) {
+                plan_buf_printf(&b, set ? ":" : "\"${%s:+:}\"", name);
+                sh_quote(&b, post.data);
+            }
             plan_buf_addc(&b, '\n');
         }
+        plan_buf_release(&pre);
+        plan_buf_release(&post);
     }
     return plan_buf_detach(&b);
 }

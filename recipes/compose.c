@@ -62,6 +62,13 @@ static int read_manifest_env(plan_ctx *ctx, const char *path, const char *farm,
             add_item(out, name, PLAN_ENV_SET, x);
             free(x);
         } else if (!strcmp(op, "prepend") || !strcmp(op, "append")) {
+            /* A manifest may come from an import: a directory must stay
+             * inside the plan, as the recipe reader demands. */
+            if (!*value || value[0] == '/' || !plan_path_link_inside("x", value)) {
+                plan_warn(ctx, "ignoring %s's %s %s '%s': not a directory inside the plan",
+                          path, name, op, value);
+                continue;
+            }
             char *dir = plan_path_join(farm, value);
             add_item(out, name, op[0] == 'p' ? PLAN_ENV_PREPEND : PLAN_ENV_APPEND, dir);
             free(dir);
@@ -107,29 +114,39 @@ static ssize_t env_find(const plan_strlist *l, const char *name)
     return -1;
 }
 
-/* Prepends are applied in reverse so that the first plan's directory ends
- * up first, as the plans were given. */
+/* Per variable: the prepends (in plan order), then the value (the last
+ * set, else what the environment had), then the appends (in plan order). */
 void plan_env_apply(const plan_env_plan *e, plan_strlist *env)
 {
-    for (size_t pass = 0; pass < 2; pass++) {
-        for (size_t k = 0; k < e->n; k++) {
-            const plan_env_item *it = &e->items[pass == 0 ? k : e->n - 1 - k];
-            if ((pass == 0) != (it->op != PLAN_ENV_PREPEND))
-                continue;
-            ssize_t at = env_find(env, it->name);
-            const char *old = at >= 0 ? strchr(env->items[at], '=') + 1 : NULL;
-            char *val = it->op == PLAN_ENV_SET || !old || !*old
-                            ? plan_xstrdup(it->value)
-                        : it->op == PLAN_ENV_PREPEND ? plan_xasprintf("%s:%s", it->value, old)
-                                                     : plan_xasprintf("%s:%s", old, it->value);
-            char *entry = plan_xasprintf("%s=%s", it->name, val);
-            free(val);
-            if (at >= 0) {
-                free(env->items[at]);
-                env->items[at] = entry;
-            } else {
-                plan_strlist_take(env, entry);
-            }
+    for (size_t k = 0; k < e->n; k++) {
+        const char *name = e->items[k].name;
+        bool first = true;
+        for (size_t j = 0; j < k && first; j++)
+            first = strcmp(e->items[j].name, name) != 0;
+        if (!first)
+            continue; /* this variable was done at its first item */
+        ssize_t at = env_find(env, name);
+        const char *base = at >= 0 ? strchr(env->items[at], '=') + 1 : NULL;
+        for (size_t j = k; j < e->n; j++)
+            if (e->items[j].op == PLAN_ENV_SET && !strcmp(e->items[j].name, name))
+                base = e->items[j].value;
+        plan_buf v;
+        plan_buf_init(&v);
+        for (size_t j = k; j < e->n; j++)
+            if (e->items[j].op == PLAN_ENV_PREPEND && !strcmp(e->items[j].name, name))
+                plan_buf_printf(&v, "%s%s", v.len ? ":" : "", e->items[j].value);
+        if (base && *base)
+            plan_buf_printf(&v, "%s%s", v.len ? ":" : "", base);
+        for (size_t j = k; j < e->n; j++)
+            if (e->items[j].op == PLAN_ENV_APPEND && !strcmp(e->items[j].name, name))
+                plan_buf_printf(&v, "%s%s", v.len ? ":" : "", e->items[j].value);
+        char *entry = plan_xasprintf("%s=%s", name, v.data);
+        plan_buf_release(&v);
+        if (at >= 0) {
+            free(env->items[at]);
+            env->items[at] = entry;
+        } else {
+            plan_strlist_take(env, entry);
         }
     }
 }

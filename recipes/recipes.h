@@ -197,7 +197,9 @@ typedef struct plan_env_plan {
 int plan_env_compose(plan_ctx *ctx, const char *const *paths, size_t n, const char *farm,
                      plan_env_plan *out);
 void plan_env_plan_release(plan_env_plan *e);
-/* Apply to a list of "NAME=value" strings (changed in place). */
+/* Apply to a list of "NAME=value" strings (changed in place).  Per
+ * variable: its prepends in plan order, then its value (the last set, else
+ * the one in the list), then its appends in plan order, ':'-separated. */
 void plan_env_apply(const plan_env_plan *e, plan_strlist *environ_list);
 
 #endif

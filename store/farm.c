@@ -37,7 +37,7 @@ typedef struct farm {
     plan_farm_stats *st;
     plan_buf collisions;   /* messages of unresolved collisions */
     size_t n_collisions;
-    int rc;
+    unsigned depth;        /* directories merged below the top */
 } farm;
 
 static int entry_cmp(const void *a, const void *b)
@@ -124,7 +124,8 @@ static int gather(farm *f, const char *rel, const provider *provs, size_t n, ent
         closedir(d);
         free(dir);
     }
-    qsort(ents, len, sizeof(*ents), entry_cmp);
+    if (len)
+        qsort(ents, len, sizeof(*ents), entry_cmp);
     *out = ents;
     *n_out = len;
     return 0;
@@ -199,9 +200,13 @@ static ssize_t index_of_name(const farm *f, const entry *e, const char *name)
 /* The provider that wins a real collision at rel, or -1. */
 static ssize_t choose(const farm *f, const entry *e, const char *rel)
 {
-    for (size_t i = 0; i < f->o->n_choose; i++)
-        if (!strcmp(f->o->choose_paths[i], rel))
-            return index_of_name(f, e, f->o->choose_names[i]);
+    for (size_t i = 0; i < f->o->n_choose; i++) {
+        if (strcmp(f->o->choose_paths[i], rel) != 0)
+            continue;
+        ssize_t k = index_of_name(f, e, f->o->choose_names[i]);
+        if (k >= 0)
+            return k;
+    }
     for (size_t i = 0; i < f->o->n_prefer; i++) {
         ssize_t k = index_of_name(f, e, f->o->prefer[i]);
         if (k >= 0)
@@ -226,13 +231,33 @@ static void record_collision(farm *f, const entry *e, const char *rel)
         plan_buf_printf(&f->collisions, "%s %s %s", k + 1 == e->n ? " and" : ",", b->name,
                         b->version);
     }
-    plan_buf_adds(&f->collisions, e->prov[0].dir != e->prov[1].dir
-                                      ? " (a directory in one, a file in another)"
-                                      : " with different content");
+    size_t dirs = 0;
+    for (size_t k = 0; k < e->n; k++)
+        dirs += e->prov[k].dir;
+    plan_buf_adds(&f->collisions, dirs ? " (a directory in some, a file in others)"
+                                       : " with different content");
 }
 
 static int merge_dir(farm *f, const char *dest, const char *rel, const provider *provs,
                      size_t n);
+
+/* Every provider has rel as a symlink with the same target. */
+static bool same_symlink(const farm *f, const entry *e, const char *rel)
+{
+    char first[4096];
+    char *path = plan_src(f, e->prov[0].plan, rel);
+    ssize_t n = readlink(path, first, sizeof(first));
+    free(path);
+    for (size_t k = 1; k < e->n && n >= 0; k++) {
+        char other[4096];
+        path = plan_src(f, e->prov[k].plan, rel);
+        ssize_t m = readlink(path, other, sizeof(other));
+        free(path);
+        if (m != n || memcmp(first, other, (size_t)n) != 0)
+            n = -1;
+    }
+    return n >= 0;
+}
 
 static int place(farm *f, const char *dest, const char *rel, entry *e)
 {
@@ -241,14 +266,29 @@ static int place(farm *f, const char *dest, const char *rel, entry *e)
     size_t dirs = 0;
     for (size_t k = 0; k < e->n; k++)
         dirs += e->prov[k].dir;
+    /* The same link everywhere (bin/X11 -> . included) is one link, and is
+     * never descended. */
+    if (same_symlink(f, e, rel)) {
+        f->st->identical++;
+        return make_link(f, dest, rel, e->prov[0].plan);
+    }
     if (dirs == e->n) {
+        if (f->depth >= 64)
+            return plan_fail(f->ctx, PLAN_ERR_FAILED,
+                             "'%s' is nested more than 64 directories deep (a symlink loop?)",
+                             rel);
         char *path = plan_path_join(dest, rel);
         int rc = mkdir(path, 0755) == 0
                      ? 0
                      : plan_fail_errno(f->ctx, PLAN_ERR_IO, errno, "cannot create '%s'", path);
         free(path);
         f->st->dirs += rc == 0;
-        return rc ? rc : merge_dir(f, dest, rel, e->prov, e->n);
+        if (rc)
+            return rc;
+        f->depth++;
+        rc = merge_dir(f, dest, rel, e->prov, e->n);
+        f->depth--;
+        return rc;
     }
     if (dirs == 0) {
         bool identical = true;
@@ -327,14 +367,16 @@ int plan_farm_build(plan_ctx *ctx, const plan_farm_plan *plans, size_t n, const 
               .st = stats ? stats : &local};
     memset(f.st, 0, sizeof(*f.st));
     plan_buf_init(&f.collisions);
-    for (size_t i = 0; i < f.o->n_prefer; i++) {
+    for (size_t i = 0; i < f.o->n_prefer + f.o->n_choose; i++) {
+        bool pref = i < f.o->n_prefer;
+        const char *name = pref ? f.o->prefer[i] : f.o->choose_names[i - f.o->n_prefer];
         bool known = false;
         for (size_t k = 0; k < n && !known; k++)
-            known = !strcmp(plans[k].name, f.o->prefer[i]);
+            known = !strcmp(plans[k].name, name);
         if (!known) {
             plan_buf_release(&f.collisions);
-            return plan_fail(ctx, PLAN_ERR_INVALID,
-                             "--prefer '%s' names no plan of this environment", f.o->prefer[i]);
+            return plan_fail(ctx, PLAN_ERR_INVALID, "%s '%s' names no plan of this set",
+                             pref ? "--prefer" : "--choose", name);
         }
     }
     if (mkdir(dest, 0755) != 0) {

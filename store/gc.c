@@ -119,11 +119,13 @@ static int graph_load(plan_store *s, graph *g)
         return db_fail(s, "reading the paths");
     /* ORDER BY uses the collation of sqlite (bytewise for TEXT), the same
      * as strcmp, but sort again rather than depend on it. */
-    qsort(g->nodes, g->n, sizeof(node), node_cmp_name);
+    if (g->n)
+        qsort(g->nodes, g->n, sizeof(node), node_cmp_name);
     id_index *ids = plan_xcalloc(g->n ? g->n : 1, sizeof(*ids));
     for (size_t i = 0; i < g->n; i++)
         ids[i] = (id_index){g->nodes[i].id, i};
-    qsort(ids, g->n, sizeof(*ids), id_cmp);
+    if (g->n)
+        qsort(ids, g->n, sizeof(*ids), id_cmp);
 
     if (sqlite3_prepare_v2(s->db, "SELECT referrer, reference FROM refs ORDER BY referrer", -1,
                            &st, NULL) != SQLITE_OK) {
@@ -215,8 +217,15 @@ static void named_roots(plan_store *s, root_set *rs)
             char *nl = strchr(text.data, '\n');
             if (nl)
                 *nl = '\0';
-            if (text.data[0])
+            /* Written as a basename by plan; a hand-written root may name
+             * the path in any form plan_store_resolve takes. */
+            char *base = NULL;
+            if (text.data[0] && plan_store_resolve(s, text.data, &base) == 0)
+                root_add(rs, "root", de->d_name, base);
+            else if (text.data[0])
                 root_add(rs, "root", de->d_name, text.data);
+            plan_ctx_clear_error(s->ctx);
+            free(base);
         }
         plan_buf_release(&text);
         free(file);
@@ -317,9 +326,11 @@ static int write_intent(plan_store *s, const char *file, char *const *names, siz
     plan_buf_init(&text);
     for (size_t i = 0; i < n; i++)
         plan_buf_printf(&text, "%s\n", names[i]);
-    *fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    /* Locked before it is emptied: gc_resume never reads a half-written
+     * intent. */
+    *fd = open(file, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
     int rc = 0;
-    if (*fd < 0 || flock(*fd, LOCK_EX) != 0 ||
+    if (*fd < 0 || flock(*fd, LOCK_EX) != 0 || ftruncate(*fd, 0) != 0 ||
         write(*fd, text.data, text.len) != (ssize_t)text.len || fsync(*fd) != 0)
         rc = plan_fail_errno(s->ctx, PLAN_ERR_IO, errno, "cannot write '%s'", file);
     plan_buf_release(&text);
@@ -584,6 +595,17 @@ void gc_resume(plan_store *s)
         free(intent);
         return;
     }
+    /* A collector at work holds run.lock: its intent is its own business. */
+    char *run = plan_path_join(s->gc_dir, "run.lock");
+    int run_fd = open(run, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    free(run);
+    if (run_fd < 0 || flock(run_fd, LOCK_EX | LOCK_NB) != 0) {
+        if (run_fd >= 0)
+            close(run_fd);
+        close(fd);
+        free(intent);
+        return;
+    }
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
         close(fd); /* a collector is at work */
         free(intent);
@@ -622,5 +644,6 @@ void gc_resume(plan_store *s)
     if (all_done)
         unlink(intent);
     close(fd);
+    close(run_fd);
     free(intent);
 }

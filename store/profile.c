@@ -364,8 +364,32 @@ static int switch_to(plan_profile *p, unsigned number)
     return rc;
 }
 
+/* The highest number any entry of gen_dir uses ("N", "N.json", ".N.tmp"),
+ * complete or not, so a new generation never reuses one. */
+static unsigned highest_number(const char *gen_dir)
+{
+    DIR *d = opendir(gen_dir);
+    unsigned top = 0;
+    struct dirent *de;
+    while (d && (de = readdir(d)) != NULL) {
+        const char *nm = de->d_name[0] == '.' ? de->d_name + 1 : de->d_name;
+        char *end;
+        if (*nm < '1' || *nm > '9')
+            continue;
+        unsigned long v = strtoul(nm, &end, 10);
+        if (v <= 1000000000UL && (!*end || *end == '.') && v > top)
+            top = (unsigned)v;
+    }
+    if (d)
+        closedir(d);
+    return top;
+}
+
 static int write_text(plan_ctx *ctx, const char *file, const char *text)
 {
+    if (!text)
+        return plan_fail(ctx, PLAN_ERR_INVALID, "cannot write '%s': the generation record is "
+                                                "not valid text (bad UTF-8?)", file);
     int r = plan_fs_write_atomic(file, text, strlen(text), 0644);
     return r ? plan_fail_errno(ctx, PLAN_ERR_IO, -r, "cannot write '%s'", file) : 0;
 }
@@ -376,14 +400,12 @@ int plan_profile_commit(plan_profile *p, const plan_generation *spec,
 {
     plan_store *s = p->store;
     plan_ctx *ctx = s->ctx;
-    unsigned *nums;
-    size_t n;
-    generation_numbers(p->gen_dir, &nums, &n);
-    unsigned next = n ? nums[n - 1] + 1 : 1;
-    free(nums);
-    /* A record left without a tree may carry the next number: it is
-     * overwritten below. */
+    unsigned next = highest_number(p->gen_dir) + 1;
     size_t np = spec->pkg_paths.len;
+    if (spec->pkg_names.len != np || spec->pkg_versions.len != np ||
+        spec->req_names.len != spec->req_ranges.len)
+        return plan_fail(ctx, PLAN_ERR_INVALID, "a generation needs as many names, versions "
+                                                "and paths as packages");
     plan_farm_plan *plans = plan_xcalloc(np ? np : 1, sizeof(*plans));
     char **paths = plan_xcalloc(np ? np : 1, sizeof(char *));
     for (size_t i = 0; i < np; i++) {
@@ -407,6 +429,11 @@ int plan_profile_commit(plan_profile *p, const plan_generation *spec,
         rc = write_text(ctx, f, env_fish);
         free(f);
     }
+    struct stat rst;
+    bool rc_record_existed = lstat(record, &rst) == 0;
+    if (!rc && rc_record_existed)
+        rc = plan_fail(ctx, PLAN_ERR_FAILED, "'%s' is in the way of the new generation: move it "
+                                             "aside", record);
     if (!rc) {
         plan_generation g = *spec;
         g.number = next;
@@ -415,16 +442,27 @@ int plan_profile_commit(plan_profile *p, const plan_generation *spec,
         rc = write_text(ctx, record, text);
         free(text);
     }
+    /* rename() would replace an empty directory: never let it, and only
+     * ever remove a tree this call put in place. */
+    bool moved = false;
+    struct stat st;
+    if (!rc && lstat(final, &st) == 0)
+        rc = plan_fail(ctx, PLAN_ERR_FAILED, "'%s' is in the way of the new generation: move it "
+                                             "aside", final);
     if (!rc && rename(tmp, final) != 0)
         rc = plan_fail_errno(ctx, PLAN_ERR_IO, errno, "cannot move '%s' to '%s'", tmp, final);
+    else if (!rc)
+        moved = true;
     if (!rc) {
         plan_fs_fsync_dir(p->gen_dir);
         rc = switch_to(p, next);
     }
     if (rc) {
         plan_fs_rmtree(tmp);
-        plan_fs_rmtree(final);
-        unlink(record);
+        if (moved)
+            plan_fs_rmtree(final);
+        if (moved || !rc_record_existed)
+            unlink(record);
     } else if (number) {
         *number = next;
     }

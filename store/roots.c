@@ -105,34 +105,51 @@ static int session_ensure(plan_store *s)
         randombytes_buf(rnd, sizeof(rnd));
         char hex[17];
         plan_hex_encode(rnd, sizeof(rnd), hex);
+        /* Made under a hidden name, locked and given its header, then
+         * renamed: a session that scanners can see is always locked. */
         char *path = plan_path_join(dir, hex);
-        int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0644);
-        if (fd < 0 && errno == EEXIST) {
+        char *tmp = plan_xasprintf("%s/.new-%s", dir, hex);
+        struct stat st;
+        if (lstat(path, &st) == 0) {
             free(path);
+            free(tmp);
             continue;
         }
-        if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) != 0) {
-            int rc = plan_fail_errno(s->ctx, PLAN_ERR_IO, errno, "cannot create session '%s'",
-                                     path);
-            if (fd >= 0) {
-                close(fd);
-                unlink(path);
-            }
+        int fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0644);
+        if (fd < 0 && errno == EEXIST) {
             free(path);
-            free(dir);
-            return rc;
+            free(tmp);
+            continue;
         }
+        int rc = 0;
+        if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) != 0)
+            rc = plan_fail_errno(s->ctx, PLAN_ERR_IO, errno, "cannot create session '%s'", tmp);
         s->session_fd = fd;
         s->session_path = path;
-        s->session_id = plan_xstrdup(hex);
-        free(dir);
         char num[32];
         snprintf(num, sizeof(num), "%ld", (long)getpid());
-        int rc = write(fd, SESSION_MAGIC, strlen(SESSION_MAGIC)) < 0
-                     ? plan_fail_errno(s->ctx, PLAN_ERR_IO, errno, "cannot write '%s'", path)
-                     : session_write(s, "pid", num);
+        if (!rc && write(fd, SESSION_MAGIC, strlen(SESSION_MAGIC)) < 0)
+            rc = plan_fail_errno(s->ctx, PLAN_ERR_IO, errno, "cannot write '%s'", tmp);
+        if (!rc)
+            rc = session_write(s, "pid", num);
         snprintf(num, sizeof(num), "%lld", (long long)time(NULL));
-        return rc ? rc : session_write(s, "started", num);
+        if (!rc)
+            rc = session_write(s, "started", num);
+        if (!rc && rename(tmp, path) != 0)
+            rc = plan_fail_errno(s->ctx, PLAN_ERR_IO, errno, "cannot create session '%s'", path);
+        if (rc) {
+            if (fd >= 0)
+                close(fd);
+            unlink(tmp);
+            s->session_fd = -1;
+            s->session_path = NULL;
+            free(path);
+        } else {
+            s->session_id = plan_xstrdup(hex);
+        }
+        free(tmp);
+        free(dir);
+        return rc;
     }
     free(dir);
     return plan_fail(s->ctx, PLAN_ERR_IO, "cannot create a session file in '%s/sessions'",
@@ -247,6 +264,7 @@ static void session_parse(const char *text, plan_session *out)
             else if (!strcmp(line, "runroot") && v[0] == '/') {
                 free(out->runroot);
                 out->runroot = plan_xstrdup(v);
+                plan_strlist_add(&out->runroots, v);
             } else if (!strcmp(line, "command")) {
                 free(out->command);
                 out->command = note_value(v);
@@ -268,6 +286,7 @@ static void session_release(plan_session *x)
     free(x->command);
     plan_strlist_release(&x->roots);
     plan_strlist_release(&x->plans);
+    plan_strlist_release(&x->runroots);
 }
 
 void plan_sessions_free(plan_session *list, size_t n)
@@ -328,8 +347,18 @@ int sessions_scan(plan_store *s, bool reap, plan_session **out, size_t *n_out,
     }
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
-        if (de->d_name[0] == '.')
+        if (de->d_name[0] == '.') {
+            /* A session being made, or one whose maker died before the
+             * rename: the latter is removed once its lock is free. */
+            int tfd = reap && !strncmp(de->d_name, ".new-", 5)
+                          ? openat(dirfd(d), de->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+                          : -1;
+            if (tfd >= 0 && flock(tfd, LOCK_EX | LOCK_NB) == 0)
+                unlinkat(dirfd(d), de->d_name, 0);
+            if (tfd >= 0)
+                close(tfd);
             continue;
+        }
         if (s->session_id && !strcmp(de->d_name, s->session_id))
             continue; /* our own: its roots are in s->held */
         int fd = openat(dirfd(d), de->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -348,8 +377,8 @@ int sessions_scan(plan_store *s, bool reap, plan_session **out, size_t *n_out,
         session_parse(text.data, &x);
         plan_buf_release(&text);
         if (!live && reap) {
-            if (x.runroot)
-                remove_runroot(s, x.runroot);
+            for (size_t k = 0; k < x.runroots.len; k++)
+                remove_runroot(s, x.runroots.items[k]);
             unlinkat(dirfd(d), de->d_name, 0);
             if (reaped)
                 (*reaped)++;

@@ -598,6 +598,21 @@ int register_trees(plan_store *s, size_t n, char *const *tmp_paths, const db_pat
     if ((rc = gc_lock(s, LOCK_SH)))
         goto out;
     gc_locked = true;
+    /* References found by a scan before the lock may have been collected
+     * since (nobody held them): say so rather than fail in the database. */
+    for (size_t i = 0; i < n && !rc && refs; i++)
+        for (size_t k = 0; k < refs[i].len && !rc; k++) {
+            bool in_batch = false;
+            for (size_t j = 0; j < n && !in_batch; j++)
+                in_batch = !strcmp(rows[j].basename, refs[i].items[k]);
+            if (!in_batch && path_present(s, refs[i].items[k]) != 1)
+                rc = plan_fail(ctx, PLAN_ERR_NOT_FOUND,
+                               "'%s' refers to '%s', which is no longer in the store (a "
+                               "'plan gc' ran meanwhile?): try again",
+                               rows[i].basename, refs[i].items[k]);
+        }
+    if (rc)
+        goto out;
     if ((rc = db_begin(s)))
         goto out;
     /* Rows first, then references, so that paths of one import may refer to

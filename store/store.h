@@ -271,7 +271,8 @@ typedef struct plan_session {
     char *id;
     long pid;
     int64_t started;
-    char *runroot;          /* NULL unless it made one */
+    char *runroot;          /* the last run root it made, or NULL */
+    plan_strlist runroots;  /* every run root it made */
     char *command;          /* from plan_store_session_note, or NULL */
     plan_strlist plans;     /* from plan_store_session_note */
     plan_strlist roots;     /* basenames held */
