@@ -103,6 +103,7 @@ static int realise(cli *c, plan_store *store, plan_lock *lock, plan_recipe_repo 
 {
     plan_build_opts bo;
     cli_build_opts_init(c, &bo, repo);
+    bo.offline = frozen; /* --frozen never touches the network */
     int rc = plan_realise_lock(store, lock, repo, &bo, frozen) ? cli_fail(c) : EXIT_OK;
     cli_build_opts_release(&bo);
     return rc;
@@ -394,7 +395,7 @@ static int run_child(cli *c, plan_store *store, char **cmd, plan_strlist *env, c
         shell_argv[0] = (char *)(sh && *sh ? sh : "/bin/sh");
         cmd = shell_argv;
     }
-    struct sigaction sa, old_int, old_term, old_hup;
+    struct sigaction sa, old_int, old_term, old_hup, old_quit;
     memset(&sa, 0, sizeof(sa));
     sa.sa_sigaction = forward;
     sa.sa_flags = SA_SIGINFO | SA_RESTART;
@@ -402,6 +403,7 @@ static int run_child(cli *c, plan_store *store, char **cmd, plan_strlist *env, c
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
     sigaction(SIGHUP, &sa, &old_hup);
+    sigaction(SIGQUIT, &sa, &old_quit);
     fflush(NULL);
     int lock_fd = plan_store_session_fd(store);
     pid_t pid = fork();
@@ -410,12 +412,14 @@ static int run_child(cli *c, plan_store *store, char **cmd, plan_strlist *env, c
         sigaction(SIGINT, &old_int, NULL);
         sigaction(SIGTERM, &old_term, NULL);
         sigaction(SIGHUP, &old_hup, NULL);
+        sigaction(SIGQUIT, &old_quit, NULL);
         return rc;
     }
     if (pid == 0) {
         signal(SIGINT, SIG_DFL);
         signal(SIGTERM, SIG_DFL);
         signal(SIGHUP, SIG_DFL);
+        signal(SIGQUIT, SIG_DFL);
         /* The session's lock goes with the child: while it (or anything
          * that keeps the descriptor) runs, the run root and its plans are
          * alive, even if plan itself is killed. */
@@ -439,6 +443,7 @@ static int run_child(cli *c, plan_store *store, char **cmd, plan_strlist *env, c
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     sigaction(SIGHUP, &old_hup, NULL);
+    sigaction(SIGQUIT, &old_quit, NULL);
     if (WIFEXITED(status))
         return WEXITSTATUS(status);
     return 128 + WTERMSIG(status);
@@ -453,26 +458,40 @@ static int env_run(cli *c, plan_store *store, const env_args *a, plan_lock *lock
     /* Requested plans first, in the order asked, so prefer-first means
      * what the user wrote; dependencies after them. */
     size_t k = 0;
-    for (size_t r = 0; r <= lock->request_names.len; r++)
+    /* The order the user wrote (the command line, or plan.yaml), which a
+     * lock does not keep (its requests are sorted). */
+    plan_strlist order;
+    plan_strlist_init(&order);
+    for (size_t i = 0; pr && i < pr->n_packages; i++)
+        plan_strlist_add(&order, pr->packages[i].name);
+    for (size_t i = 0; !pr && i < a->names.len; i++)
+        plan_strlist_add(&order, a->names.items[i]);
+    for (size_t i = 0; i < lock->request_names.len; i++)
+        if (!plan_strlist_contains(&order, lock->request_names.items[i]))
+            plan_strlist_add(&order, lock->request_names.items[i]);
+    for (size_t r = 0; r <= order.len; r++)
         for (size_t i = 0; i < n; i++) {
             const plan_lock_package *p = &lock->packages[i];
             /* Round r < requests: the r-th request; the last round: every
              * package nobody asked for by name. */
-            bool take = r < lock->request_names.len
-                            ? !strcmp(p->name, lock->request_names.items[r])
-                            : !plan_strlist_contains(&lock->request_names, p->name);
+            bool take = r < order.len ? !strcmp(p->name, order.items[r])
+                                      : !plan_strlist_contains(&order, p->name);
             if (!take)
                 continue;
             paths[k] = plan_path_join(plan_store_dir(store), p->path);
             plans[k] = (plan_farm_plan){p->name, p->version, paths[k]};
             k++;
         }
+    plan_strlist_release(&order);
     plan_strlist prefer;
     plan_strlist_init(&prefer);
     for (size_t i = 0; i < a->prefer.len; i++)
         plan_strlist_add(&prefer, a->prefer.items[i]);
+    /* plan.yaml's preferences apply to the plans present; --prefer must
+     * name one (a typo is an error). */
     for (size_t i = 0; pr && i < pr->prefer.len; i++)
-        plan_strlist_add(&prefer, pr->prefer.items[i]);
+        if (plan_lock_find(lock, pr->prefer.items[i]))
+            plan_strlist_add(&prefer, pr->prefer.items[i]);
     plan_farm_opts fo = {.prefer = (const char *const *)prefer.items, .n_prefer = prefer.len,
                          .choose_paths = (const char *const *)a->choose_paths.items,
                          .choose_names = (const char *const *)a->choose_names.items,
@@ -529,8 +548,9 @@ static int env_run(cli *c, plan_store *store, const env_args *a, plan_lock *lock
     rc = run_child(c, store, a->cmd, &env, farm);
 out:
     if (rr && a->keep) {
-        fprintf(stderr, "plan: kept the run root %s (the next 'plan gc' or 'plan env' removes "
-                        "it)\n", plan_runroot_path(rr));
+        fprintf(stderr, "plan: kept the run root %s; remove it yourself when done (it is no "
+                        "longer a gc root: 'plan gc' may collect the plans its links point "
+                        "to)\n", plan_runroot_path(rr));
         free(rr); /* the handle only: the directory stays */
     } else {
         plan_store_runroot_remove(rr);

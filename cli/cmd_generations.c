@@ -148,7 +148,9 @@ int cmd_generations(cli *c, const command *cmd, int argc, char **argv)
         free(nums);
         return EXIT_FAILURE_;
     }
-    if (plan_profile_open(store, profile, false, &p) || plan_profile_generations(p, &gens, &n)) {
+    /* --delete reads no record: it must work on a damaged one. */
+    if (plan_profile_open(store, profile, false, &p) ||
+        (!want_delete && plan_profile_generations(p, &gens, &n))) {
         rc = cli_fail(c);
         goto out;
     }

@@ -19,7 +19,8 @@ static const char global_help[] =
     "  -h, --help     show help; 'plan help <command>' for one command\n"
     "  --version      show the version\n"
     "\n"
-    "Exit status: 0 success, 1 failure, 2 usage error.\n"
+    "Exit status: 0 success, 1 failure, 2 usage error; 'plan env' returns its\n"
+    "command's status.\n"
     "\n"
     "Commands:\n";
 
@@ -27,7 +28,7 @@ void cli_print_global_help(void)
 {
     fputs(global_help, stdout);
     for (size_t i = 0; i < plan_command_count; i++)
-        printf("  %-10s %s\n", plan_commands[i].name, plan_commands[i].summary);
+        printf("  %-12s %s\n", plan_commands[i].name, plan_commands[i].summary);
     fputs("\nExamples:\n"
           "  plan store add ./tree --name hello --version 1.0\n"
           "  plan --json store path-info ~/.local/share/plan/store/<digest>-hello-1.0\n"

@@ -63,8 +63,17 @@ char *cli_run_dir(const cli *c)
         return plan_path_join(xdg, "plan");
     /* A tmpfs: links there cost a third of what they cost on ext4. */
     struct statfs fs;
-    if (statfs("/dev/shm", &fs) == 0 && fs.f_type == TMPFS_MAGIC && writable_dir("/dev/shm"))
-        return plan_xasprintf("/dev/shm/plan-%ld", (long)getuid());
+    if (statfs("/dev/shm", &fs) == 0 && fs.f_type == TMPFS_MAGIC && writable_dir("/dev/shm")) {
+        /* /dev/shm is shared: the folder must be ours, private and real,
+         * or another user could swap a live run root. */
+        char *dir = plan_xasprintf("/dev/shm/plan-%ld", (long)getuid());
+        mkdir(dir, 0700);
+        struct stat st;
+        if (lstat(dir, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == getuid() &&
+            (st.st_mode & 077) == 0)
+            return dir;
+        free(dir);
+    }
     return plan_path_join(c->root, "var/run");
 }
 
@@ -166,7 +175,11 @@ char *cli_env_script(const plan_env_plan *e, const char *kind, const char *comme
                 plan_buf_printf(&b, pre.len ? "\"${%s:+:$%s}\"" : "\"${%s}\"", name, name);
             }
             if (post.len) {
-                plan_buf_printf(&b, set ? ":" : "\"${%s:+:}\"", name);
+                /* A separator unless nothing comes before the appends. */
+                if (set || pre.len)
+                    plan_buf_addc(&b, ':');
+                else
+                    plan_buf_printf(&b, "\"${%s:+:}\"", name);
                 sh_quote(&b, post.data);
             }
             plan_buf_addc(&b, '\n');
@@ -360,7 +373,8 @@ int cli_profile_change(cli *c, const profile_change *ch)
         rc = cli_fail(c);
         goto out;
     }
-    previous = lock_of_generation(cur);
+    /* 'plan upgrade' with no names lets dependencies move too. */
+    previous = ch->kind == CHANGE_UPGRADE && !ch->names.len ? NULL : lock_of_generation(cur);
     if (ch->kind == CHANGE_UPGRADE)
         for (size_t i = 0; i < (ch->names.len ? ch->names.len : names.len); i++)
             plan_strlist_add(&upgrade, ch->names.len ? ch->names.items[i] : names.items[i]);
@@ -396,14 +410,23 @@ int cli_profile_change(cli *c, const profile_change *ch)
         plan_strlist_add(&g.req_names, names.items[i]);
         plan_strlist_add(&g.req_ranges, ranges.items[i]);
     }
-    for (size_t i = 0; i < lock->n; i++) {
-        plan_strlist_add(&g.pkg_names, lock->packages[i].name);
-        plan_strlist_add(&g.pkg_versions, lock->packages[i].version);
-        plan_strlist_add(&g.pkg_paths, lock->packages[i].path);
-    }
+    /* Packages in the order they were requested, then their dependencies:
+     * the order prefer-first and prefer-last mean. */
+    for (size_t round = 0; round <= names.len; round++)
+        for (size_t i = 0; i < lock->n; i++) {
+            const plan_lock_package *p = &lock->packages[i];
+            if (round < names.len ? strcmp(p->name, names.items[round]) != 0
+                              : plan_strlist_contains(&names, p->name))
+                continue;
+            plan_strlist_add(&g.pkg_names, p->name);
+            plan_strlist_add(&g.pkg_versions, p->version);
+            plan_strlist_add(&g.pkg_paths, p->path);
+        }
+    /* Remembered preferences stay while their plan is installed. */
     const plan_strlist *prefer = ch->prefer.len || !cur ? &ch->prefer : &cur->prefer;
     for (size_t i = 0; i < prefer->len; i++)
-        plan_strlist_add(&g.prefer, prefer->items[i]);
+        if (ch->prefer.len || plan_strlist_contains(&g.pkg_names, prefer->items[i]))
+            plan_strlist_add(&g.prefer, prefer->items[i]);
     g.strategy = plan_xstrdup(ch->strategy ? ch->strategy
                                            : cur && cur->strategy ? cur->strategy : "error");
     for (size_t i = 0; i < repos.len; i++)
@@ -424,13 +447,13 @@ int cli_profile_change(cli *c, const profile_change *ch)
      * needs no new shell for PATH. */
     char *farm = plan_path_join(plan_profile_dir(prof), "current");
     char **paths = plan_xcalloc(lock->n + 1, sizeof(char *));
-    for (size_t i = 0; i < lock->n; i++)
-        paths[i] = plan_path_join(plan_store_dir(store), lock->packages[i].path);
+    for (size_t i = 0; i < g.pkg_paths.len; i++)
+        paths[i] = plan_path_join(plan_store_dir(store), g.pkg_paths.items[i]);
     plan_env_plan env;
     char *sh = NULL, *fish = NULL;
     unsigned number = 0;
     plan_farm_stats fs;
-    r = plan_env_compose(c->ctx, (const char *const *)paths, lock->n, farm, &env);
+    r = plan_env_compose(c->ctx, (const char *const *)paths, g.pkg_paths.len, farm, &env);
     if (!r) {
         char *comment = plan_xasprintf("plan profile '%s': source this file", ch->profile);
         sh = cli_env_script(&env, "sh", comment);
@@ -465,6 +488,9 @@ int cli_profile_change(cli *c, const profile_change *ch)
     free(farm);
     plan_generation_release(&g);
 out:
+    /* A first install that failed leaves no empty profile behind. */
+    if (rc != EXIT_OK && prof && !ngens && !plan_profile_current(prof))
+        plan_fs_rmtree(plan_profile_dir(prof));
     cli_build_opts_release(&bo);
     plan_lock_free(previous);
     plan_lock_free(lock);

@@ -229,3 +229,21 @@ out:
     free(dir);
     return rc;
 }
+
+int plan_fetch_source_offline(plan_ctx *ctx, const char *cache_dir, const char *url,
+                              plan_hash_algo algo, const char *hex, char **path_out)
+{
+    if (strncmp(url, "file://", 7) != 0 && valid_hex(hex)) {
+        char *cached = plan_xasprintf("%s/sources/%s-%s", cache_dir, plan_hash_algo_name(algo),
+                                      hex);
+        struct stat st;
+        bool there = stat(cached, &st) == 0;
+        free(cached);
+        if (!there)
+            return plan_fail(ctx, PLAN_ERR_NOT_FOUND,
+                             "'%s' is not in the source cache and this run may not use the "
+                             "network (--frozen): run once without --frozen to fetch it",
+                             url);
+    }
+    return plan_fetch_source(ctx, cache_dir, url, algo, hex, path_out);
+}

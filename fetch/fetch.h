@@ -24,6 +24,10 @@ const char *plan_hash_algo_name(plan_hash_algo algo);
  * and is renamed into the cache only if the hash matches. */
 int plan_fetch_source(plan_ctx *ctx, const char *cache_dir, const char *url,
                       plan_hash_algo algo, const char *hex, char **path_out);
+/* The same, but never over the network: a source that is neither cached
+ * nor a file:// URL is PLAN_ERR_NOT_FOUND with a message saying so. */
+int plan_fetch_source_offline(plan_ctx *ctx, const char *cache_dir, const char *url,
+                              plan_hash_algo algo, const char *hex, char **path_out);
 
 /* Hash a local file with algo into hex (65 bytes). */
 int plan_fetch_hash_file(plan_ctx *ctx, const char *path, plan_hash_algo algo, char *hex);

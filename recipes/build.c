@@ -300,7 +300,8 @@ static int prepare_source(builder *b, const plan_recipe *r, const plan_recipe_so
         plan_hash_algo_parse(s->algo, &algo);
         char *url = local ? plan_xasprintf("file://%s", local) : plan_xstrdup(s->url);
         char *cached = NULL;
-        rc = plan_fetch_source(b->ctx, b->opts->cache_dir, url, algo, s->hash, &cached);
+        rc = (b->opts->offline ? plan_fetch_source_offline : plan_fetch_source)(
+            b->ctx, b->opts->cache_dir, url, algo, s->hash, &cached);
         if (!rc)
             rc = recipe_unpack(b->ctx, cached, dest, s->strip_components, local ? s->path : s->url);
         free(url);

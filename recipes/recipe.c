@@ -683,6 +683,22 @@ static char *directory_of(const char *file)
 }
 
 /* Check the text, build the document, hand its root to top. */
+/* Nothing but blank lines and comments (libfyaml gives no document). */
+static bool only_comments(const char *text, size_t len)
+{
+    bool comment = false;
+    for (size_t i = 0; i < len; i++) {
+        char ch = text[i];
+        if (ch == '\n')
+            comment = false;
+        else if (ch == '#')
+            comment = true;
+        else if (!comment && ch != ' ' && ch != '\t' && ch != '\r')
+            return false;
+    }
+    return true;
+}
+
 static int parse_document(parser *p, const char *text, size_t len,
                           int (*top)(parser *, struct fy_node *))
 {
@@ -702,6 +718,10 @@ static int parse_document(parser *p, const char *text, size_t len,
     fy_diag_set_collect_errors(diag, true);
     struct fy_parse_cfg cfg = {.flags = FYPCF_QUIET, .diag = diag};
     struct fy_document *doc = fy_document_build_from_string(&cfg, text, len);
+    if (!doc && p->config && only_comments(text, len)) {
+        fy_diag_destroy(diag);
+        return top(p, NULL); /* an empty configuration */
+    }
     if (!doc) {
         rc = report_yaml_errors(p, diag);
     } else {

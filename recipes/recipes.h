@@ -137,6 +137,7 @@ typedef struct plan_build_opts {
     volatile sig_atomic_t *cancel;
     /* Versions to keep for dependencies wherever they fit (a lock). */
     const plan_lock *pins;
+    bool offline;              /* sources only from the cache or file:// */
 } plan_build_opts;
 
 typedef struct plan_build_result {

@@ -608,6 +608,7 @@ void gc_resume(plan_store *s)
     }
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
         close(fd); /* a collector is at work */
+        close(run_fd);
         free(intent);
         return;
     }

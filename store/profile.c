@@ -240,8 +240,8 @@ static int generation_read(plan_ctx *ctx, const char *file, plan_generation *g)
     if (!j || !fmt || strcmp(fmt, GENERATION_FORMAT) != 0) {
         json_decref(j);
         return plan_fail(ctx, PLAN_ERR_CORRUPT,
-                         "'%s' is not a generation record (%s): remove that generation with "
-                         "'plan generations --delete N'",
+                         "'%s' is not a generation record (%s): delete that generation with "
+                         "'plan generations --delete N', or remove the file and its tree",
                          file, j ? "unknown format" : err.text);
     }
     plan_generation_init(g);
