@@ -201,25 +201,34 @@ static bool same_requests(const plan_project *pr, const plan_lock *lock)
     return true;
 }
 
-/* Every locked recipe file still has the locked hash. */
-static bool recipes_unchanged(cli *c, const plan_project *pr, const plan_lock *lock)
+/* Why a lock's recipes no longer match it (caller frees), or NULL when
+ * every locked recipe file still has the locked hash. */
+static char *recipe_problem(cli *c, const plan_project *pr, const plan_lock *lock)
 {
-    for (size_t i = 0; i < lock->n; i++) {
+    char *why = NULL;
+    for (size_t i = 0; i < lock->n && !why; i++) {
         const plan_lock_package *p = &lock->packages[i];
-        if (!p->recipe || !p->recipe_hash)
-            return false;
+        if (!p->recipe || !p->recipe_hash) {
+            why = plan_xasprintf("%s %s has no recipe in the lock", p->name, p->version);
+            break;
+        }
         char *file = p->recipe[0] == '/' ? plan_xstrdup(p->recipe)
                                          : plan_path_join(pr->dir, p->recipe);
-        char *h = plan_recipe_file_hash(c->ctx, file);
-        bool same = h && !strcmp(h, p->recipe_hash);
-        free(h);
-        free(file);
-        if (!same) {
-            plan_ctx_clear_error(c->ctx);
-            return false;
+        struct stat st;
+        if (stat(file, &st) != 0) {
+            why = plan_xasprintf("the locked recipe '%s' of %s %s is missing", p->recipe,
+                                 p->name, p->version);
+        } else {
+            char *h = plan_recipe_file_hash(c->ctx, file);
+            if (!h || strcmp(h, p->recipe_hash) != 0)
+                why = plan_xasprintf("the recipe '%s' of %s %s changed since it was locked",
+                                     p->recipe, p->name, p->version);
+            free(h);
         }
+        free(file);
     }
-    return true;
+    plan_ctx_clear_error(c->ctx);
+    return why;
 }
 
 static int read_text(const char *file, char **out)
@@ -281,16 +290,19 @@ static int lock_for_project(cli *c, plan_store *store, const env_args *a, plan_p
         plan_warn(c->ctx, "ignoring %s: %s", lock_file, plan_ctx_error(c->ctx));
         plan_ctx_clear_error(c->ctx);
     }
-    bool fresh = locked && same_requests(pr, locked) && recipes_unchanged(c, pr, locked);
+    bool same = locked && same_requests(pr, locked);
+    char *problem = same ? recipe_problem(c, pr, locked) : NULL;
+    bool fresh = same && !problem;
     if (a->frozen && !fresh) {
         rc = cli_error(c, "'%s' is stale: %s; run 'plan lock' and commit the result "
                           "(--frozen never resolves)",
-                       lock_file, !same_requests(pr, locked)
-                                      ? "its requests differ from the packages of plan.yaml"
-                                      : "a locked recipe changed since");
+                       lock_file, problem ? problem
+                                          : "its requests differ from the packages of plan.yaml");
+        free(problem);
         plan_lock_free(locked);
         goto out;
     }
+    free(problem);
     if (fresh && plan_lock_present(store, locked)) {
         lock = locked;
     } else {
@@ -551,7 +563,7 @@ out:
         fprintf(stderr, "plan: kept the run root %s; remove it yourself when done (it is no "
                         "longer a gc root: 'plan gc' may collect the plans its links point "
                         "to)\n", plan_runroot_path(rr));
-        free(rr); /* the handle only: the directory stays */
+        plan_runroot_forget(rr);
     } else {
         plan_store_runroot_remove(rr);
     }

@@ -359,8 +359,9 @@ int cli_profile_change(cli *c, const profile_change *ch)
         plan_strlist_take(&repos, plan_path_absolute(ch->recipes.items[i]));
     if (!repos.len && (rc = cli_config_recipes(c, &repos)))
         goto out;
-    for (size_t i = 0; !repos.len && cur && i < cur->recipes.len; i++)
-        plan_strlist_add(&repos, cur->recipes.items[i]);
+    if (!repos.len && cur)
+        for (size_t i = 0; i < cur->recipes.len; i++)
+            plan_strlist_add(&repos, cur->recipes.items[i]);
     if (!repos.len && names.len) {
         char *cfg = cli_config_file(c);
         rc = cli_error(c, "no recipe repositories to install from: pass --recipes DIR, or add "

@@ -717,6 +717,7 @@ static int build_once(builder *b, const plan_recipe *r, const input *in, size_t 
         rc = plan_fail_errno(ctx, PLAN_ERR_IO, errno, "cannot create '%s'", log_path);
         goto out;
     }
+    setvbuf(log, NULL, _IOLBF, 0); /* so the log can be watched while it grows */
     /* The output exists from the start, as an empty directory, so builds
      * may simply install into $out. */
     build_env(b, &env, in, nin, plan_output_path(output), src, sdir);

@@ -438,6 +438,10 @@ int plan_store_runroot_new(plan_store *s, const char *parent, plan_runroot **out
         char hex[17];
         randombytes_buf(rnd, sizeof(rnd));
         plan_hex_encode(rnd, sizeof(rnd), hex);
+        /* The first run root of a session carries its id, so 'plan ps'
+         * and the folder name agree. */
+        if (attempt == 0 && s->session_id)
+            memcpy(hex, s->session_id, sizeof(hex));
         path = plan_xasprintf("%s/plan-%s", parent, hex);
         /* Recorded before it exists: a crash never leaves a run root that
          * no session names. */
@@ -465,6 +469,14 @@ int plan_store_runroot_new(plan_store *s, const char *parent, plan_runroot **out
 }
 
 const char *plan_runroot_path(const plan_runroot *r) { return r->path; }
+
+void plan_runroot_forget(plan_runroot *r)
+{
+    if (!r)
+        return;
+    free(r->path);
+    free(r);
+}
 
 void plan_store_runroot_remove(plan_runroot *r)
 {

@@ -292,6 +292,8 @@ typedef struct plan_runroot plan_runroot;
 int plan_store_runroot_new(plan_store *store, const char *parent, plan_runroot **out);
 const char *plan_runroot_path(const plan_runroot *rr);
 void plan_store_runroot_remove(plan_runroot *rr);
+/* Free the handle only: the directory stays, and is the caller's. */
+void plan_runroot_forget(plan_runroot *rr);
 
 /* Explicit roots: var/gc/roots/<name> names a path (any form
  * plan_store_resolve takes); var/gc/links/ points at symlinks made by

@@ -21,3 +21,72 @@ common_setup() {
 
 # Remove a root that holds read-only store paths.
 wipe() { chmod -R u+w "$1" 2>/dev/null; rm -rf "$1"; }
+
+# ---- profiles, plan env and gc (profile.bats, env.bats, gc.bats) ----
+
+# plan_recipe DIR NAME VERSION BUILD-SCRIPT [EXTRA-YAML]: write
+# DIR/NAME-VERSION.yaml, a recipe with no sources.
+plan_recipe() {
+    mkdir -p "$1"
+    {
+        printf 'name: %s\nversion: %s\nbuild: |\n' "$2" "$3"
+        printf '%s\n' "$4" | sed 's/^/  /'
+        if [ -n "${5:-}" ]; then printf '%s\n' "$5"; fi
+    } >"$1/$2-$3.yaml"
+}
+
+# tool_recipe DIR NAME VERSION TOOL TEXT: a plan whose bin/TOOL prints TEXT.
+tool_recipe() {
+    plan_recipe "$1" "$2" "$3" "mkdir -p \$out/bin
+printf '#!/bin/sh\\necho $5\\n' >\$out/bin/$4
+chmod +x \$out/bin/$4" 'env:
+  PATH: prepend bin'
+}
+
+# tree_state DIR: every entry under DIR (type, path, link target), sorted;
+# two equal states are the same tree of links.
+tree_state() { (cd "$1" && find . -printf '%y %p -> %l\n' | LC_ALL=C sort); }
+
+# wait_until TRIES CMD...: run CMD every 0.05 s until it succeeds.
+wait_until() {
+    local n=$1 i
+    shift
+    for ((i = 0; i < n; i++)); do
+        "$@" && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
+# start_bg OUT CMD...: start CMD in the background (stdout and stderr to OUT, bats's
+# fd 3 closed), remember its pid for bg_cleanup; the pid is in $BG_PID.
+start_bg() {
+    local out=$1
+    shift
+    "$@" >"$out" 2>&1 3>&- &
+    BG_PID=$!
+    echo "$BG_PID" >>"$BATS_TEST_TMPDIR/bg.pids"
+}
+
+# bg_cleanup: kill what start_bg started and is still running (for teardown).
+bg_cleanup() {
+    local p
+    [ -f "$BATS_TEST_TMPDIR/bg.pids" ] || return 0
+    while read -r p; do kill -TERM "$p" 2>/dev/null || true; done <"$BATS_TEST_TMPDIR/bg.pids"
+    for p in $(cat "$BATS_TEST_TMPDIR/bg.pids"); do wait "$p" 2>/dev/null || true; done
+    rm -f "$BATS_TEST_TMPDIR/bg.pids"
+}
+
+# store_has GLOB: a store path whose name matches GLOB (e.g. '*-hello-1.0.0').
+store_has() { compgen -G "$ROOT/store/$1" >/dev/null; }
+
+# run_roots: the run roots under $PLAN_RUN_DIR, one a line.
+run_roots() { ls -d "$PLAN_RUN_DIR"/plan-* 2>/dev/null || true; }
+
+# proc_gone PID: the process has exited (a zombie holds no locks any more)
+proc_gone() {
+    ! kill -0 "$1" 2>/dev/null && return 0
+    local st
+    st=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null) || return 0
+    [ "${st%% *}" = Z ]
+}
