@@ -45,7 +45,7 @@ const command plan_commands[] = {
      "Options:\n"
      "  -f, --file FILE     the project file (default: plan.yaml)\n"
      "  --frozen            use plan.lock exactly: fail if it is missing or stale;\n"
-     "                      never resolve (for CI)\n"
+     "                      never resolve, never use the network (for CI)\n"
      "  --pure              start from an almost empty environment (HOME, USER,\n"
      "                      TERM, LANG, LC_*, TZ, DISPLAY...): PATH holds only the\n"
      "                      plans' directories\n"
@@ -196,7 +196,8 @@ const command plan_commands[] = {
      "  plan recipe check examples/recipes/*.yaml\n"
      "  plan recipe new mytool\n"},
     {"remove", cmd_remove, "remove packages from a profile (a new generation)",
-     "usage: plan remove [--profile NAME] NAME...\n"
+     "usage: plan remove [--profile NAME] [--recipes DIR]... [--prefer NAME]...\n"
+     "                   [--strategy S] NAME...\n"
      "\n"
      "Drop the requests, resolve what remains, and switch to the new generation.\n"
      "The old generation stays until deleted ('plan rollback' returns to it).\n"
@@ -245,7 +246,8 @@ const command plan_commands[] = {
      "  plan shell-init fish | source\n"},
     {"store", cmd_store, "work with the store directly (add, verify, export, ...)", NULL},
     {"upgrade", cmd_upgrade, "move a profile's packages to the newest versions allowed",
-     "usage: plan upgrade [--profile NAME] [NAME...]\n"
+     "usage: plan upgrade [--profile NAME] [--recipes DIR]... [--prefer NAME]...\n"
+     "                    [--strategy S] [NAME...]\n"
      "\n"
      "Resolve the profile's requests again, letting the named packages (all, with\n"
      "no names) move to the newest versions their ranges allow, and switch to the\n"

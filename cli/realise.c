@@ -469,11 +469,11 @@ int cli_profile_change(cli *c, const profile_change *ch)
         print_changes(c, cur, &g, number, ch->profile);
         if (c->json) {
             json_t *pk = json_array();
-            for (size_t i = 0; i < lock->n; i++)
+            for (size_t i = 0; i < g.pkg_names.len; i++)
                 json_array_append_new(pk, json_pack("{s:s, s:s, s:s}", "name",
-                                                    lock->packages[i].name, "version",
-                                                    lock->packages[i].version, "path",
-                                                    lock->packages[i].path));
+                                                    g.pkg_names.items[i], "version",
+                                                    g.pkg_versions.items[i], "path",
+                                                    g.pkg_paths.items[i]));
             cli_print_json(json_pack("{s:s, s:I, s:b, s:o, s:I, s:I}", "profile", ch->profile,
                                      "generation", (json_int_t)number, "changed", true,
                                      "packages", pk, "links",

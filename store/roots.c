@@ -353,7 +353,11 @@ int sessions_scan(plan_store *s, bool reap, plan_session **out, size_t *n_out,
             int tfd = reap && !strncmp(de->d_name, ".new-", 5)
                           ? openat(dirfd(d), de->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
                           : -1;
-            if (tfd >= 0 && flock(tfd, LOCK_EX | LOCK_NB) == 0)
+            /* Only an old one: a young one may be between its creation and
+             * its lock. */
+            struct stat tst;
+            if (tfd >= 0 && fstat(tfd, &tst) == 0 && time(NULL) - tst.st_mtime > 60 &&
+                flock(tfd, LOCK_EX | LOCK_NB) == 0)
                 unlinkat(dirfd(d), de->d_name, 0);
             if (tfd >= 0)
                 close(tfd);
