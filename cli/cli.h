@@ -79,6 +79,7 @@ int cmd_env(cli *c, const command *cmd, int argc, char **argv);
 int cmd_gc(cli *c, const command *cmd, int argc, char **argv);
 int cmd_generations(cli *c, const command *cmd, int argc, char **argv);
 int cmd_install(cli *c, const command *cmd, int argc, char **argv);
+int cmd_keys(cli *c, const command *cmd, int argc, char **argv);
 int cmd_list(cli *c, const command *cmd, int argc, char **argv);
 int cmd_ps(cli *c, const command *cmd, int argc, char **argv);
 int cmd_remove(cli *c, const command *cmd, int argc, char **argv);

@@ -575,3 +575,14 @@ int cli_profile_command(cli *c, const command *cmd, change_kind kind, int argc, 
     plan_strlist_release(&ch.prefer);
     return rc;
 }
+
+char *cli_config_dir(const cli *c)
+{
+    char *file = cli_config_file(c);
+    char *slash = strrchr(file, '/');
+    if (slash && slash != file)
+        *slash = '\0';
+    else if (slash)
+        slash[1] = '\0';
+    return file;
+}

@@ -13,6 +13,9 @@ char *cli_config_file(const cli *c);
 /* Recipe repositories from the configuration file (none when it does not
  * exist).  EXIT_OK or EXIT_FAILURE_ (reported). */
 int cli_config_recipes(cli *c, plan_strlist *out);
+/* The folder of the configuration file: keys/ and trusted-keys live there
+ * (caller frees). */
+char *cli_config_dir(const cli *c);
 /* Where run roots go: $PLAN_RUN_DIR, $XDG_RUNTIME_DIR/plan, a tmpfs
  * /dev/shm/plan-<uid>, else <root>/var/run (caller frees). */
 char *cli_run_dir(const cli *c);
