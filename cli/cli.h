@@ -82,6 +82,7 @@ int cmd_install(cli *c, const command *cmd, int argc, char **argv);
 int cmd_keys(cli *c, const command *cmd, int argc, char **argv);
 int cmd_list(cli *c, const command *cmd, int argc, char **argv);
 int cmd_ps(cli *c, const command *cmd, int argc, char **argv);
+int cmd_registry(cli *c, const command *cmd, int argc, char **argv);
 int cmd_remove(cli *c, const command *cmd, int argc, char **argv);
 int cmd_rollback(cli *c, const command *cmd, int argc, char **argv);
 int cmd_shell_init(cli *c, const command *cmd, int argc, char **argv);

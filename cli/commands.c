@@ -219,6 +219,24 @@ const command plan_commands[] = {
      "Examples:\n"
      "  plan recipe check examples/recipes/*.yaml\n"
      "  plan recipe new mytool\n"},
+    {"registry", cmd_registry, "add, list, remove or update registries",
+     "usage: plan registry add NAME URL --key NAME:BASE64\n"
+     "       plan registry list\n"
+     "       plan registry remove NAME\n"
+     "       plan registry update [NAME]\n"
+     "\n"
+     "A registry is where signed plans are published and fetched.  Adding one\n"
+     "pins its key (the one 'plan-registry init' printed): plan never fetches a\n"
+     "registry's key from the registry.  'update' fetches its timestamp, then the\n"
+     "snapshot and the index files that changed, and keeps them only if every\n"
+     "signature verifies, nothing expired, nothing is older than what was seen\n"
+     "before, and every file matches the size and hash signed for it.  Registries\n"
+     "are kept in <config>/registries.json, in priority order.\n"
+     "\n"
+     "Examples:\n"
+     "  plan registry add main http://127.0.0.1:8080 --key main:Kq3v...=\n"
+     "  plan registry add mirror file:///srv/mirror --key main:Kq3v...=\n"
+     "  plan registry update\n"},
     {"remove", cmd_remove, "remove packages from a profile (a new generation)",
      "usage: plan remove [--profile NAME] [--recipes DIR]... [--prefer NAME]...\n"
      "                   [--strategy S] NAME...\n"

@@ -16,6 +16,9 @@ int cli_config_recipes(cli *c, plan_strlist *out);
 /* The folder of the configuration file: keys/ and trusted-keys live there
  * (caller frees). */
 char *cli_config_dir(const cli *c);
+/* <config>/registries.json and <root>/var/db/registry.db (caller frees). */
+char *cli_registries_file(const cli *c);
+char *cli_regdb_path(const cli *c);
 /* Where run roots go: $PLAN_RUN_DIR, $XDG_RUNTIME_DIR/plan, a tmpfs
  * /dev/shm/plan-<uid>, else <root>/var/run (caller frees). */
 char *cli_run_dir(const cli *c);

@@ -8,6 +8,8 @@
 
 #include "../common/common.h"
 
+#include <jansson.h>
+
 typedef enum plan_hash_algo {
     PLAN_ALGO_BLAKE2B, /* BLAKE2b-256 */
     PLAN_ALGO_SHA256,
@@ -84,4 +86,79 @@ int plan_keyring_add(plan_ctx *ctx, plan_keyring *r, const plan_pubkey *k);
 int plan_keyring_remove(plan_ctx *ctx, plan_keyring *r, const char *name_or_id);
 const plan_pubkey *plan_keyring_find(const plan_keyring *r, const char *id);
 
+/* ---- signed JSON documents (docs/formats/registry.md) ---- */
+/* The canonical text (sorted keys, compact, ASCII); NULL if j holds a
+ * real number.  Caller frees. */
+char *plan_canonical_json(json_t *j);
+/* {"signed": signed_obj, "signatures": [by k]} with purpose = its "type";
+ * takes signed_obj; NULL if it has no type or holds a real.  Caller frees. */
+char *plan_signed_wrap(const plan_seckey *k, json_t *signed_obj);
+/* Parse and verify a signed document of the given type with key; *out is
+ * a new reference to "signed".  PLAN_ERR_HOSTILE with a message naming
+ * what otherwise. */
+int plan_signed_open(plan_ctx *ctx, const char *text, size_t len, const plan_pubkey *key,
+                     const char *type, const char *what, json_t **out);
+/* ---- bounded transfers into memory (http.c) ---- */
+typedef struct plan_http_get {
+    const char *url;     /* http://, https:// or file:// */
+    size_t max_bytes;    /* a longer answer is refused */
+    /* results */
+    plan_buf body;
+    bool found;          /* got it (HTTP 200, or the file exists) */
+    long status;         /* HTTP status, 0 for file:// */
+    char *error;         /* why it failed (not set for a plain 404) */
+} plan_http_get;
+
+/* Run the transfers, up to parallel at once (0: 8) over kept-alive
+ * connections.  Each request's result is in its fields; the return value
+ * is non-zero only when the transfers could not run at all.  Release each
+ * with plan_http_get_release. */
+int plan_http_get_many(plan_ctx *ctx, plan_http_get *reqs, size_t n, unsigned parallel);
+void plan_http_get_release(plan_http_get *r);
+/* ---- registries (docs/formats/registry.md) ---- */
+typedef struct plan_registry {
+    char *name;
+    char *url;          /* no trailing slash */
+    plan_pubkey key;    /* the pinned registry key */
+} plan_registry;
+
+typedef struct plan_registries {
+    plan_registry *items; /* in priority order: the first wins a name */
+    size_t n, cap;
+} plan_registries;
+
+/* The registries file (JSON, plan-registries-v1); missing: none. */
+int plan_registries_load(plan_ctx *ctx, const char *file, plan_registries *out);
+int plan_registries_save(plan_ctx *ctx, const plan_registries *r, const char *file);
+void plan_registries_release(plan_registries *r);
+/* key is "NAME:BASE64"; a name already there is an error. */
+int plan_registries_add(plan_ctx *ctx, plan_registries *r, const char *name, const char *url,
+                        const char *key);
+int plan_registries_remove(plan_ctx *ctx, plan_registries *r, const char *name);
+
+/* The client's cache of verified metadata and the highest versions seen
+ * (sqlite).  Close with plan_regdb_close. */
+typedef struct plan_regdb plan_regdb;
+int plan_regdb_open(plan_ctx *ctx, const char *path, plan_regdb **out);
+void plan_regdb_close(plan_regdb *d);
+
+typedef struct plan_update_report {
+    bool changed;              /* a new snapshot was taken */
+    unsigned indexes_fetched;
+    int64_t timestamp_version, snapshot_version;
+} plan_update_report;
+
+/* timestamp -> snapshot -> changed indexes, each verified with the pinned
+ * key, capped at its declared size, checked against the hash that signed
+ * it, never older than what was seen before and never expired.  All or
+ * nothing: the cache changes only when everything checked out. */
+int plan_registry_update(plan_ctx *ctx, plan_regdb *d, const plan_registry *reg,
+                         plan_update_report *report);
+/* The cached index of name ("signed" part, verified again); caller
+ * json_decref's.  PLAN_ERR_NOT_FOUND when the registry has no such name. */
+int plan_registry_index(plan_ctx *ctx, plan_regdb *d, const plan_registry *reg,
+                        const char *name, json_t **out);
+/* Every package name in the cached snapshot, sorted. */
+int plan_registry_names(plan_ctx *ctx, plan_regdb *d, const plan_registry *reg,
+                        plan_strlist *out);
 #endif

@@ -1,0 +1,638 @@
+/* The registry client: configured registries, and the update that brings
+ * their signed metadata into a local cache after checking it the TUF way
+ * (docs/formats/registry.md#what-a-client-checks-update). */
+#include "fetch.h"
+#include "../store/store.h"
+
+#include <errno.h>
+#include <sodium.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define REGISTRIES_FORMAT "plan-registries-v1"
+#define TIMESTAMP_MAX (64 * 1024)
+#define SNAPSHOT_MAX (64u << 20)
+#define PLAN_HASH_HEX_TEXT (8 + 64 + 1) /* "blake2b:" + hex + NUL */
+
+/* ---------- the configured registries ---------- */
+
+void plan_registries_release(plan_registries *r)
+{
+    for (size_t i = 0; i < r->n; i++) {
+        free(r->items[i].name);
+        free(r->items[i].url);
+        plan_pubkey_release(&r->items[i].key);
+    }
+    free(r->items);
+    memset(r, 0, sizeof(*r));
+}
+
+static bool registry_name_ok(const char *name)
+{
+    size_t n = strlen(name);
+    if (!n || n > 64 || name[0] == '-' || name[0] == '.')
+        return false;
+    for (const char *c = name; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+              *c == '-' || *c == '_' || *c == '.'))
+            return false;
+    return true;
+}
+
+static bool url_ok(const char *url)
+{
+    return !strncmp(url, "http://", 7) || !strncmp(url, "https://", 8) ||
+           !strncmp(url, "file:///", 8);
+}
+
+int plan_registries_add(plan_ctx *ctx, plan_registries *r, const char *name, const char *url,
+                        const char *key)
+{
+    if (!registry_name_ok(name))
+        return plan_fail(ctx, PLAN_ERR_INVALID,
+                         "invalid registry name '%s': use letters, digits and '-_.'", name);
+    if (!url_ok(url))
+        return plan_fail(ctx, PLAN_ERR_INVALID,
+                         "'%s' is not a registry URL: use http://, https:// or file:///", url);
+    for (size_t i = 0; i < r->n; i++)
+        if (!strcmp(r->items[i].name, name))
+            return plan_fail(ctx, PLAN_ERR_INVALID,
+                             "a registry named '%s' exists already ('plan registry remove %s' "
+                             "first to replace it)", name, name);
+    plan_pubkey k;
+    int rc = plan_pubkey_parse(ctx, key, &k);
+    if (rc)
+        return plan_fail_wrap(ctx, rc, "the key of registry '%s'", name);
+    if (r->n == r->cap) {
+        r->cap = r->cap ? 2 * r->cap : 4;
+        r->items = plan_xrealloc(r->items, r->cap * sizeof(*r->items));
+    }
+    plan_registry *it = &r->items[r->n++];
+    it->name = plan_xstrdup(name);
+    /* One spelling: no trailing slash, so "<url>/timestamp.json" is right. */
+    size_t len = strlen(url);
+    while (len > 8 && url[len - 1] == '/')
+        len--;
+    it->url = plan_xstrndup(url, len);
+    it->key = k;
+    return 0;
+}
+
+int plan_registries_remove(plan_ctx *ctx, plan_registries *r, const char *name)
+{
+    for (size_t i = 0; i < r->n; i++) {
+        if (strcmp(r->items[i].name, name) != 0)
+            continue;
+        free(r->items[i].name);
+        free(r->items[i].url);
+        plan_pubkey_release(&r->items[i].key);
+        memmove(&r->items[i], &r->items[i + 1], (r->n - i - 1) * sizeof(*r->items));
+        r->n--;
+        return 0;
+    }
+    return plan_fail(ctx, PLAN_ERR_NOT_FOUND, "there is no registry named '%s' (see 'plan "
+                                              "registry list')", name);
+}
+
+int plan_registries_load(plan_ctx *ctx, const char *file, plan_registries *out)
+{
+    memset(out, 0, sizeof(*out));
+    json_error_t err;
+    json_t *j = json_load_file(file, JSON_REJECT_DUPLICATES, &err);
+    if (!j) {
+        FILE *f = fopen(file, "re");
+        if (!f)
+            return errno == ENOENT ? 0
+                                   : plan_fail_errno(ctx, PLAN_ERR_IO, errno, "cannot read '%s'",
+                                                     file);
+        fclose(f);
+        return plan_fail(ctx, PLAN_ERR_CORRUPT, "'%s' is not JSON (line %d: %s)", file,
+                         err.line, err.text);
+    }
+    const char *fmt = json_string_value(json_object_get(j, "format"));
+    int rc = fmt && !strcmp(fmt, REGISTRIES_FORMAT)
+                 ? 0
+                 : plan_fail(ctx, PLAN_ERR_CORRUPT, "'%s' is not a plan registries file", file);
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(j, "registries"), i, v) {
+        if (rc)
+            break;
+        const char *n = json_string_value(json_object_get(v, "name"));
+        const char *u = json_string_value(json_object_get(v, "url"));
+        const char *k = json_string_value(json_object_get(v, "key"));
+        rc = n && u && k ? plan_registries_add(ctx, out, n, u, k)
+                         : plan_fail(ctx, PLAN_ERR_CORRUPT, "'%s': a registry needs name, url "
+                                                           "and key", file);
+    }
+    json_decref(j);
+    if (rc) {
+        plan_fail_wrap(ctx, rc, "reading '%s'", file);
+        plan_registries_release(out);
+    }
+    return rc;
+}
+
+int plan_registries_save(plan_ctx *ctx, const plan_registries *r, const char *file)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < r->n; i++) {
+        char *k = plan_pubkey_format(&r->items[i].key);
+        json_array_append_new(arr, json_pack("{s:s, s:s, s:s}", "name", r->items[i].name, "url",
+                                             r->items[i].url, "key", k));
+        free(k);
+    }
+    json_t *j = json_pack("{s:s, s:o}", "format", REGISTRIES_FORMAT, "registries", arr);
+    char *text = json_dumps(j, JSON_INDENT(2));
+    json_decref(j);
+    char *dir = plan_xstrdup(file);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = '\0';
+    int e = slash ? plan_fs_mkdirs(dir, 0755) : 0;
+    if (!e)
+        e = plan_fs_write_atomic(file, text, strlen(text), 0644);
+    free(dir);
+    free(text);
+    return e ? plan_fail_errno(ctx, PLAN_ERR_IO, -e, "cannot write '%s'", file) : 0;
+}
+
+/* ---------- the client's metadata cache ---------- */
+
+struct plan_regdb {
+    plan_ctx *ctx;
+    sqlite3 *db;
+    char *path;
+};
+
+static const char *const regdb_schema =
+    "CREATE TABLE IF NOT EXISTS registry ("
+    "  name TEXT PRIMARY KEY,"
+    "  keyid TEXT NOT NULL,"
+    "  timestamp_version INTEGER NOT NULL,"
+    "  snapshot_version INTEGER NOT NULL,"
+    "  snapshot TEXT,"
+    "  checked INTEGER NOT NULL"
+    ");"
+    "CREATE TABLE IF NOT EXISTS index_cache ("
+    "  registry TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  version INTEGER NOT NULL,"
+    "  hash TEXT NOT NULL,"
+    "  text BLOB NOT NULL,"
+    "  PRIMARY KEY (registry, name)"
+    ") WITHOUT ROWID;";
+
+static int regdb_fail(plan_regdb *d, const char *what)
+{
+    return plan_fail(d->ctx, PLAN_ERR_DB, "registry cache '%s': %s: %s", d->path, what,
+                     sqlite3_errmsg(d->db));
+}
+
+int plan_regdb_open(plan_ctx *ctx, const char *path, plan_regdb **out)
+{
+    plan_regdb *d = plan_xcalloc(1, sizeof(*d));
+    d->ctx = ctx;
+    d->path = plan_xstrdup(path);
+    char *dir = plan_xstrdup(path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = '\0';
+    if (slash)
+        plan_fs_mkdirs(dir, 0755);
+    free(dir);
+    int rc = 0;
+    if (sqlite3_open_v2(path, &d->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                                          SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
+        sqlite3_busy_timeout(d->db, 30000) != SQLITE_OK ||
+        sqlite3_exec(d->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL, NULL,
+                     NULL) != SQLITE_OK ||
+        sqlite3_exec(d->db, regdb_schema, NULL, NULL, NULL) != SQLITE_OK)
+        rc = regdb_fail(d, "cannot open");
+    if (rc) {
+        plan_regdb_close(d);
+        return rc;
+    }
+    *out = d;
+    return 0;
+}
+
+void plan_regdb_close(plan_regdb *d)
+{
+    if (!d)
+        return;
+    sqlite3_close(d->db);
+    free(d->path);
+    free(d);
+}
+
+typedef struct reg_state {
+    bool known;
+    int64_t timestamp_version, snapshot_version;
+    char *snapshot; /* the cached signed snapshot's "signed" text */
+} reg_state;
+
+static int state_read(plan_regdb *d, const plan_registry *reg, reg_state *st)
+{
+    memset(st, 0, sizeof(*st));
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(d->db, "SELECT keyid, timestamp_version, snapshot_version, snapshot "
+                                  "FROM registry WHERE name = ?1", -1, &s, NULL) != SQLITE_OK)
+        return regdb_fail(d, "reading the registry state");
+    sqlite3_bind_text(s, 1, reg->name, -1, SQLITE_STATIC);
+    if (sqlite3_step(s) == SQLITE_ROW) {
+        /* A registry re-added with another key starts afresh: the old
+         * versions were counted by a different signer. */
+        if (!strcmp((const char *)sqlite3_column_text(s, 0), reg->key.id)) {
+            st->known = true;
+            st->timestamp_version = sqlite3_column_int64(s, 1);
+            st->snapshot_version = sqlite3_column_int64(s, 2);
+            const unsigned char *t = sqlite3_column_text(s, 3);
+            st->snapshot = t ? plan_xstrdup((const char *)t) : NULL;
+        }
+    }
+    sqlite3_finalize(s);
+    return 0;
+}
+
+/* ---------- the update ---------- */
+
+static void blake2b_text(const void *data, size_t len, char out[PLAN_HASH_HEX_TEXT])
+{
+    uint8_t h[32];
+    crypto_generichash(h, sizeof(h), data, len, NULL, 0);
+    char hex[65];
+    plan_hex_encode(h, 32, hex);
+    snprintf(out, PLAN_HASH_HEX_TEXT, "blake2b:%s", hex);
+}
+
+static int check_expiry(plan_ctx *ctx, json_t *sg, const char *what)
+{
+    json_t *e = json_object_get(sg, "expires");
+    if (!json_is_integer(e))
+        return plan_fail(ctx, PLAN_ERR_HOSTILE, "%s has no expiry", what);
+    time_t now = time(NULL);
+    if ((time_t)json_integer_value(e) <= now) {
+        char when[32];
+        time_t t = (time_t)json_integer_value(e);
+        struct tm tm;
+        strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", gmtime_r(&t, &tm));
+        return plan_fail(ctx, PLAN_ERR_HOSTILE,
+                         "%s expired at %s: the registry (or mirror) serves stale metadata; "
+                         "refusing it (a mirror must be refreshed from its registry)",
+                         what, when);
+    }
+    return 0;
+}
+
+static json_int_t int_of(json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+    return json_is_integer(v) ? json_integer_value(v) : -1;
+}
+
+/* A fetched file, checked against the size and hash that signed metadata
+ * declared for it. */
+static int check_declared(plan_ctx *ctx, const plan_http_get *g, json_t *decl, const char *what)
+{
+    if (g->error)
+        return plan_fail(ctx, PLAN_ERR_HOSTILE, "%s", g->error);
+    if (!g->found)
+        return plan_fail(ctx, PLAN_ERR_NOT_FOUND, "%s is missing at '%s'", what, g->url);
+    json_int_t size = int_of(decl, "size");
+    const char *hash = json_string_value(json_object_get(decl, "hash"));
+    char got[PLAN_HASH_HEX_TEXT];
+    blake2b_text(g->body.data, g->body.len, got);
+    if (size < 0 || (size_t)size != g->body.len || !hash || strcmp(hash, got) != 0)
+        return plan_fail(ctx, PLAN_ERR_HOSTILE,
+                         "%s does not match what the signed metadata declares for it (size "
+                         "%zu, %s): refusing it (a mix of files from two versions of the "
+                         "registry, or tampering)",
+                         what, g->body.len, got);
+    return 0;
+}
+
+typedef struct fetched_index {
+    char *name;
+    json_int_t version;
+    char *hash;
+    char *text;
+} fetched_index;
+
+static int fetch_indexes(plan_ctx *ctx, const plan_registry *reg, json_t *snapshot,
+                         plan_regdb *d, fetched_index **out, size_t *n_out)
+{
+    json_t *indexes = json_object_get(snapshot, "indexes");
+    size_t cap = json_object_size(indexes), n = 0;
+    fetched_index *list = plan_xcalloc(cap ? cap : 1, sizeof(*list));
+    plan_http_get *gets = plan_xcalloc(cap ? cap : 1, sizeof(*gets));
+    char **urls = plan_xcalloc(cap ? cap : 1, sizeof(char *));
+    json_t **decls = plan_xcalloc(cap ? cap : 1, sizeof(json_t *));
+    int rc = 0;
+    const char *name;
+    json_t *decl;
+    sqlite3_stmt *s = NULL;
+    sqlite3_prepare_v2(d->db, "SELECT hash FROM index_cache WHERE registry = ?1 AND name = ?2",
+                       -1, &s, NULL);
+    json_object_foreach(indexes, name, decl) {
+        if (plan_store_check_name(name) != NULL) {
+            rc = plan_fail(ctx, PLAN_ERR_HOSTILE, "the snapshot of '%s' names an index '%.80s', "
+                                                  "which is not a package name",
+                           reg->name, name);
+            break;
+        }
+        const char *hash = json_string_value(json_object_get(decl, "hash"));
+        json_int_t size = int_of(decl, "size");
+        if (!hash || size < 0 || size > (json_int_t)SNAPSHOT_MAX) {
+            rc = plan_fail(ctx, PLAN_ERR_HOSTILE, "the snapshot of '%s' declares index '%s' "
+                                                  "without a valid hash and size",
+                           reg->name, name);
+            break;
+        }
+        sqlite3_reset(s);
+        sqlite3_bind_text(s, 1, reg->name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+        bool same = sqlite3_step(s) == SQLITE_ROW &&
+                    !strcmp((const char *)sqlite3_column_text(s, 0), hash);
+        if (same)
+            continue; /* unchanged: no transfer */
+        urls[n] = plan_xasprintf("%s/index/%s.json", reg->url, name);
+        gets[n] = (plan_http_get){.url = urls[n], .max_bytes = (size_t)size};
+        decls[n] = decl;
+        list[n].name = plan_xstrdup(name);
+        list[n].version = int_of(decl, "version");
+        list[n].hash = plan_xstrdup(hash);
+        n++;
+    }
+    sqlite3_finalize(s);
+    if (!rc && n)
+        rc = plan_http_get_many(ctx, gets, n, 8);
+    for (size_t i = 0; i < n && !rc; i++) {
+        char *what = plan_xasprintf("index '%s' of registry '%s'", list[i].name, reg->name);
+        json_t *sg = NULL;
+        rc = check_declared(ctx, &gets[i], decls[i], what);
+        if (!rc)
+            rc = plan_signed_open(ctx, gets[i].body.data, gets[i].body.len, &reg->key, "index",
+                                  what, &sg);
+        if (!rc && int_of(sg, "version") != list[i].version)
+            rc = plan_fail(ctx, PLAN_ERR_HOSTILE, "%s has version %lld where the snapshot says "
+                                                  "%lld: refusing a mix of two snapshots",
+                           what, (long long)int_of(sg, "version"), (long long)list[i].version);
+        const char *iname = sg ? json_string_value(json_object_get(sg, "name")) : NULL;
+        if (!rc && (!iname || strcmp(iname, list[i].name) != 0))
+            rc = plan_fail(ctx, PLAN_ERR_HOSTILE, "%s is the index of '%s'", what,
+                           iname ? iname : "?");
+        if (!rc)
+            rc = check_expiry(ctx, sg, what);
+        if (!rc)
+            list[i].text = plan_xstrndup(gets[i].body.data, gets[i].body.len);
+        json_decref(sg);
+        free(what);
+    }
+    for (size_t i = 0; i < n; i++) {
+        plan_http_get_release(&gets[i]);
+        free(urls[i]);
+    }
+    free(gets);
+    free(urls);
+    free(decls);
+    if (rc) {
+        for (size_t i = 0; i < n; i++) {
+            free(list[i].name);
+            free(list[i].hash);
+            free(list[i].text);
+        }
+        free(list);
+        return rc;
+    }
+    *out = list;
+    *n_out = n;
+    return 0;
+}
+
+static int save_update(plan_regdb *d, const plan_registry *reg, json_int_t ts_version,
+                       json_int_t snap_version, const char *snapshot_text, json_t *snapshot,
+                       fetched_index *idx, size_t n)
+{
+    int rc = 0;
+    if (sqlite3_exec(d->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        return regdb_fail(d, "starting a transaction");
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(d->db,
+                           "INSERT INTO registry (name, keyid, timestamp_version, "
+                           "snapshot_version, snapshot, checked) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
+                           "ON CONFLICT(name) DO UPDATE SET keyid = ?2, timestamp_version = ?3,"
+                           " snapshot_version = ?4, snapshot = coalesce(?5, snapshot),"
+                           " checked = ?6",
+                           -1, &s, NULL) != SQLITE_OK)
+        rc = regdb_fail(d, "saving the registry state");
+    if (!rc) {
+        sqlite3_bind_text(s, 1, reg->name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 2, reg->key.id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 3, ts_version);
+        sqlite3_bind_int64(s, 4, snap_version);
+        if (snapshot_text)
+            sqlite3_bind_text(s, 5, snapshot_text, -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(s, 5);
+        sqlite3_bind_int64(s, 6, (sqlite3_int64)time(NULL));
+        if (sqlite3_step(s) != SQLITE_DONE)
+            rc = regdb_fail(d, "saving the registry state");
+    }
+    sqlite3_finalize(s);
+    s = NULL;
+    if (!rc && sqlite3_prepare_v2(d->db,
+                                  "INSERT OR REPLACE INTO index_cache (registry, name, version, "
+                                  "hash, text) VALUES (?1, ?2, ?3, ?4, ?5)",
+                                  -1, &s, NULL) != SQLITE_OK)
+        rc = regdb_fail(d, "saving an index");
+    for (size_t i = 0; i < n && !rc; i++) {
+        sqlite3_reset(s);
+        sqlite3_bind_text(s, 1, reg->name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 2, idx[i].name, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 3, idx[i].version);
+        sqlite3_bind_text(s, 4, idx[i].hash, -1, SQLITE_STATIC);
+        sqlite3_bind_blob(s, 5, idx[i].text, (int)strlen(idx[i].text), SQLITE_STATIC);
+        if (sqlite3_step(s) != SQLITE_DONE)
+            rc = regdb_fail(d, "saving an index");
+    }
+    sqlite3_finalize(s);
+    s = NULL;
+    /* Indexes the snapshot no longer lists are gone from the registry. */
+    if (!rc && snapshot) {
+        sqlite3_stmt *q = NULL, *del = NULL;
+        sqlite3_prepare_v2(d->db, "SELECT name FROM index_cache WHERE registry = ?1", -1, &q,
+                           NULL);
+        sqlite3_prepare_v2(d->db, "DELETE FROM index_cache WHERE registry = ?1 AND name = ?2",
+                           -1, &del, NULL);
+        sqlite3_bind_text(q, 1, reg->name, -1, SQLITE_STATIC);
+        plan_strlist gone;
+        plan_strlist_init(&gone);
+        json_t *indexes = json_object_get(snapshot, "indexes");
+        while (sqlite3_step(q) == SQLITE_ROW) {
+            const char *nm = (const char *)sqlite3_column_text(q, 0);
+            if (!json_object_get(indexes, nm))
+                plan_strlist_add(&gone, nm);
+        }
+        for (size_t i = 0; i < gone.len; i++) {
+            sqlite3_reset(del);
+            sqlite3_bind_text(del, 1, reg->name, -1, SQLITE_STATIC);
+            sqlite3_bind_text(del, 2, gone.items[i], -1, SQLITE_STATIC);
+            sqlite3_step(del);
+        }
+        plan_strlist_release(&gone);
+        sqlite3_finalize(q);
+        sqlite3_finalize(del);
+    }
+    if (!rc && sqlite3_exec(d->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+        rc = regdb_fail(d, "committing the update");
+    if (rc)
+        sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+int plan_registry_update(plan_ctx *ctx, plan_regdb *d, const plan_registry *reg,
+                         plan_update_report *report)
+{
+    memset(report, 0, sizeof(*report));
+    reg_state st;
+    int rc = state_read(d, reg, &st);
+    if (rc)
+        return rc;
+    char *url = plan_xasprintf("%s/timestamp.json", reg->url);
+    plan_http_get ts = {.url = url, .max_bytes = TIMESTAMP_MAX};
+    plan_http_get sn = {0};
+    char *sn_url = NULL, *snapshot_text = NULL;
+    json_t *ts_signed = NULL, *sn_signed = NULL;
+    fetched_index *idx = NULL;
+    size_t nidx = 0;
+    char *what = plan_xasprintf("timestamp.json of registry '%s'", reg->name);
+    rc = plan_http_get_many(ctx, &ts, 1, 1);
+    if (!rc && ts.error)
+        rc = plan_fail(ctx, PLAN_ERR_FAILED, "%s", ts.error);
+    else if (!rc && !ts.found)
+        rc = plan_fail(ctx, PLAN_ERR_NOT_FOUND, "no timestamp.json at '%s': is it a plan "
+                                                "registry?", reg->url);
+    if (!rc)
+        rc = plan_signed_open(ctx, ts.body.data, ts.body.len, &reg->key, "timestamp", what,
+                              &ts_signed);
+    if (!rc)
+        rc = check_expiry(ctx, ts_signed, what);
+    json_int_t ts_version = rc ? -1 : int_of(ts_signed, "version");
+    if (!rc && ts_version < 0)
+        rc = plan_fail(ctx, PLAN_ERR_HOSTILE, "%s has no version", what);
+    if (!rc && st.known && ts_version < st.timestamp_version)
+        rc = plan_fail(ctx, PLAN_ERR_HOSTILE,
+                       "%s has version %lld, older than version %lld seen before: refusing a "
+                       "rollback (replayed metadata, or a mirror that went back in time)",
+                       what, (long long)ts_version, (long long)st.timestamp_version);
+    json_t *decl = rc ? NULL : json_object_get(ts_signed, "snapshot");
+    json_int_t snap_version = decl ? int_of(decl, "version") : -1;
+    if (!rc && snap_version < 0)
+        rc = plan_fail(ctx, PLAN_ERR_HOSTILE, "%s names no snapshot version", what);
+    if (!rc && st.known && snap_version < st.snapshot_version)
+        rc = plan_fail(ctx, PLAN_ERR_HOSTILE,
+                       "%s names snapshot version %lld, older than version %lld seen before: "
+                       "refusing a rollback",
+                       what, (long long)snap_version, (long long)st.snapshot_version);
+    report->timestamp_version = ts_version;
+    report->snapshot_version = snap_version;
+    bool same_snapshot = st.known && snap_version == st.snapshot_version && st.snapshot;
+    if (!rc && !same_snapshot) {
+        json_int_t size = int_of(decl, "size");
+        if (size < 0 || size > (json_int_t)SNAPSHOT_MAX)
+            rc = plan_fail(ctx, PLAN_ERR_HOSTILE, "%s declares no valid snapshot size", what);
+        sn_url = plan_xasprintf("%s/snapshot.json", reg->url);
+        sn = (plan_http_get){.url = sn_url, .max_bytes = rc ? 0 : (size_t)size};
+        free(what);
+        what = plan_xasprintf("snapshot.json of registry '%s'", reg->name);
+        if (!rc)
+            rc = plan_http_get_many(ctx, &sn, 1, 1);
+        if (!rc)
+            rc = check_declared(ctx, &sn, decl, what);
+        if (!rc)
+            rc = plan_signed_open(ctx, sn.body.data, sn.body.len, &reg->key, "snapshot", what,
+                                  &sn_signed);
+        if (!rc && int_of(sn_signed, "version") != snap_version)
+            rc = plan_fail(ctx, PLAN_ERR_HOSTILE, "%s has version %lld where the timestamp "
+                                                  "names %lld",
+                           what, (long long)int_of(sn_signed, "version"),
+                           (long long)snap_version);
+        if (!rc)
+            rc = check_expiry(ctx, sn_signed, what);
+        if (!rc) {
+            snapshot_text = plan_canonical_json(sn_signed);
+            rc = fetch_indexes(ctx, reg, sn_signed, d, &idx, &nidx);
+        }
+        report->changed = true;
+    } else if (!rc && st.snapshot) {
+        /* The cached snapshot was verified when it arrived; its expiry
+         * still counts. */
+        json_error_t err;
+        sn_signed = json_loads(st.snapshot, 0, &err);
+        free(what);
+        what = plan_xasprintf("the cached snapshot of registry '%s'", reg->name);
+        rc = sn_signed ? check_expiry(ctx, sn_signed, what)
+                       : plan_fail(ctx, PLAN_ERR_CORRUPT, "%s is damaged", what);
+    }
+    report->indexes_fetched = (unsigned)nidx;
+    if (!rc)
+        rc = save_update(d, reg, ts_version, snap_version, snapshot_text,
+                         same_snapshot ? NULL : sn_signed, idx, nidx);
+    for (size_t i = 0; i < nidx; i++) {
+        free(idx[i].name);
+        free(idx[i].hash);
+        free(idx[i].text);
+    }
+    free(idx);
+    json_decref(ts_signed);
+    json_decref(sn_signed);
+    plan_http_get_release(&ts);
+    plan_http_get_release(&sn);
+    free(snapshot_text);
+    free(sn_url);
+    free(url);
+    free(what);
+    free(st.snapshot);
+    return rc;
+}
+
+int plan_registry_index(plan_ctx *ctx, plan_regdb *d, const plan_registry *reg,
+                        const char *name, json_t **out)
+{
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(d->db, "SELECT text FROM index_cache WHERE registry = ?1 AND name = ?2",
+                           -1, &s, NULL) != SQLITE_OK)
+        return regdb_fail(d, "reading an index");
+    sqlite3_bind_text(s, 1, reg->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+    int rc = PLAN_ERR_NOT_FOUND;
+    if (sqlite3_step(s) == SQLITE_ROW) {
+        char *what = plan_xasprintf("the cached index '%s' of registry '%s'", name, reg->name);
+        /* Verified again on every read: the cache is a file others could
+         * write to. */
+        rc = plan_signed_open(ctx, sqlite3_column_blob(s, 0), (size_t)sqlite3_column_bytes(s, 0),
+                              &reg->key, "index", what, out);
+        free(what);
+    }
+    sqlite3_finalize(s);
+    return rc;
+}
+
+int plan_registry_names(plan_ctx *ctx, plan_regdb *d, const plan_registry *reg,
+                        plan_strlist *out)
+{
+    (void)ctx;
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(d->db, "SELECT name FROM index_cache WHERE registry = ?1 ORDER BY name",
+                           -1, &s, NULL) != SQLITE_OK)
+        return regdb_fail(d, "listing indexes");
+    sqlite3_bind_text(s, 1, reg->name, -1, SQLITE_STATIC);
+    while (sqlite3_step(s) == SQLITE_ROW)
+        plan_strlist_add(out, (const char *)sqlite3_column_text(s, 0));
+    sqlite3_finalize(s);
+    return 0;
+}
