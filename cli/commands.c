@@ -118,6 +118,16 @@ const command plan_commands[] = {
      "Examples:\n"
      "  plan help store\n"
      "  plan help store add\n"},
+    {"info", cmd_info, "show what the registries publish under a name",
+     "usage: plan info NAME [--json]\n"
+     "\n"
+     "List every version of NAME in every registry (from the verified metadata\n"
+     "cache; 'plan registry update' refreshes it): store path, yanked or not, and\n"
+     "who signed it, or the key id when that key is not trusted.\n"
+     "\n"
+     "Examples:\n"
+     "  plan info hello\n"
+     "  plan info hello --json\n"},
     {"install", cmd_install, "add packages to a profile (a new generation)",
      "usage: plan install [--profile NAME] [--recipes DIR]... [--prefer NAME]...\n"
      "                    [--strategy S] NAME[@RANGE]...\n"
@@ -255,6 +265,14 @@ const command plan_commands[] = {
      "Examples:\n"
      "  plan rollback\n"
      "  plan rollback --to 2\n"},
+    {"search", cmd_search, "find package names in the registries",
+     "usage: plan search TERM [--json]\n"
+     "\n"
+     "List the package names that contain TERM (case-insensitive) in the cached\n"
+     "indexes of every registry.\n"
+     "\n"
+     "Examples:\n"
+     "  plan search greet\n"},
     {"semver", cmd_semver, "check versions against a SemVer range, or sort them",
      "usage: plan semver [-r RANGE]... VERSION...\n"
      "\n"
