@@ -11,7 +11,7 @@ BUILD   ?= build
 PKGS     := sqlite3 libsodium libarchive jansson libcurl libfyaml libzstd
 CPPFLAGS += -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -I.
 CFLAGS   ?= -O2 -g
-CFLAGS   += -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -pthread \
+override CFLAGS += -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -pthread \
             $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -pthread
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -41,8 +41,12 @@ $(BUILD)/libplan.a: $(call obj,$(BUILD),$(LIB_SRC))
 $(BUILD)/plan: $(call obj,$(BUILD),$(CLI_SRC)) $(BUILD)/libplan.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
+# The server alone links libmicrohttpd.
+MHD_CFLAGS := $(shell pkg-config --cflags libmicrohttpd 2>/dev/null)
+MHD_LIBS   := $(shell pkg-config --libs libmicrohttpd 2>/dev/null)
+$(call obj,$(BUILD),$(REG_SRC)): CPPFLAGS += $(MHD_CFLAGS)
 $(BUILD)/plan-registry: $(call obj,$(BUILD),$(REG_SRC)) $(BUILD)/libplan.a
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) $(MHD_LIBS)
 
 # Unit tests: one binary per tests/unit/<module>_<topic>.c, linked with cmocka.
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
@@ -81,6 +85,7 @@ bench: deps
 	@bench/run.sh $(BUILD)
 	@bench/solver/run.sh $(BUILD)
 	@bench/build.sh $(BUILD)
+	@bench/env.sh $(BUILD)
 
 run: deps
 	@$(MAKE) --no-print-directory all

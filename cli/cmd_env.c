@@ -84,27 +84,32 @@ static void cache_store(cli *c, const char *key, plan_lock *lock)
     free(file);
 }
 
-static int open_repo(cli *c, const plan_strlist *dirs, plan_recipe_repo **repo)
+/* Recipe repositories and registries; neither is an error. */
+static int open_sources(cli *c, const plan_strlist *dirs, bool update, cli_sources *src)
 {
-    if (!dirs->len) {
+    if (cli_sources_open(c, dirs, update, src)) {
+        cli_sources_close(src);
+        return cli_fail(c);
+    }
+    if (!src->repo && !src->reg) {
         char *cfg = cli_config_file(c);
-        int rc = cli_error(c, "no recipe repositories: pass --recipes DIR, or add 'recipes:' "
-                              "to '%s'", cfg);
+        int rc = cli_error(c, "no recipe repositories and no registries: pass --recipes DIR, "
+                              "add 'recipes:' to '%s', or 'plan registry add'", cfg);
         free(cfg);
+        cli_sources_close(src);
         return rc;
     }
-    return plan_recipe_repo_open(c->ctx, (const char *const *)dirs->items, dirs->len, repo)
-               ? cli_fail(c)
-               : EXIT_OK;
+    return EXIT_OK;
 }
 
-static int realise(cli *c, plan_store *store, plan_lock *lock, plan_recipe_repo *repo,
-                   bool frozen)
+static int realise(cli *c, plan_store *store, plan_lock *lock, cli_sources *src, bool frozen)
 {
+    if (cli_sources_realise_published(c, src, store, lock))
+        return EXIT_FAILURE_;
     plan_build_opts bo;
-    cli_build_opts_init(c, &bo, repo);
+    cli_build_opts_init(c, &bo, src->repo);
     bo.offline = frozen; /* --frozen never touches the network */
-    int rc = plan_realise_lock(store, lock, repo, &bo, frozen) ? cli_fail(c) : EXIT_OK;
+    int rc = plan_realise_lock(store, lock, src->repo, &bo, frozen) ? cli_fail(c) : EXIT_OK;
     cli_build_opts_release(&bo);
     return rc;
 }
@@ -163,15 +168,15 @@ static int lock_for_requests(cli *c, plan_store *store, const env_args *a, plan_
         plan_strlist_add(&parts, dirs.items[i]);
     cache_key(store, "requests", &parts, fp, key);
     plan_lock *lock = rc ? NULL : cache_lookup(c, store, key);
-    plan_recipe_repo *repo = NULL;
-    if (!rc && !lock && !(rc = open_repo(c, &dirs, &repo))) {
-        if (cli_resolve(c, repo, &a->names, &a->ranges, NULL, NULL, NULL, "the requested plans",
+    cli_sources src = {0};
+    if (!rc && !lock && !(rc = open_sources(c, &dirs, true, &src))) {
+        if (cli_resolve(c, &src, &a->names, &a->ranges, NULL, NULL, NULL, "the requested plans",
                         &lock))
             rc = cli_fail(c);
-        else if (!(rc = realise(c, store, lock, repo, false)))
+        else if (!(rc = realise(c, store, lock, &src, false)))
             cache_store(c, key, lock);
+        cli_sources_close(&src);
     }
-    plan_recipe_repo_free(repo);
     plan_strlist_release(&dirs);
     plan_strlist_release(&parts);
     if (!rc)
@@ -208,6 +213,8 @@ static char *recipe_problem(cli *c, const plan_project *pr, const plan_lock *loc
     char *why = NULL;
     for (size_t i = 0; i < lock->n && !why; i++) {
         const plan_lock_package *p = &lock->packages[i];
+        if (p->source && !strncmp(p->source, "registry:", 9))
+            continue; /* identified by its signed index entry and store path */
         if (!p->recipe || !p->recipe_hash) {
             why = plan_xasprintf("%s %s has no recipe in the lock", p->name, p->version);
             break;
@@ -306,8 +313,10 @@ static int lock_for_project(cli *c, plan_store *store, const env_args *a, plan_p
     if (fresh && plan_lock_present(store, locked)) {
         lock = locked;
     } else {
-        plan_recipe_repo *repo = NULL;
-        if (!(rc = open_repo(c, &pr->recipes, &repo))) {
+        cli_sources src = {0};
+        /* --frozen never resolves and never touches the network: the
+         * registries' caches as they are. */
+        if (!(rc = open_sources(c, &pr->recipes, !a->frozen, &src))) {
             if (fresh) {
                 lock = locked;
                 locked = NULL;
@@ -315,7 +324,7 @@ static int lock_for_project(cli *c, plan_store *store, const env_args *a, plan_p
                 rc = cli_fail(c);
             }
             if (!rc)
-                rc = realise(c, store, lock, repo, a->frozen);
+                rc = realise(c, store, lock, &src, a->frozen);
             if (!rc && !fresh) {
                 /* Not frozen and the lock was missing or stale: write the
                  * new one, as 'plan lock' would. */
@@ -325,7 +334,7 @@ static int lock_for_project(cli *c, plan_store *store, const env_args *a, plan_p
                     fprintf(stderr, "plan: wrote %s\n", lock_file);
             }
         }
-        plan_recipe_repo_free(repo);
+        cli_sources_close(&src);
         plan_lock_free(locked);
     }
     if (!rc && lock) {

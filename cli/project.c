@@ -25,12 +25,13 @@ static char *relative_to(const char *dir, const char *path)
     return out;
 }
 
-int cli_resolve(cli *c, plan_recipe_repo *repo, const plan_strlist *names,
+int cli_resolve(cli *c, cli_sources *src, const plan_strlist *names,
                 const plan_strlist *ranges, const plan_lock *previous,
                 const plan_strlist *upgrade, const char *project_dir, const char *what,
                 plan_lock **out)
 {
-    plan_resolver_provider prov = plan_recipe_repo_provider(repo);
+    plan_recipe_repo *repo = src->repo;
+    plan_resolver_provider prov = cli_sources_provider(src);
     plan_resolver *solver = plan_resolver_new(c->ctx, &prov);
     int rc = 0;
     for (size_t i = 0; i < names->len && !rc; i++)
@@ -53,14 +54,30 @@ int cli_resolve(cli *c, plan_recipe_repo *repo, const plan_strlist *names,
     }
     for (size_t i = 0; lock && !rc && i < res->count; i++) {
         const plan_resolved *r = &res->packages[i];
-        const plan_recipe *recipe = plan_recipe_repo_exact(repo, r->name, r->version);
+        const plan_recipe *recipe = repo ? plan_recipe_repo_exact(repo, r->name, r->version)
+                                         : NULL;
         plan_lock_package *p = plan_lock_add(lock, r->name, r->version);
-        p->source = plan_xstrdup("recipes");
-        p->recipe = project_dir ? relative_to(project_dir, recipe->file)
-                                : plan_path_absolute(recipe->file);
-        p->recipe_hash = plan_recipe_file_hash(c->ctx, recipe->file);
-        if (!p->recipe_hash)
-            rc = PLAN_ERR_IO;
+        if (recipe) {
+            p->source = plan_xstrdup("recipes");
+            p->recipe = project_dir ? relative_to(project_dir, recipe->file)
+                                    : plan_path_absolute(recipe->file);
+            p->recipe_hash = plan_recipe_file_hash(c->ctx, recipe->file);
+            if (!p->recipe_hash)
+                rc = PLAN_ERR_IO;
+        } else {
+            /* Published: the signed index names its store path and recipe. */
+            const plan_registry *reg = NULL;
+            json_t *entry = NULL;
+            rc = plan_regsource_find(src->reg, r->name, r->version, &reg, &entry);
+            if (!rc) {
+                p->source = plan_xasprintf("registry:%s", reg->name);
+                const char *rh = json_string_value(
+                    json_object_get(json_object_get(entry, "recipe"), "hash"));
+                p->recipe_hash = rh ? plan_xstrdup(rh) : NULL;
+                const char *path = json_string_value(json_object_get(entry, "path"));
+                p->path = path ? plan_xstrdup(path) : NULL;
+            }
+        }
         for (size_t d = 0; d < r->ndeps; d++) {
             plan_strlist_add(&p->dep_names, res->packages[r->deps[d]].name);
             plan_strlist_add(&p->dep_ranges, r->dep_ranges[d]);
@@ -75,7 +92,7 @@ int cli_resolve(cli *c, plan_recipe_repo *repo, const plan_strlist *names,
     plan_store *store = NULL;
     if (!rc && plan_store_open(c->ctx, c->root, &store) == 0) {
         plan_build_opts bo = {.repo = repo, .sandbox = true, .reuse_only = true, .pins = lock};
-        for (size_t i = 0; i < lock->n; i++) {
+        for (size_t i = 0; i < lock->n && repo; i++) {
             plan_lock_package *p = &lock->packages[i];
             const plan_recipe *recipe = plan_recipe_repo_exact(repo, p->name, p->version);
             plan_build_result br;
@@ -101,16 +118,19 @@ int cli_resolve_project(cli *c, const plan_project *pr, const plan_lock *previou
 {
     if (sodium_init() < 0)
         return plan_fail(c->ctx, PLAN_ERR_FAILED, "libsodium failed to initialise");
-    if (!pr->recipes.len)
+    cli_sources src;
+    int orc = cli_sources_open(c, &pr->recipes, true, &src);
+    if (orc) {
+        cli_sources_close(&src);
+        return orc;
+    }
+    if (!src.repo && !src.reg) {
+        cli_sources_close(&src);
         return plan_fail(c->ctx, PLAN_ERR_INVALID,
-                         "'%s' names no recipe repositories: add e.g.\n  recipes:\n    - "
-                         "./recipes",
+                         "'%s' names no recipe repositories and no registries are configured: "
+                         "add e.g.\n  recipes:\n    - ./recipes\nor 'plan registry add'",
                          pr->file);
-    plan_recipe_repo *repo = NULL;
-    int rc = plan_recipe_repo_open(c->ctx, (const char *const *)pr->recipes.items,
-                                   pr->recipes.len, &repo);
-    if (rc)
-        return rc;
+    }
     plan_strlist names, ranges;
     plan_strlist_init(&names);
     plan_strlist_init(&ranges);
@@ -119,10 +139,10 @@ int cli_resolve_project(cli *c, const plan_project *pr, const plan_lock *previou
         plan_strlist_add(&ranges, pr->packages[i].range);
     }
     char *what = plan_xasprintf("the packages of '%s'", pr->file);
-    rc = cli_resolve(c, repo, &names, &ranges, previous, NULL, pr->dir, what, out);
+    int rc = cli_resolve(c, &src, &names, &ranges, previous, NULL, pr->dir, what, out);
     free(what);
     plan_strlist_release(&names);
     plan_strlist_release(&ranges);
-    plan_recipe_repo_free(repo);
+    cli_sources_close(&src);
     return rc;
 }

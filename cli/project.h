@@ -3,7 +3,7 @@
 #define PLAN_CLI_PROJECT_H
 
 #include "cli.h"
-#include "../recipes/recipes.h"
+#include "realise.h"
 
 /* plan.yaml -> plan.lock next to it (caller frees). */
 char *cli_lock_path(const char *project_file);
@@ -13,7 +13,7 @@ char *cli_lock_path(const char *project_file);
  * keeping previous's versions where they fit, except for the names in
  * upgrade.  Recipe paths are relative to project_dir (NULL: absolute).
  * what names the requests in a failure ("the packages of 'plan.yaml'"). */
-int cli_resolve(cli *c, plan_recipe_repo *repo, const plan_strlist *names,
+int cli_resolve(cli *c, cli_sources *src, const plan_strlist *names,
                 const plan_strlist *ranges, const plan_lock *previous,
                 const plan_strlist *upgrade, const char *project_dir, const char *what,
                 plan_lock **out);

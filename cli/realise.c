@@ -336,7 +336,7 @@ int cli_profile_change(cli *c, const profile_change *ch)
     plan_strlist_init(&ranges);
     plan_strlist_init(&repos);
     plan_strlist_init(&upgrade);
-    plan_recipe_repo *repo = NULL;
+    cli_sources src = {0};
     plan_lock *previous = NULL, *lock = NULL;
     plan_build_opts bo;
     memset(&bo, 0, sizeof(bo));
@@ -362,16 +362,15 @@ int cli_profile_change(cli *c, const profile_change *ch)
     if (!repos.len && cur)
         for (size_t i = 0; i < cur->recipes.len; i++)
             plan_strlist_add(&repos, cur->recipes.items[i]);
-    if (!repos.len && names.len) {
-        char *cfg = cli_config_file(c);
-        rc = cli_error(c, "no recipe repositories to install from: pass --recipes DIR, or add "
-                          "'recipes:' to '%s'", cfg);
-        free(cfg);
+    if (names.len && cli_sources_open(c, &repos, true, &src)) {
+        rc = cli_fail(c);
         goto out;
     }
-    if (names.len &&
-        plan_recipe_repo_open(c->ctx, (const char *const *)repos.items, repos.len, &repo)) {
-        rc = cli_fail(c);
+    if (names.len && !src.repo && !src.reg) {
+        char *cfg = cli_config_file(c);
+        rc = cli_error(c, "nothing to install from: pass --recipes DIR, add 'recipes:' to "
+                          "'%s', or add a registry ('plan registry add')", cfg);
+        free(cfg);
         goto out;
     }
     /* 'plan upgrade' with no names lets dependencies move too. */
@@ -380,8 +379,9 @@ int cli_profile_change(cli *c, const profile_change *ch)
         for (size_t i = 0; i < (ch->names.len ? ch->names.len : names.len); i++)
             plan_strlist_add(&upgrade, ch->names.len ? ch->names.items[i] : names.items[i]);
     char *what = plan_xasprintf("the requests of profile '%s'", ch->profile);
-    int r = names.len ? cli_resolve(c, repo, &names, &ranges, previous, &upgrade, NULL, what, &lock)
-                      : 0;
+    int r = names.len
+                ? cli_resolve(c, &src, &names, &ranges, previous, &upgrade, NULL, what, &lock)
+                : 0;
     free(what);
     if (r) {
         rc = cli_fail(c);
@@ -389,8 +389,12 @@ int cli_profile_change(cli *c, const profile_change *ch)
     }
     if (!lock)
         lock = plan_lock_new();
-    cli_build_opts_init(c, &bo, repo);
-    if (plan_realise_lock(store, lock, repo, &bo, false)) {
+    if (cli_sources_realise_published(c, &src, store, lock)) {
+        rc = EXIT_FAILURE_;
+        goto out;
+    }
+    cli_build_opts_init(c, &bo, src.repo);
+    if (plan_realise_lock(store, lock, src.repo, &bo, false)) {
         rc = cli_fail(c);
         goto out;
     }
@@ -495,7 +499,7 @@ out:
     cli_build_opts_release(&bo);
     plan_lock_free(previous);
     plan_lock_free(lock);
-    plan_recipe_repo_free(repo);
+    cli_sources_close(&src);
     plan_strlist_release(&names);
     plan_strlist_release(&ranges);
     plan_strlist_release(&repos);

@@ -6,6 +6,7 @@
 
 #include "cli.h"
 #include "../recipes/recipes.h"
+#include "../fetch/fetch.h"
 
 /* The configuration file: $PLAN_CONFIG, <root>/config.yaml with an
  * explicit root, else $XDG_CONFIG_HOME/plan/config.yaml (caller frees). */
@@ -34,6 +35,26 @@ char *cli_env_script(const plan_env_plan *e, const char *kind, const char *comme
  * cli_build_opts_release). */
 void cli_build_opts_init(cli *c, plan_build_opts *bo, plan_recipe_repo *repo);
 void cli_build_opts_release(plan_build_opts *bo);
+
+/* Where packages come from: recipe repositories, then registries. */
+typedef struct cli_sources {
+    plan_recipe_repo *repo;     /* NULL without recipe repositories */
+    plan_registries regs;
+    plan_keyring trusted;       /* publisher keys */
+    plan_regdb *db;
+    plan_regsource *reg;        /* NULL without registries */
+} cli_sources;
+
+/* Open the recipe repositories (may be NULL/empty) and the configured
+ * registries; with update, refresh each registry first (an unreachable
+ * one is a warning, tampered metadata an error).  Close with
+ * cli_sources_close, also after a failure.  0 or a plan_err (the message
+ * on the context, not yet reported). */
+int cli_sources_open(cli *c, const plan_strlist *recipe_dirs, bool update, cli_sources *s);
+void cli_sources_close(cli_sources *s);
+plan_resolver_provider cli_sources_provider(cli_sources *s);
+/* Download, verify and import the lock's registry packages. */
+int cli_sources_realise_published(cli *c, cli_sources *s, plan_store *store, plan_lock *lock);
 
 /* A change to a profile: what install, upgrade and remove do. */
 typedef enum { CHANGE_INSTALL, CHANGE_UPGRADE, CHANGE_REMOVE } change_kind;

@@ -7,6 +7,8 @@
 #define PLAN_FETCH_H
 
 #include "../common/common.h"
+#include "../resolver/resolver.h"
+#include "../store/store.h"
 
 #include <jansson.h>
 
@@ -161,4 +163,39 @@ int plan_registry_index(plan_ctx *ctx, plan_regdb *d, const plan_registry *reg,
 /* Every package name in the cached snapshot, sorted. */
 int plan_registry_names(plan_ctx *ctx, plan_regdb *d, const plan_registry *reg,
                         plan_strlist *out);
+/* ---- published archives (artifacts.c) ---- */
+typedef struct plan_artifact {
+    const char *url;   /* where it is */
+    const char *hex;   /* its BLAKE2b-256, 64 hex (signed) */
+    uint64_t size;     /* its size (signed): never more is accepted */
+    char *path;        /* result: <cache>/archives/<hex>.tar.zst; caller frees */
+} plan_artifact;
+
+/* Download what the cache lacks, up to parallel at once (0: 8), each
+ * capped, hashed while it arrives, resumed and retried with backoff on
+ * transient failures.  On success every path is set. */
+int plan_fetch_artifacts(plan_ctx *ctx, const char *cache_dir, plan_artifact *arts, size_t n,
+                         unsigned parallel);
+/* ---- registries as a package source (regsource.c) ---- */
+typedef struct plan_regsource plan_regsource;
+/* regs, db and trusted must outlive the source.  Free with
+ * plan_regsource_free. */
+int plan_regsource_open(plan_ctx *ctx, const plan_registries *regs, plan_regdb *db,
+                        const plan_keyring *trusted, plan_regsource **out);
+void plan_regsource_free(plan_regsource *s);
+/* A solver provider: a name comes from the first registry (in priority
+ * order) whose cache has it; yanked versions are never offered. */
+plan_resolver_provider plan_regsource_provider(plan_regsource *s);
+bool plan_regsource_has(plan_regsource *s, const char *name);
+/* The index entry of name@version (borrowed) and its registry. */
+int plan_regsource_find(plan_regsource *s, const char *name, const char *version,
+                        const plan_registry **reg, json_t **entry);
+/* Make the n packages present: each publisher signature must verify with
+ * a trusted key; missing archives are downloaded together, imported (in
+ * reference order) and must hold the indexed store path; everything ends
+ * held by store's session.  basenames[i] receive the store paths (caller
+ * frees). */
+int plan_regsource_realise(plan_regsource *s, plan_store *store, const char *cache_dir,
+                           const char *const *names, const char *const *versions, size_t n,
+                           char **basenames);
 #endif

@@ -107,6 +107,11 @@ static int realise_one(plan_store *store, plan_lock *lock, plan_lock_package *p,
             return 0;
         plan_ctx_clear_error(ctx);
     }
+    /* A published package is fetched by the registry client, not built. */
+    if (p->source && !strncmp(p->source, "registry:", 9))
+        return plan_fail(ctx, PLAN_ERR_NOT_FOUND, "%s %s (from %s) is not in the store: fetch it "
+                                                  "from its registry first",
+                         p->name, p->version, p->source + 9);
     const plan_recipe *recipe = repo ? plan_recipe_repo_exact(repo, p->name, p->version) : NULL;
     if (!recipe)
         return plan_fail(ctx, PLAN_ERR_NOT_FOUND,

@@ -90,3 +90,76 @@ proc_gone() {
     st=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null) || return 0
     [ "${st%% *}" = Z ]
 }
+
+# ---- the registry server (registry_server.bats) ----
+# REGISTRY is the plan-registry next to $PLAN (so the asan run tests the asan server).
+: "${REGISTRY:=$(dirname "$PLAN")/plan-registry}"
+: "${PLAN_TOOLS:=$PWD/build/tools}"
+
+registry() { "$REGISTRY" "$@"; }
+regsign() { "$PLAN_TOOLS/regsign" "$@"; }
+
+# reg_start DATA [SERVE-OPTIONS]: serve DATA on a free loopback port; sets
+# REG_URL and REG_PID (stderr of the server in $BATS_TEST_TMPDIR/serve.err).
+reg_start() {
+    local data=$1 out="$BATS_TEST_TMPDIR/serve.out"
+    shift
+    : >"$out"
+    "$REGISTRY" serve "$data" --listen 127.0.0.1:0 "$@" >"$out" 2>"$BATS_TEST_TMPDIR/serve.err" 3>&- &
+    REG_PID=$!
+    echo "$REG_PID" >>"$BATS_TEST_TMPDIR/bg.pids"
+    wait_until 200 grep -q '^listening on ' "$out" || return 1
+    REG_URL="http://$(sed -n 's/^listening on //p' "$out")"
+}
+
+# reg_stop: SIGTERM the server and check that it stopped cleanly (under
+# ASan this is where leaks would show).
+reg_stop() {
+    kill -TERM "$REG_PID"
+    local rc=0
+    wait "$REG_PID" || rc=$?
+    [ "$rc" -eq 0 ] || { cat "$BATS_TEST_TMPDIR/serve.err" >&2; return 1; }
+}
+
+# reg_package NAME VERSION [DEPS-JSON]: a store path NAME-VERSION (from
+# $SRC, or $PKG_SRC if set) in $ROOT, exported, with a recipe, signed by
+# the key alice in $KEYS; files in $BATS_TEST_TMPDIR/pkg/NAME-VERSION.*
+reg_package() {
+    local dir="$BATS_TEST_TMPDIR/pkg" p
+    mkdir -p "$dir"
+    p=$(plan store add "${PKG_SRC:-$SRC}" --name "$1" --version "$2") || return 1
+    plan --json store path-info "$p" >"$dir/$1-$2.info"
+    plan store export "$p" -o "$dir/$1-$2.tar.zst" 2>/dev/null || return 1
+    printf 'name: %s\nversion: %s\nbuild: |\n  true\n' "$1" "$2" >"$dir/$1-$2.yaml"
+    regsign package "$KEYS" "${SIGNER:-alice}" "$dir/$1-$2.info" "$dir/$1-$2.tar.zst" \
+        "$dir/$1-$2.yaml" "$dir/$1-$2" ${3:+"$3"}
+}
+
+# reg_publish TOKEN NAME-VERSION [CURL-ARGS]: POST the package; prints the
+# status code, the body is in $BATS_TEST_TMPDIR/body.
+reg_publish() {
+    local tok=$1 f="$BATS_TEST_TMPDIR/pkg/$2"
+    shift 2
+    local auth=()
+    [ -n "$tok" ] && auth=(-H "Authorization: Bearer $tok")
+    curl -s -o "$BATS_TEST_TMPDIR/body" -w '%{http_code}' "${auth[@]}" \
+        -F "package=<$f.package.json" -F "signature=<$f.signature.json" \
+        -F "archive=@${ARCHIVE:-$f.tar.zst}" -F "recipe=@$f.yaml" "$@" "$REG_URL/api/v1/publish"
+}
+
+# reg_yank TOKEN NAME VERSION: POST a yank; prints the status code.
+reg_yank() {
+    curl -s -o "$BATS_TEST_TMPDIR/body" -w '%{http_code}' -H "Authorization: Bearer $1" \
+        -d "{\"name\": \"$2\", \"version\": \"$3\"}" "$REG_URL/api/v1/yank"
+}
+
+# static_state DATA: every file of the read side with its hash, and what is
+# left in DATA/tmp: equal states mean nothing changed.
+static_state() {
+    (cd "$1/static" && find . -printf '%y %p\n' | LC_ALL=C sort &&
+        find . -type f -exec b2sum {} + | LC_ALL=C sort)
+    ls -A "$1/tmp"
+}
+
+# signed_version FILE: the "version" of a signed document.
+signed_version() { jq -r .signed.version "$1"; }

@@ -1,0 +1,136 @@
+/* Where packages come from for install, env and lock: recipe repositories
+ * first (the user's own), then the configured registries in priority
+ * order (docs/commands/registry.md). */
+#include "realise.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int versions_cb(void *user, plan_ctx *ctx, const char *name, plan_strlist *out)
+{
+    cli_sources *s = user;
+    if (s->repo) {
+        plan_resolver_provider rp = plan_recipe_repo_provider(s->repo);
+        int rc = rp.versions(rp.user, ctx, name, out);
+        if (rc != PLAN_ERR_NOT_FOUND)
+            return rc;
+        plan_ctx_clear_error(ctx);
+    }
+    if (!s->reg)
+        return PLAN_ERR_NOT_FOUND;
+    plan_resolver_provider gp = plan_regsource_provider(s->reg);
+    return gp.versions(gp.user, ctx, name, out);
+}
+
+static int deps_cb(void *user, plan_ctx *ctx, const char *name, const char *version,
+                   plan_strlist *names, plan_strlist *ranges)
+{
+    cli_sources *s = user;
+    if (s->repo && plan_recipe_repo_exact(s->repo, name, version)) {
+        plan_resolver_provider rp = plan_recipe_repo_provider(s->repo);
+        return rp.dependencies(rp.user, ctx, name, version, names, ranges);
+    }
+    if (!s->reg)
+        return plan_fail(ctx, PLAN_ERR_NOT_FOUND, "no source has %s %s", name, version);
+    plan_resolver_provider gp = plan_regsource_provider(s->reg);
+    return gp.dependencies(gp.user, ctx, name, version, names, ranges);
+}
+
+plan_resolver_provider cli_sources_provider(cli_sources *s)
+{
+    plan_resolver_provider p = {.versions = versions_cb, .dependencies = deps_cb, .user = s};
+    return p;
+}
+
+int cli_sources_open(cli *c, const plan_strlist *recipe_dirs, bool update, cli_sources *s)
+{
+    memset(s, 0, sizeof(*s));
+    int rc = 0;
+    if (recipe_dirs && recipe_dirs->len &&
+        (rc = plan_recipe_repo_open(c->ctx, (const char *const *)recipe_dirs->items,
+                                    recipe_dirs->len, &s->repo)))
+        return rc;
+    char *file = cli_registries_file(c);
+    rc = plan_registries_load(c->ctx, file, &s->regs);
+    free(file);
+    if (rc || !s->regs.n)
+        return rc;
+    char *cfg = cli_config_dir(c), *trusted = plan_path_join(cfg, "trusted-keys");
+    char *dbp = cli_regdb_path(c);
+    rc = plan_keyring_load(c->ctx, trusted, &s->trusted);
+    if (!rc)
+        rc = plan_regdb_open(c->ctx, dbp, &s->db);
+    free(cfg);
+    free(trusted);
+    free(dbp);
+    for (size_t i = 0; !rc && update && i < s->regs.n; i++) {
+        plan_update_report rep;
+        /* Offline-first: a registry that cannot be reached leaves its
+         * cache as it was, which still verifies (and expires) as usual. */
+        if (plan_registry_update(c->ctx, s->db, &s->regs.items[i], &rep)) {
+            if (plan_ctx_error_code(c->ctx) == PLAN_ERR_HOSTILE) {
+                rc = PLAN_ERR_HOSTILE;
+                break;
+            }
+            plan_warn(c->ctx, "registry '%s' not updated: %s", s->regs.items[i].name,
+                      plan_ctx_error(c->ctx));
+            plan_ctx_clear_error(c->ctx);
+        }
+    }
+    if (!rc)
+        plan_regsource_open(c->ctx, &s->regs, s->db, &s->trusted, &s->reg);
+    return rc;
+}
+
+void cli_sources_close(cli_sources *s)
+{
+    plan_regsource_free(s->reg);
+    plan_regdb_close(s->db);
+    plan_keyring_release(&s->trusted);
+    plan_registries_release(&s->regs);
+    plan_recipe_repo_free(s->repo);
+    memset(s, 0, sizeof(*s));
+}
+
+/* Registry packages of the lock (source "registry:NAME") made present,
+ * in one parallel batch; their paths recorded in the lock. */
+int cli_sources_realise_published(cli *c, cli_sources *s, plan_store *store, plan_lock *lock)
+{
+    size_t n = 0;
+    const char **names = plan_xcalloc(lock->n + 1, sizeof(char *));
+    const char **versions = plan_xcalloc(lock->n + 1, sizeof(char *));
+    size_t *idx = plan_xcalloc(lock->n + 1, sizeof(size_t));
+    for (size_t i = 0; i < lock->n; i++) {
+        plan_lock_package *p = &lock->packages[i];
+        if (!p->source || strncmp(p->source, "registry:", 9) != 0)
+            continue;
+        names[n] = p->name;
+        versions[n] = p->version;
+        idx[n++] = i;
+    }
+    int rc = EXIT_OK;
+    if (n && !s->reg)
+        rc = cli_error(c, "the lock takes %s from %s, but no registries are configured "
+                          "('plan registry add')", names[0], lock->packages[idx[0]].source);
+    char **bases = plan_xcalloc(n + 1, sizeof(char *));
+    char *cache = cli_cache_dir(c);
+    if (rc == EXIT_OK && n &&
+        plan_regsource_realise(s->reg, store, cache, names, versions, n, bases))
+        rc = cli_fail(c);
+    for (size_t k = 0; k < n; k++) {
+        if (rc == EXIT_OK) {
+            plan_lock_package *p = &lock->packages[idx[k]];
+            free(p->path);
+            p->path = bases[k];
+        } else {
+            free(bases[k]);
+        }
+    }
+    free(cache);
+    free(bases);
+    free(names);
+    free(versions);
+    free(idx);
+    return rc;
+}

@@ -1,0 +1,253 @@
+/* Downloading published archives: several at once over kept-alive
+ * connections, each capped at its signed size, hashed while it arrives,
+ * resumed with a Range request after an interruption, retried with
+ * backoff, and moved into the cache only when size and hash match. */
+#include "fetch.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define ATTEMPTS 4
+
+typedef struct job {
+    plan_artifact *a;
+    char *url, *part, *final;
+    FILE *out;
+    crypto_generichash_state h;
+    uint64_t have;        /* bytes in the partial file */
+    bool too_big, write_failed, resumed;
+    CURL *easy;
+    char errbuf[CURL_ERROR_SIZE];
+} job;
+
+static size_t on_data(char *data, size_t size, size_t nmemb, void *user)
+{
+    job *j = user;
+    size_t n = size * nmemb;
+    if (j->have + n > j->a->size) {
+        j->too_big = true;
+        return 0;
+    }
+    if (fwrite(data, 1, n, j->out) != n) {
+        j->write_failed = true;
+        return 0;
+    }
+    crypto_generichash_update(&j->h, (const uint8_t *)data, n);
+    j->have += n;
+    return n;
+}
+
+/* Open the partial file and hash what it already holds, so a resumed
+ * download is hashed as a whole. */
+static int job_open(plan_ctx *ctx, job *j)
+{
+    crypto_generichash_init(&j->h, NULL, 0, 32);
+    j->have = 0;
+    j->too_big = j->write_failed = j->resumed = false;
+    FILE *old = fopen(j->part, "rbe");
+    if (old) {
+        uint8_t buf[65536];
+        size_t n;
+        while ((n = fread(buf, 1, sizeof(buf), old)) > 0 && j->have + n <= j->a->size) {
+            crypto_generichash_update(&j->h, buf, n);
+            j->have += n;
+        }
+        fclose(old);
+        if (j->have >= j->a->size) {
+            /* Complete (or too long) already: start over if it is wrong. */
+            unlink(j->part);
+            crypto_generichash_init(&j->h, NULL, 0, 32);
+            j->have = 0;
+        }
+    }
+    j->out = fopen(j->part, j->have ? "abe" : "wbe");
+    if (!j->out)
+        return plan_fail_errno(ctx, PLAN_ERR_IO, errno, "cannot write '%s'", j->part);
+    j->resumed = j->have > 0;
+    return 0;
+}
+
+static void job_setup(job *j)
+{
+    CURL *e = j->easy;
+    curl_easy_reset(e);
+    curl_easy_setopt(e, CURLOPT_URL, j->url);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, j);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, j->errbuf);
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_FAILONERROR, 1L);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, 15L);
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1024L);
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, 30L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https,file");
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "plan/" PLAN_VERSION);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, j);
+    if (j->have)
+        curl_easy_setopt(e, CURLOPT_RESUME_FROM_LARGE, (curl_off_t)j->have);
+    j->errbuf[0] = '\0';
+}
+
+/* After a transfer: 1 done, 0 retry, <0 failed for good. */
+static int job_finish(plan_ctx *ctx, job *j, CURLcode code)
+{
+    if (fclose(j->out) != 0)
+        j->write_failed = true;
+    j->out = NULL;
+    long status = 0;
+    curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &status);
+    if (j->too_big) {
+        unlink(j->part);
+        return plan_fail(ctx, PLAN_ERR_HOSTILE,
+                         "'%s' sent more than the %llu bytes signed for it: refused", j->url,
+                         (unsigned long long)j->a->size);
+    }
+    if (j->write_failed)
+        return plan_fail(ctx, PLAN_ERR_IO, "cannot write '%s' (disk full?)", j->part);
+    if (code == CURLE_OK && status >= 300 && status < 400)
+        return plan_fail(ctx, PLAN_ERR_HOSTILE, "'%s' redirects elsewhere: refused", j->url);
+    if (code == CURLE_RANGE_ERROR) {
+        unlink(j->part); /* the server cannot resume: start over */
+        return 0;
+    }
+    if (code != CURLE_OK) {
+        bool transient = code == CURLE_COULDNT_CONNECT || code == CURLE_OPERATION_TIMEDOUT ||
+                         code == CURLE_PARTIAL_FILE || code == CURLE_RECV_ERROR ||
+                         code == CURLE_GOT_NOTHING || code == CURLE_SEND_ERROR ||
+                         (code == CURLE_HTTP_RETURNED_ERROR && status >= 500);
+        if (transient)
+            return 0;
+        return plan_fail(ctx, PLAN_ERR_FAILED, "cannot download '%s': %s", j->url,
+                         j->errbuf[0] ? j->errbuf : curl_easy_strerror(code));
+    }
+    if (j->have != j->a->size)
+        return 0; /* short: resume */
+    uint8_t h[32];
+    crypto_generichash_final(&j->h, h, sizeof(h));
+    char hex[65];
+    plan_hex_encode(h, 32, hex);
+    if (strcmp(hex, j->a->hex) != 0) {
+        unlink(j->part);
+        return plan_fail(ctx, PLAN_ERR_HOSTILE,
+                         "'%s' does not have the BLAKE2b-256 signed for it (got %s): the "
+                         "archive was changed; refused", j->url, hex);
+    }
+    if (rename(j->part, j->final) != 0)
+        return plan_fail_errno(ctx, PLAN_ERR_IO, errno, "cannot move '%s' into the cache",
+                               j->part);
+    return 1;
+}
+
+int plan_fetch_artifacts(plan_ctx *ctx, const char *cache_dir, plan_artifact *arts, size_t n,
+                         unsigned parallel)
+{
+    char *dir = plan_path_join(cache_dir, "archives");
+    int e = plan_fs_mkdirs(dir, 0755);
+    if (e) {
+        int rc = plan_fail_errno(ctx, PLAN_ERR_IO, -e, "cannot create '%s'", dir);
+        free(dir);
+        return rc;
+    }
+    job *jobs = plan_xcalloc(n ? n : 1, sizeof(*jobs));
+    size_t pending = 0;
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        job *j = &jobs[i];
+        j->a = &arts[i];
+        j->final = plan_xasprintf("%s/%s.tar.zst", dir, arts[i].hex);
+        j->part = plan_xasprintf("%s/.part-%s", dir, arts[i].hex);
+        j->url = plan_xstrdup(arts[i].url);
+        free(arts[i].path);
+        arts[i].path = NULL;
+        struct stat st;
+        if (stat(j->final, &st) == 0 && (uint64_t)st.st_size == arts[i].size) {
+            arts[i].path = plan_xstrdup(j->final); /* verified when it arrived */
+            continue;
+        }
+        pending++;
+    }
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    CURLM *multi = curl_multi_init();
+    curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)(parallel ? parallel : 8));
+    curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)(parallel ? parallel : 8));
+    int *tries = plan_xcalloc(n ? n : 1, sizeof(int));
+    for (size_t i = 0; i < n && !rc; i++) {
+        if (arts[i].path)
+            continue;
+        jobs[i].easy = curl_easy_init();
+        if ((rc = job_open(ctx, &jobs[i])))
+            break;
+        job_setup(&jobs[i]);
+        curl_multi_add_handle(multi, jobs[i].easy);
+    }
+    uint64_t total = 0, done_bytes = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!arts[i].path)
+            total += arts[i].size;
+    plan_emit_phase(ctx, "downloading", total, true);
+    int running = 1;
+    while (!rc && pending) {
+        if (curl_multi_perform(multi, &running) != CURLM_OK)
+            break;
+        if (running)
+            curl_multi_poll(multi, NULL, 0, 500, NULL);
+        CURLMsg *msg;
+        int left;
+        while (!rc && (msg = curl_multi_info_read(multi, &left)) != NULL) {
+            if (msg->msg != CURLMSG_DONE)
+                continue;
+            job *j = NULL;
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&j);
+            CURLcode code = msg->data.result;
+            curl_multi_remove_handle(multi, j->easy);
+            int r = job_finish(ctx, j, code);
+            size_t i = (size_t)(j - jobs);
+            if (r == 1) {
+                arts[i].path = plan_xstrdup(j->final);
+                done_bytes += arts[i].size;
+                pending--;
+                plan_emit_progress(ctx, "downloading", done_bytes, total, true);
+            } else if (r == 0 && ++tries[i] < ATTEMPTS) {
+                /* Back off, then resume from what arrived. */
+                struct timespec ts = {0, (long)(200000000L << (tries[i] - 1))};
+                nanosleep(&ts, NULL);
+                if ((rc = job_open(ctx, j)) == 0) {
+                    job_setup(j);
+                    curl_multi_add_handle(multi, j->easy);
+                }
+            } else {
+                rc = r < 0 ? r
+                           : plan_fail(ctx, PLAN_ERR_FAILED,
+                                       "cannot download '%s' after %d attempts: %s", j->url,
+                                       ATTEMPTS, j->errbuf[0] ? j->errbuf : "short transfer");
+            }
+        }
+    }
+    plan_emit_done(ctx, "downloading");
+    for (size_t i = 0; i < n; i++) {
+        if (jobs[i].easy) {
+            curl_multi_remove_handle(multi, jobs[i].easy);
+            curl_easy_cleanup(jobs[i].easy);
+        }
+        if (jobs[i].out)
+            fclose(jobs[i].out);
+        free(jobs[i].url);
+        free(jobs[i].part);
+        free(jobs[i].final);
+    }
+    curl_multi_cleanup(multi);
+    curl_global_cleanup();
+    free(tries);
+    free(jobs);
+    free(dir);
+    return rc;
+}

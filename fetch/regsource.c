@@ -1,0 +1,327 @@
+/* Registries as a source of packages: versions and dependencies for the
+ * solver (from the verified index cache), and realising a chosen version
+ * in the store (publisher signature, download, hostile-safe import). */
+#include "fetch.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct loaded {
+    char *name;
+    const plan_registry *reg; /* NULL: no registry has it */
+    json_t *index;            /* "signed" part */
+} loaded;
+
+struct plan_regsource {
+    plan_ctx *ctx;
+    const plan_registries *regs;
+    plan_regdb *db;
+    const plan_keyring *trusted;
+    loaded *items;
+    size_t n, cap;
+};
+
+int plan_regsource_open(plan_ctx *ctx, const plan_registries *regs, plan_regdb *db,
+                        const plan_keyring *trusted, plan_regsource **out)
+{
+    plan_regsource *s = plan_xcalloc(1, sizeof(*s));
+    s->ctx = ctx;
+    s->regs = regs;
+    s->db = db;
+    s->trusted = trusted;
+    *out = s;
+    return 0;
+}
+
+void plan_regsource_free(plan_regsource *s)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->n; i++) {
+        free(s->items[i].name);
+        json_decref(s->items[i].index);
+    }
+    free(s->items);
+    free(s);
+}
+
+/* The index of name from the first registry (in priority order) that has
+ * it: a lower registry can never shadow a name a higher one publishes. */
+static int lookup(plan_regsource *s, const char *name, const loaded **out)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (!strcmp(s->items[i].name, name)) {
+            *out = &s->items[i];
+            return 0;
+        }
+    loaded l = {.name = plan_xstrdup(name)};
+    for (size_t r = 0; r < s->regs->n && !l.reg; r++) {
+        json_t *idx = NULL;
+        int rc = plan_registry_index(s->ctx, s->db, &s->regs->items[r], name, &idx);
+        if (rc == PLAN_ERR_NOT_FOUND) {
+            plan_ctx_clear_error(s->ctx);
+            continue;
+        }
+        if (rc) {
+            free(l.name);
+            return rc;
+        }
+        l.reg = &s->regs->items[r];
+        l.index = idx;
+    }
+    if (s->n == s->cap) {
+        s->cap = s->cap ? 2 * s->cap : 16;
+        s->items = plan_xrealloc(s->items, s->cap * sizeof(*s->items));
+    }
+    s->items[s->n] = l;
+    *out = &s->items[s->n++];
+    return 0;
+}
+
+bool plan_regsource_has(plan_regsource *s, const char *name)
+{
+    const loaded *l;
+    if (lookup(s, name, &l)) {
+        plan_ctx_clear_error(s->ctx);
+        return false;
+    }
+    return l->reg != NULL;
+}
+
+int plan_regsource_find(plan_regsource *s, const char *name, const char *version,
+                        const plan_registry **reg, json_t **entry)
+{
+    const loaded *l;
+    int rc = lookup(s, name, &l);
+    if (rc)
+        return rc;
+    size_t i;
+    json_t *p;
+    if (l->reg)
+        json_array_foreach(json_object_get(l->index, "packages"), i, p) {
+            const char *v = json_string_value(json_object_get(p, "version"));
+            if (v && !strcmp(v, version)) {
+                *reg = l->reg;
+                *entry = p;
+                return 0;
+            }
+        }
+    return plan_fail(s->ctx, PLAN_ERR_NOT_FOUND, "no registry publishes %s %s", name, version);
+}
+
+static int versions_cb(void *user, plan_ctx *ctx, const char *name, plan_strlist *out)
+{
+    (void)ctx;
+    plan_regsource *s = user;
+    const loaded *l;
+    int rc = lookup(s, name, &l);
+    if (rc)
+        return rc;
+    if (!l->reg)
+        return PLAN_ERR_NOT_FOUND;
+    size_t i;
+    json_t *p;
+    json_array_foreach(json_object_get(l->index, "packages"), i, p) {
+        const char *v = json_string_value(json_object_get(p, "version"));
+        /* A yanked version is never chosen anew. */
+        if (v && !json_is_true(json_object_get(p, "yanked")))
+            plan_strlist_add(out, v);
+    }
+    return 0;
+}
+
+static int deps_cb(void *user, plan_ctx *ctx, const char *name, const char *version,
+                   plan_strlist *names, plan_strlist *ranges)
+{
+    (void)ctx;
+    plan_regsource *s = user;
+    const plan_registry *reg;
+    json_t *entry;
+    int rc = plan_regsource_find(s, name, version, &reg, &entry);
+    if (rc)
+        return rc;
+    const char *dep;
+    json_t *range;
+    json_object_foreach(json_object_get(entry, "dependencies"), dep, range) {
+        if (!json_is_string(range))
+            return plan_fail(s->ctx, PLAN_ERR_HOSTILE, "the index of %s in registry '%s' has a "
+                                                       "dependency range that is not text",
+                             name, reg->name);
+        plan_strlist_add(names, dep);
+        plan_strlist_add(ranges, json_string_value(range));
+    }
+    return 0;
+}
+
+plan_resolver_provider plan_regsource_provider(plan_regsource *s)
+{
+    plan_resolver_provider p = {.versions = versions_cb, .dependencies = deps_cb, .user = s};
+    return p;
+}
+
+/* ---------- realising ---------- */
+
+/* The publisher's signature over the fields docs/formats/registry.md
+ * lists, with a key this machine trusts. */
+static int check_publisher(plan_regsource *s, const plan_registry *reg, const char *name,
+                           json_t *entry)
+{
+    json_t *pub = json_object_get(entry, "publisher");
+    const char *id = json_string_value(json_object_get(pub, "keyid"));
+    const char *sig = json_string_value(json_object_get(pub, "sig"));
+    const char *version = json_string_value(json_object_get(entry, "version"));
+    const plan_pubkey *k = id ? plan_keyring_find(s->trusted, id) : NULL;
+    if (!k)
+        return plan_fail(s->ctx, PLAN_ERR_HOSTILE,
+                         "%s %s from registry '%s' is signed by key %s, which this machine does "
+                         "not trust: get that publisher's public key from them (not from the "
+                         "registry) and run 'plan keys trust NAME:BASE64'",
+                         name, version ? version : "?", reg->name, id ? id : "(none)");
+    static const char *const fields[] = {"version", "store_dir", "path", "content_hash",
+                                         "references", "dependencies", "archive", "recipe",
+                                         NULL};
+    json_t *msg = json_object();
+    json_object_set_new(msg, "name", json_string(name));
+    for (size_t i = 0; fields[i]; i++) {
+        json_t *v = json_object_get(entry, fields[i]);
+        if (!v) {
+            json_decref(msg);
+            return plan_fail(s->ctx, PLAN_ERR_HOSTILE, "%s %s in registry '%s' lacks '%s'",
+                             name, version ? version : "?", reg->name, fields[i]);
+        }
+        json_object_set(msg, fields[i], v);
+    }
+    char *text = plan_canonical_json(msg);
+    json_decref(msg);
+    char *what = plan_xasprintf("%s %s from registry '%s'", name, version ? version : "?",
+                                reg->name);
+    int rc = text ? plan_verify(s->ctx, k, "package", text, strlen(text), sig, what)
+                  : plan_fail(s->ctx, PLAN_ERR_HOSTILE, "%s has a real number", what);
+    free(what);
+    free(text);
+    return rc;
+}
+
+typedef struct want {
+    const char *name, *version;
+    const plan_registry *reg;
+    json_t *entry;
+    const char *path;        /* basename */
+    bool present, imported;
+    plan_artifact art;
+    char *url, *hex;
+} want;
+
+int plan_regsource_realise(plan_regsource *s, plan_store *store, const char *cache_dir,
+                           const char *const *names, const char *const *versions, size_t n,
+                           char **basenames)
+{
+    plan_ctx *ctx = s->ctx;
+    want *w = plan_xcalloc(n ? n : 1, sizeof(*w));
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        w[i].name = names[i];
+        w[i].version = versions[i];
+        rc = plan_regsource_find(s, names[i], versions[i], &w[i].reg, &w[i].entry);
+        if (!rc)
+            rc = check_publisher(s, w[i].reg, names[i], w[i].entry);
+        if (rc)
+            break;
+        const char *dir = json_string_value(json_object_get(w[i].entry, "store_dir"));
+        w[i].path = json_string_value(json_object_get(w[i].entry, "path"));
+        if (!dir || !w[i].path)
+            rc = plan_fail(ctx, PLAN_ERR_HOSTILE, "%s %s in registry '%s' has no store path",
+                           names[i], versions[i], w[i].reg->name);
+        else if (strcmp(dir, plan_store_dir(store)) != 0)
+            rc = plan_fail(ctx, PLAN_ERR_FAILED,
+                           "%s %s was published for the store '%s', not this one ('%s'); "
+                           "building its published recipe here is not supported yet: use a "
+                           "root whose store is '%s', or build from a recipe repository",
+                           names[i], versions[i], dir, plan_store_dir(store), dir);
+        if (rc)
+            break;
+        w[i].present = plan_store_hold(store, w[i].path) == 0;
+        plan_ctx_clear_error(ctx);
+        if (w[i].present)
+            continue;
+        json_t *arc = json_object_get(w[i].entry, "archive");
+        const char *hash = json_string_value(json_object_get(arc, "hash"));
+        json_t *size = json_object_get(arc, "size");
+        if (!hash || strncmp(hash, "blake2b:", 8) != 0 || strlen(hash) != 72 ||
+            !json_is_integer(size) || json_integer_value(size) <= 0) {
+            rc = plan_fail(ctx, PLAN_ERR_HOSTILE, "%s %s in registry '%s' has no valid archive "
+                                                  "hash and size",
+                           names[i], versions[i], w[i].reg->name);
+            break;
+        }
+        w[i].hex = plan_xstrdup(hash + 8);
+        w[i].url = plan_xasprintf("%s/archives/%s.tar.zst", w[i].reg->url, w[i].hex);
+        w[i].art = (plan_artifact){.url = w[i].url, .hex = w[i].hex,
+                                   .size = (uint64_t)json_integer_value(size)};
+    }
+    /* One parallel batch for everything missing. */
+    size_t na = 0;
+    plan_artifact *arts = plan_xcalloc(n ? n : 1, sizeof(*arts));
+    size_t *which = plan_xcalloc(n ? n : 1, sizeof(size_t));
+    for (size_t i = 0; i < n && !rc; i++)
+        if (!w[i].present) {
+            which[na] = i;
+            arts[na++] = w[i].art;
+        }
+    if (!rc && na)
+        rc = plan_fetch_artifacts(ctx, cache_dir, arts, na, 8);
+    /* Import in dependency order: a path's references first. */
+    size_t left = na;
+    while (!rc && left) {
+        size_t progress = 0;
+        for (size_t k = 0; k < na && !rc; k++) {
+            want *x = &w[which[k]];
+            if (x->imported)
+                continue;
+            bool ready = true;
+            size_t r;
+            json_t *ref;
+            json_array_foreach(json_object_get(x->entry, "references"), r, ref) {
+                for (size_t j = 0; j < na && ready; j++) {
+                    want *y = &w[which[j]];
+                    if (!y->imported && json_is_string(ref) &&
+                        !strcmp(json_string_value(ref), y->path) && y != x)
+                        ready = false;
+                }
+            }
+            if (!ready)
+                continue;
+            plan_import_result ir;
+            rc = plan_store_import(store, arts[k].path, &ir);
+            if (!rc && !plan_strlist_contains(&ir.added, x->path) &&
+                !plan_strlist_contains(&ir.present, x->path))
+                rc = plan_fail(ctx, PLAN_ERR_HOSTILE,
+                               "the archive of %s %s from registry '%s' does not hold '%s', the "
+                               "store path its index names: refused",
+                               x->name, x->version, x->reg->name, x->path);
+            if (!rc)
+                plan_import_result_release(&ir);
+            if (!rc)
+                rc = plan_store_hold(store, x->path);
+            x->imported = true;
+            left--;
+            progress++;
+        }
+        if (!rc && !progress)
+            rc = plan_fail(ctx, PLAN_ERR_HOSTILE, "the published packages refer to each other "
+                                                  "in a cycle: refused");
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!rc)
+            basenames[i] = plan_xstrdup(w[i].path);
+        free(w[i].url);
+        free(w[i].hex);
+    }
+    for (size_t k = 0; k < na; k++)
+        free(arts[k].path);
+    free(arts);
+    free(which);
+    free(w);
+    return rc;
+}
