@@ -1,0 +1,177 @@
+#!/usr/bin/env bats
+# The registry client against a real plan-registry on loopback: update
+# with its checks, publish -> install round trip, a static mirror, and
+# attacks refused with nothing registered.
+
+load helpers
+
+setup() {
+    common_setup
+    DATA="$BATS_TEST_TMPDIR/data"
+    KEYS="$BATS_TEST_TMPDIR/keys"
+    export PLAN_RUN_DIR="$BATS_TEST_TMPDIR/run"
+    REGKEY=$(registry init "$DATA" 2>/dev/null)
+    ALICE=$(regsign keygen "$KEYS" alice)
+    registry publisher add "$DATA" '*' "$ALICE" 2>/dev/null
+    TOKEN=$(registry token create "$DATA" --scope publish-new,publish-update,yank --rate 0 \
+        2>/dev/null)
+    reg_start "$DATA"
+    plan registry add main "$REG_URL" --key "$REGKEY" 2>/dev/null
+}
+
+teardown() { bg_cleanup; }
+
+# hello 1.0.0 published from this root's store, then collected here so
+# that it must come back from the registry.
+publish_hello() {
+    reg_package hello 1.0.0 >/dev/null
+    [ "$(reg_publish "$TOKEN" hello-1.0.0)" = 201 ] || { cat "$BATS_TEST_TMPDIR/body"; false; }
+    plan -q gc >/dev/null
+    [ -z "$(ls "$ROOT/store")" ]
+}
+
+@test "update verifies and caches the signed metadata; a second update is a no-op" {
+    publish_hello
+    run plan --json registry update
+    [ "$status" -eq 0 ]
+    [[ "$output" == *'"changed": true'* ]]
+    [[ "$output" == *'"indexes_fetched": 1'* ]]
+    run plan --json registry update
+    [[ "$output" == *'"changed": false'* ]]
+    run plan search hel
+    [[ "$output" == *"hello"*"main"* ]]
+    run plan info hello
+    [[ "$output" == *"1.0.0"*"(not trusted)"* ]]
+}
+
+@test "publish -> install round trip: downloaded, verified, imported, on PATH" {
+    publish_hello
+    plan keys trust "$ALICE"
+    run plan install hello
+    [ "$status" -eq 0 ] || { echo "$output"; false; }
+    run "$ROOT/profiles/default/current/bin/hello"
+    [ "$output" = "hello" ]
+    run plan store verify --check-contents
+    [ "$status" -eq 0 ]
+    run plan list --json
+    [[ "$output" == *'"hello"'* ]]
+}
+
+@test "a package signed by an untrusted key is refused, naming the key and the way out" {
+    publish_hello
+    run plan install hello
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"does not trust"* ]]
+    [[ "$output" == *"plan keys trust"* ]]
+    [ -z "$(ls "$ROOT/store")" ]
+}
+
+@test "a wrong pinned key refuses the registry's metadata" {
+    publish_hello
+    plan registry remove main
+    OTHER=$(regsign keygen "$KEYS" other)
+    plan registry add main "$REG_URL" --key "main:${OTHER#*:}"
+    run plan registry update
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"not signed by the pinned key"* ]]
+}
+
+@test "an exported static mirror works as a registry, over plain HTTP and file://" {
+    publish_hello
+    registry export "$DATA" "$BATS_TEST_TMPDIR/mirror" 2>/dev/null
+    reg_stop
+    start_bg "$BATS_TEST_TMPDIR/httpd.out" "$PLAN_TOOLS/httpd" "$BATS_TEST_TMPDIR/mirror" \
+        "$BATS_TEST_TMPDIR/port"
+    wait_until 100 test -s "$BATS_TEST_TMPDIR/port"
+    plan registry remove main
+    plan registry add mirror "http://127.0.0.1:$(cat "$BATS_TEST_TMPDIR/port")" --key "$REGKEY"
+    plan keys trust "$ALICE"
+    run plan install hello
+    [ "$status" -eq 0 ] || { echo "$output"; false; }
+    "$ROOT/profiles/default/current/bin/hello"
+    # and as files
+    plan -q remove hello
+    plan -q gc --delete-generations +1 --yes
+    plan -q gc
+    plan registry remove mirror
+    plan registry add files "file://$BATS_TEST_TMPDIR/mirror" --key "$REGKEY"
+    run plan install hello
+    [ "$status" -eq 0 ] || { echo "$output"; false; }
+}
+
+@test "archive bytes changed on the server: refused, nothing registered" {
+    publish_hello
+    plan keys trust "$ALICE"
+    a=$(ls "$DATA"/static/archives/*.tar.zst)
+    chmod u+w "$a"
+    printf 'X' | dd of="$a" bs=1 seek=100 conv=notrunc 2>/dev/null
+    run plan install hello
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"BLAKE2b"* || "$output" == *"changed"* ]]
+    [ -z "$(ls "$ROOT/store")" ]
+}
+
+@test "an older timestamp replayed is refused; the same one again is a no-op" {
+    publish_hello
+    plan registry update
+    cp "$DATA/static/timestamp.json" "$BATS_TEST_TMPDIR/old-ts.json"
+    cp "$DATA/static/snapshot.json" "$BATS_TEST_TMPDIR/old-sn.json"
+    run plan registry update
+    [ "$status" -eq 0 ]
+    reg_package hello 1.1.0 >/dev/null
+    [ "$(reg_publish "$TOKEN" hello-1.1.0)" = 201 ]
+    plan registry update
+    # a mirror that went back in time
+    mkdir -p "$BATS_TEST_TMPDIR/stale"
+    cp -r "$DATA/static/." "$BATS_TEST_TMPDIR/stale/"
+    cp "$BATS_TEST_TMPDIR/old-ts.json" "$BATS_TEST_TMPDIR/stale/timestamp.json"
+    cp "$BATS_TEST_TMPDIR/old-sn.json" "$BATS_TEST_TMPDIR/stale/snapshot.json"
+    plan registry remove main
+    plan registry add main "file://$BATS_TEST_TMPDIR/stale" --key "$REGKEY"
+    run plan registry update
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"rollback"* ]]
+}
+
+@test "an expired timestamp is refused (freeze)" {
+    reg_stop
+    reg_start "$DATA" --timestamp-lifetime 2
+    publish_hello # signs a timestamp that lives 2 s
+    mkdir -p "$BATS_TEST_TMPDIR/frozen"
+    cp -r "$DATA/static/." "$BATS_TEST_TMPDIR/frozen/"
+    plan registry remove main
+    plan registry add frozen "file://$BATS_TEST_TMPDIR/frozen" --key "$REGKEY"
+    sleep 3
+    run plan registry update
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"expired"* ]]
+}
+
+@test "an index from another snapshot is refused (mix and match)" {
+    publish_hello
+    cp "$DATA/static/index/hello.json" "$BATS_TEST_TMPDIR/old-index.json"
+    reg_package hello 1.1.0 >/dev/null
+    [ "$(reg_publish "$TOKEN" hello-1.1.0)" = 201 ]
+    mkdir -p "$BATS_TEST_TMPDIR/mixed"
+    cp -r "$DATA/static/." "$BATS_TEST_TMPDIR/mixed/"
+    cp "$BATS_TEST_TMPDIR/old-index.json" "$BATS_TEST_TMPDIR/mixed/index/hello.json"
+    plan registry remove main
+    plan registry add mixed "file://$BATS_TEST_TMPDIR/mixed" --key "$REGKEY"
+    run plan registry update
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"does not match what the signed metadata declares"* ]]
+    run plan --json search hello
+    [[ "$output" == *'"results": []'* ]]
+}
+
+@test "a response beyond its declared size is cut off and refused" {
+    publish_hello
+    mkdir -p "$BATS_TEST_TMPDIR/big"
+    cp -r "$DATA/static/." "$BATS_TEST_TMPDIR/big/"
+    head -c 200000 /dev/zero >>"$BATS_TEST_TMPDIR/big/timestamp.json"
+    plan registry remove main
+    plan registry add big "file://$BATS_TEST_TMPDIR/big" --key "$REGKEY"
+    run plan registry update
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"larger than"* ]]
+}
