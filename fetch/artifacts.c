@@ -4,7 +4,7 @@
  * backoff, and moved into the cache only when size and hash match. */
 #include "fetch.h"
 
-#include <curl/curl.h>
+#include "curl_api.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <sodium.h>
@@ -174,6 +174,26 @@ int plan_fetch_artifacts(plan_ctx *ctx, const char *cache_dir, plan_artifact *ar
             continue;
         }
         pending++;
+    }
+    if (pending && (rc = curl_api_ready(ctx))) {
+        for (size_t i = 0; i < n; i++) {
+            free(jobs[i].url);
+            free(jobs[i].part);
+            free(jobs[i].final);
+        }
+        free(jobs);
+        free(dir);
+        return rc;
+    }
+    if (!pending) {
+        for (size_t i = 0; i < n; i++) {
+            free(jobs[i].url);
+            free(jobs[i].part);
+            free(jobs[i].final);
+        }
+        free(jobs);
+        free(dir);
+        return 0;
     }
     curl_global_init(CURL_GLOBAL_DEFAULT);
     CURLM *multi = curl_multi_init();

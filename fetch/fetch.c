@@ -1,7 +1,7 @@
 /* Source downloads through libcurl, verified while they arrive. */
 #include "fetch.h"
 
-#include <curl/curl.h>
+#include "curl_api.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <sodium.h>
@@ -155,6 +155,11 @@ int plan_fetch_source(plan_ctx *ctx, const char *cache_dir, const char *url,
         return 0;
     }
     int r = plan_fs_mkdirs(dir, 0755);
+    if (!r && (r = curl_api_ready(ctx)) != 0) {
+        free(dir);
+        free(final);
+        return r;
+    }
     if (r) {
         int rc = plan_fail_errno(ctx, PLAN_ERR_IO, -r, "cannot create the cache '%s'", dir);
         free(dir);

@@ -7,7 +7,7 @@
  * that stalls is timed out. */
 #include "fetch.h"
 
-#include <curl/curl.h>
+#include "curl_api.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -79,6 +79,9 @@ int plan_http_get_many(plan_ctx *ctx, plan_http_get *reqs, size_t n, unsigned pa
 {
     if (!n)
         return 0;
+    int ready = curl_api_ready(ctx);
+    if (ready)
+        return ready;
     /* Reference-counted and thread-safe since libcurl 7.84: no global
      * flag of ours. */
     curl_global_init(CURL_GLOBAL_DEFAULT);

@@ -147,6 +147,9 @@ int db_open(plan_store *s, const char *path)
 
 void db_close(plan_store *s)
 {
+    for (size_t i = 0; i < s->n_stmts; i++)
+        sqlite3_finalize(s->stmts[i].st);
+    s->n_stmts = 0;
     if (s->db)
         sqlite3_close(s->db);
     s->db = NULL;
@@ -167,15 +170,46 @@ void db_rollback(plan_store *s)
     sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
+sqlite3_stmt *db_prepare(plan_store *s, const char *sql, const char *what)
+{
+    for (size_t i = 0; i < s->n_stmts; i++)
+        if (s->stmts[i].sql == sql && !sqlite3_stmt_busy(s->stmts[i].st))
+            return s->stmts[i].st;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
+        db_fail(s, what);
+        return NULL;
+    }
+    if (s->n_stmts < sizeof(s->stmts) / sizeof(s->stmts[0])) {
+        s->stmts[s->n_stmts].sql = sql;
+        s->stmts[s->n_stmts++].st = st;
+    }
+    return st;
+}
+
+void db_release(plan_store *s, sqlite3_stmt *st)
+{
+    if (!st)
+        return;
+    for (size_t i = 0; i < s->n_stmts; i++)
+        if (s->stmts[i].st == st) {
+            sqlite3_reset(st);
+            sqlite3_clear_bindings(st);
+            return;
+        }
+    sqlite3_finalize(st); /* one made while the cached one was busy */
+}
+
+static const char sql_has_path[] = "SELECT 1 FROM paths WHERE basename = ?1";
+
 int db_has_path(plan_store *s, const char *basename)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db, "SELECT 1 FROM paths WHERE basename = ?1", -1, &st,
-                           NULL) != SQLITE_OK)
-        return db_fail(s, "looking up a path");
+    sqlite3_stmt *st = db_prepare(s, sql_has_path, "looking up a path");
+    if (!st)
+        return PLAN_ERR_DB;
     sqlite3_bind_text(st, 1, basename, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    db_release(s, st);
     if (rc == SQLITE_ROW)
         return 1;
     if (rc == SQLITE_DONE)

@@ -40,11 +40,6 @@ typedef struct farm {
     unsigned depth;        /* directories merged below the top */
 } farm;
 
-static int entry_cmp(const void *a, const void *b)
-{
-    return strcmp(((const entry *)a)->name, ((const entry *)b)->name);
-}
-
 const char *plan_collide_name(plan_collide c)
 {
     switch (c) {
@@ -72,24 +67,36 @@ static char *plan_src(const farm *f, size_t i, const char *rel)
     return *rel ? plan_xasprintf("%s/%s", f->plans[i].path, rel) : plan_xstrdup(f->plans[i].path);
 }
 
-/* Read the entries of rel in every providing plan into a sorted table. */
+typedef struct seen {
+    char *name;
+    provider prov;
+} seen;
+
+static int seen_cmp(const void *a, const void *b)
+{
+    const seen *x = a, *y = b;
+    int c = strcmp(x->name, y->name);
+    if (c)
+        return c;
+    return x->prov.plan < y->prov.plan ? -1 : x->prov.plan > y->prov.plan;
+}
+
+/* Read the entries of rel in every providing plan into a table sorted by
+ * name, each with its providers in plan order: one sort, so a directory
+ * that twenty plans share costs n log n, not n squared. */
 static int gather(farm *f, const char *rel, const provider *provs, size_t n, entry **out,
                   size_t *n_out)
 {
-    entry *ents = NULL;
+    seen *all = NULL;
     size_t len = 0, cap = 0;
-    for (size_t k = 0; k < n; k++) {
+    int rc = 0;
+    for (size_t k = 0; k < n && !rc; k++) {
         char *dir = plan_src(f, provs[k].plan, rel);
         DIR *d = opendir(dir);
         if (!d) {
-            int rc = plan_fail_errno(f->ctx, PLAN_ERR_IO, errno, "cannot read '%s'", dir);
+            rc = plan_fail_errno(f->ctx, PLAN_ERR_IO, errno, "cannot read '%s'", dir);
             free(dir);
-            for (size_t i = 0; i < len; i++) {
-                free(ents[i].name);
-                free(ents[i].prov);
-            }
-            free(ents);
-            return rc;
+            break;
         }
         struct dirent *de;
         while ((de = readdir(d)) != NULL) {
@@ -98,36 +105,61 @@ static int gather(farm *f, const char *rel, const provider *provs, size_t n, ent
                 continue;
             if (!*rel && !strcmp(nm, ".plan"))
                 continue; /* each plan's metadata stays its own */
-            struct stat sb;
-            bool is_dir = fstatat(dirfd(d), nm, &sb, 0) == 0 && S_ISDIR(sb.st_mode);
-            /* The table is small per directory: linear search keeps the
-             * common case (a few plans) cheap. */
-            entry *e = NULL;
-            for (size_t i = 0; i < len && !e; i++)
-                if (!strcmp(ents[i].name, nm))
-                    e = &ents[i];
-            if (!e) {
-                if (len == cap) {
-                    cap = cap ? 2 * cap : 32;
-                    ents = plan_xrealloc(ents, cap * sizeof(*ents));
-                }
-                e = &ents[len++];
-                memset(e, 0, sizeof(*e));
-                e->name = plan_xstrdup(nm);
+            /* The directory entry says what most entries are; only links
+             * (which may name a directory) and unknown types cost a stat. */
+            bool is_dir = de->d_type == DT_DIR;
+            if (de->d_type == DT_LNK || de->d_type == DT_UNKNOWN) {
+                struct stat sb;
+                is_dir = fstatat(dirfd(d), nm, &sb, 0) == 0 && S_ISDIR(sb.st_mode);
             }
-            if (e->n == e->cap) {
-                e->cap = e->cap ? 2 * e->cap : 2;
-                e->prov = plan_xrealloc(e->prov, e->cap * sizeof(provider));
+            if (len == cap) {
+                cap = cap ? 2 * cap : 64;
+                all = plan_xrealloc(all, cap * sizeof(*all));
             }
-            e->prov[e->n++] = (provider){provs[k].plan, is_dir};
+            all[len++] = (seen){plan_xstrdup(nm), {provs[k].plan, is_dir}};
         }
         closedir(d);
         free(dir);
     }
     if (len)
-        qsort(ents, len, sizeof(*ents), entry_cmp);
+        qsort(all, len, sizeof(*all), seen_cmp);
+    entry *ents = NULL;
+    size_t ne = 0, ecap = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (rc || (ne && !strcmp(ents[ne - 1].name, all[i].name))) {
+            if (!rc) {
+                entry *e = &ents[ne - 1];
+                if (e->n == e->cap) {
+                    e->cap *= 2;
+                    e->prov = plan_xrealloc(e->prov, e->cap * sizeof(provider));
+                }
+                e->prov[e->n++] = all[i].prov;
+            }
+            free(all[i].name);
+            continue;
+        }
+        if (ne == ecap) {
+            ecap = ecap ? 2 * ecap : 32;
+            ents = plan_xrealloc(ents, ecap * sizeof(*ents));
+        }
+        entry *e = &ents[ne++];
+        e->name = all[i].name; /* taken */
+        e->cap = 2;
+        e->prov = plan_xmalloc(e->cap * sizeof(provider));
+        e->prov[0] = all[i].prov;
+        e->n = 1;
+    }
+    free(all);
+    if (rc) {
+        for (size_t i = 0; i < ne; i++) {
+            free(ents[i].name);
+            free(ents[i].prov);
+        }
+        free(ents);
+        return rc;
+    }
     *out = ents;
-    *n_out = len;
+    *n_out = ne;
     return 0;
 }
 

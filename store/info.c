@@ -23,34 +23,34 @@ static int closure_size(plan_store *s, const char *basename, uint64_t *out)
     sqlite3_stmt *st;
     /* UNION (not UNION ALL) makes the recursion stop at paths already seen,
      * so reference cycles terminate. */
-    const char *sql =
+    static const char sql[] =
         "WITH RECURSIVE closure(id) AS ("
         "  SELECT id FROM paths WHERE basename = ?1"
         "  UNION SELECT r.reference FROM refs r JOIN closure c ON r.referrer = c.id)"
         " SELECT COALESCE(SUM(p.size), 0) FROM paths p JOIN closure c ON p.id = c.id";
-    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
-        return db_fail(s, "computing a closure");
+    if (!(st = db_prepare(s, sql, "computing a closure")))
+        return PLAN_ERR_DB;
     sqlite3_bind_text(st, 1, basename, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
         *out = (uint64_t)sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
+    db_release(s, st);
     return rc == SQLITE_ROW ? 0 : db_fail(s, "computing a closure");
 }
 
 static int load_references(plan_store *s, const char *basename, plan_strlist *out)
 {
     sqlite3_stmt *st;
-    const char *sql = "SELECT t.basename FROM paths f JOIN refs r ON r.referrer = f.id"
-                      " JOIN paths t ON t.id = r.reference WHERE f.basename = ?1"
-                      " ORDER BY t.basename";
-    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
-        return db_fail(s, "reading references");
+    static const char sql[] = "SELECT t.basename FROM paths f JOIN refs r ON r.referrer = f.id"
+                              " JOIN paths t ON t.id = r.reference WHERE f.basename = ?1"
+                              " ORDER BY t.basename";
+    if (!(st = db_prepare(s, sql, "reading references")))
+        return PLAN_ERR_DB;
     sqlite3_bind_text(st, 1, basename, -1, SQLITE_STATIC);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
         plan_strlist_add(out, (const char *)sqlite3_column_text(st, 0));
-    sqlite3_finalize(st);
+    db_release(s, st);
     return rc == SQLITE_DONE ? 0 : db_fail(s, "reading references");
 }
 
@@ -60,17 +60,16 @@ int plan_store_path_info(plan_store *s, const char *arg, plan_path_info **out)
     int rc = plan_store_resolve(s, arg, &basename);
     if (rc)
         return rc;
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db,
-                           "SELECT digest, name, version, content_hash, size, registered"
-                           " FROM paths WHERE basename = ?1",
-                           -1, &st, NULL) != SQLITE_OK) {
+    static const char sql[] = "SELECT digest, name, version, content_hash, size, registered"
+                              " FROM paths WHERE basename = ?1";
+    sqlite3_stmt *st = db_prepare(s, sql, "reading path information");
+    if (!st) {
         free(basename);
-        return db_fail(s, "reading path information");
+        return PLAN_ERR_DB;
     }
     sqlite3_bind_text(st, 1, basename, -1, SQLITE_STATIC);
     if (sqlite3_step(st) != SQLITE_ROW) {
-        sqlite3_finalize(st);
+        db_release(s, st);
         free(basename);
         return db_fail(s, "reading path information");
     }
@@ -85,7 +84,7 @@ int plan_store_path_info(plan_store *s, const char *arg, plan_path_info **out)
              (const char *)sqlite3_column_text(st, 3));
     info->size = (uint64_t)sqlite3_column_int64(st, 4);
     info->registered = sqlite3_column_int64(st, 5);
-    sqlite3_finalize(st);
+    db_release(s, st);
     rc = load_references(s, basename, &info->references);
     if (!rc)
         rc = closure_size(s, basename, &info->closure_size);

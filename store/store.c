@@ -318,14 +318,14 @@ void plan_store_close(plan_store *s)
 
 static int lookup_basename(plan_store *s, const char *sql, const char *key, char **out)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
-        return db_fail(s, "looking up a path");
+    sqlite3_stmt *st = db_prepare(s, sql, "looking up a path");
+    if (!st)
+        return PLAN_ERR_DB;
     sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
         *out = plan_xstrdup((const char *)sqlite3_column_text(st, 0));
-    sqlite3_finalize(st);
+    db_release(s, st);
     if (rc == SQLITE_ROW)
         return 0;
     if (rc == SQLITE_DONE)

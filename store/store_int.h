@@ -73,6 +73,12 @@ struct plan_store {
     char *gc_dir;        /* <root>/var/gc: gc.lock, sessions, roots, links */
     sqlite3 *db;
     unsigned threads;
+    /* Prepared statements kept for the store's life (db_prepare). */
+    struct {
+        const char *sql;
+        sqlite3_stmt *st;
+    } stmts[24];
+    size_t n_stmts;
     int gc_fd;           /* gc.lock, opened on first use; -1 before */
     int session_fd;      /* this handle's session file, locked; -1 before */
     char *session_path, *session_id;
@@ -116,6 +122,11 @@ typedef struct db_path_row {
 int db_insert_path(plan_store *s, const db_path_row *row, const plan_strlist *refs);
 int db_insert_refs(plan_store *s, const char *basename, const plan_strlist *refs);
 int db_fail(plan_store *s, const char *what);
+/* A prepared statement for sql (which must outlive the store: a string
+ * literal), reused across calls: parsing SQL is most of a point query.
+ * Give it back with db_release.  NULL (message on the context) on error. */
+sqlite3_stmt *db_prepare(plan_store *s, const char *sql, const char *what);
+void db_release(plan_store *s, sqlite3_stmt *st);
 int db_set_realisation(plan_store *s, const char *recipe_hash, const char *basename);
 
 /* ---- symlink rules (archive.c) ----
