@@ -91,12 +91,14 @@ int cmd_upgrade(cli *c, const command *cmd, int argc, char **argv);
 int cmd_help(cli *c, const command *cmd, int argc, char **argv);
 int cmd_lock(cli *c, const command *cmd, int argc, char **argv);
 int cmd_log(cli *c, const command *cmd, int argc, char **argv);
+int cmd_publish(cli *c, const command *cmd, int argc, char **argv);
 int cmd_recipe(cli *c, const command *cmd, int argc, char **argv);
 int cmd_search(cli *c, const command *cmd, int argc, char **argv);
 int cmd_semver(cli *c, const command *cmd, int argc, char **argv);
 int cmd_store(cli *c, const command *cmd, int argc, char **argv);
 int cmd_version(cli *c, const command *cmd, int argc, char **argv);
 int cmd_why(cli *c, const command *cmd, int argc, char **argv);
+int cmd_yank(cli *c, const command *cmd, int argc, char **argv);
 
 int cmd_store_add(cli *c, const command *cmd, int argc, char **argv);
 int cmd_store_export(cli *c, const command *cmd, int argc, char **argv);

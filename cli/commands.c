@@ -217,6 +217,26 @@ const command plan_commands[] = {
      "Examples:\n"
      "  plan ps\n"
      "  plan ps --json\n"},
+    {"publish", cmd_publish, "sign and upload a recipe's build and its closure",
+     "usage: plan publish RECIPE [--registry NAME] [--key NAME] [--token TOKEN]\n"
+     "                    [--recipes DIR]...\n"
+     "\n"
+     "Build the recipe if needed, then publish it and every path of its closure\n"
+     "that the registry lacks, references first: each store path is exported on\n"
+     "its own, signed with your key over its name, version, store directory, path,\n"
+     "content hash, references, dependencies, archive and recipe hashes, and\n"
+     "uploaded with its recipe.  Versions are immutable: the same version with\n"
+     "other contents is refused.\n"
+     "\n"
+     "Options:\n"
+     "  --registry NAME  where to (default: the first registry)\n"
+     "  --key NAME       the signing key (also PLAN_KEY; see 'plan keys')\n"
+     "  --token TOKEN    the registry token (also PLAN_REGISTRY_TOKEN)\n"
+     "  --recipes DIR    recipe repositories for the dependencies (default: the\n"
+     "                   recipe's folder)\n"
+     "\n"
+     "Examples:\n"
+     "  plan publish examples/recipes/hello.yaml --key alice --token plan_...\n"},
     {"recipe", cmd_recipe, "check recipes or write a new one",
      "usage: plan recipe check FILE...\n"
      "       plan recipe new NAME [-o FILE]\n"
@@ -333,6 +353,14 @@ const command plan_commands[] = {
      "Examples:\n"
      "  plan why greet\n"
      "  plan --json why greet\n"},
+    {"yank", cmd_yank, "mark a published version as withdrawn",
+     "usage: plan yank NAME VERSION [--registry NAME] [--token TOKEN]\n"
+     "\n"
+     "Ask the registry to mark NAME VERSION yanked: its files stay (locks that\n"
+     "name it still install), but resolution never chooses it anew.\n"
+     "\n"
+     "Examples:\n"
+     "  plan yank hello 1.0.1 --token plan_...\n"},
 };
 const size_t plan_command_count = sizeof(plan_commands) / sizeof(plan_commands[0]);
 

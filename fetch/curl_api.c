@@ -46,6 +46,14 @@ static void load(void)
     LOAD(multi_perform, "curl_multi_perform");
     LOAD(multi_poll, "curl_multi_poll");
     LOAD(multi_info_read, "curl_multi_info_read");
+    LOAD(mime_init, "curl_mime_init");
+    LOAD(mime_free, "curl_mime_free");
+    LOAD(mime_addpart, "curl_mime_addpart");
+    LOAD(mime_name, "curl_mime_name");
+    LOAD(mime_data, "curl_mime_data");
+    LOAD(mime_filedata, "curl_mime_filedata");
+    LOAD(slist_append, "curl_slist_append");
+    LOAD(slist_free_all, "curl_slist_free_all");
 }
 
 int curl_api_ready(plan_ctx *ctx)

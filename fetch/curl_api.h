@@ -32,6 +32,14 @@ typedef struct curl_fns {
     CURLMcode (*multi_perform)(CURLM *, int *);
     CURLMcode (*multi_poll)(CURLM *, struct curl_waitfd[], unsigned int, int, int *);
     CURLMsg *(*multi_info_read)(CURLM *, int *);
+    curl_mime *(*mime_init)(CURL *);
+    void (*mime_free)(curl_mime *);
+    curl_mimepart *(*mime_addpart)(curl_mime *);
+    CURLcode (*mime_name)(curl_mimepart *, const char *);
+    CURLcode (*mime_data)(curl_mimepart *, const char *, size_t);
+    CURLcode (*mime_filedata)(curl_mimepart *, const char *);
+    struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
+    void (*slist_free_all)(struct curl_slist *);
 } curl_fns;
 
 /* 0, or PLAN_ERR_FAILED with a message when libcurl cannot be loaded. */
@@ -60,5 +68,13 @@ const curl_fns *curl_api(void);
 #define curl_multi_perform (curl_api()->multi_perform)
 #define curl_multi_poll (curl_api()->multi_poll)
 #define curl_multi_info_read (curl_api()->multi_info_read)
+#define curl_mime_init (curl_api()->mime_init)
+#define curl_mime_free (curl_api()->mime_free)
+#define curl_mime_addpart (curl_api()->mime_addpart)
+#define curl_mime_name (curl_api()->mime_name)
+#define curl_mime_data (curl_api()->mime_data)
+#define curl_mime_filedata (curl_api()->mime_filedata)
+#define curl_slist_append (curl_api()->slist_append)
+#define curl_slist_free_all (curl_api()->slist_free_all)
 
 #endif

@@ -198,4 +198,19 @@ int plan_regsource_find(plan_regsource *s, const char *name, const char *version
 int plan_regsource_realise(plan_regsource *s, plan_store *store, const char *cache_dir,
                            const char *const *names, const char *const *versions, size_t n,
                            char **basenames);
+/* ---- the write side, as a client (upload.c) ---- */
+typedef struct plan_registry_answer {
+    long status;      /* HTTP status */
+    char *message;    /* the server's "error", or NULL */
+    char *body;       /* the whole answer */
+} plan_registry_answer;
+void plan_registry_answer_release(plan_registry_answer *a);
+/* POST a publish (multipart: package, signature, recipe, archive) with a
+ * bearer token.  The return value says whether the request was made; the
+ * answer says what the registry decided. */
+int plan_registry_publish(plan_ctx *ctx, const plan_registry *reg, const char *token,
+                          const char *package, const char *signature, const char *archive,
+                          const char *recipe, plan_registry_answer *out);
+int plan_registry_yank(plan_ctx *ctx, const plan_registry *reg, const char *token,
+                       const char *name, const char *version, plan_registry_answer *out);
 #endif

@@ -175,3 +175,40 @@ publish_hello() {
     [ "$status" -eq 1 ]
     [[ "$output" == *"larger than"* ]]
 }
+
+@test "plan publish builds, signs and uploads a recipe and its closure; install brings it back" {
+    pub=$(plan keys generate bob 2>/dev/null)
+    registry publisher add "$DATA" '*' "$pub" 2>/dev/null
+    run plan publish "$PLAN_SRC/examples/recipes/hello.yaml" --key bob --token "$TOKEN"
+    [ "$status" -eq 0 ] || { echo "$output"; false; }
+    [[ "$output" == *"published greet 1.0.0"* ]]
+    [[ "$output" == *"published hello 1.0.0"* ]]
+    # again: nothing to send
+    run plan publish "$PLAN_SRC/examples/recipes/hello.yaml" --key bob --token "$TOKEN"
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"has all of it already"* ]]
+    plan -q gc
+    [ -z "$(ls "$ROOT/store")" ]
+    plan keys trust "$pub"
+    run plan install hello
+    [ "$status" -eq 0 ] || { echo "$output"; false; }
+    run "$ROOT/profiles/default/current/bin/hello" registry
+    [[ "$output" == *"hello, registry"* ]]
+    # yanked: never chosen anew
+    run plan yank hello 1.0.0 --token "$TOKEN"
+    [ "$status" -eq 0 ] || { echo "$output"; false; }
+    plan registry update
+    run plan --json info hello
+    [[ "$output" == *'"yanked": true'* ]]
+}
+
+@test "publishing without a token or key says what is missing" {
+    run plan publish "$PLAN_SRC/examples/recipes/greet.yaml" --key nobody
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"needs a token"* ]]
+    run plan publish "$PLAN_SRC/examples/recipes/greet.yaml" --token "$TOKEN" --key nobody
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"no secret key 'nobody'"* ]]
+    run plan publish "$PLAN_SRC/examples/recipes/greet.yaml" --token wrong --key nobody
+    [ "$status" -eq 1 ]
+}
