@@ -9,9 +9,15 @@ set -euo pipefail
 build=${1:-build}
 here=$(cd "$(dirname "$0")/.." && pwd)
 plan="$here/$build/plan"
+registry="$here/$build/plan-registry"
 work=$(mktemp -d "${TMPDIR:-/tmp}/plan-run.XXXXXX")
 root="$work/root"
-cleanup() { chmod -R u+w "$work" 2>/dev/null || true; rm -rf "$work"; }
+server=
+cleanup() {
+    [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
+    chmod -R u+w "$work" 2>/dev/null || true
+    rm -rf "$work"
+}
 trap cleanup EXIT
 
 if [ -t 1 ] && [ -z "${NO_COLOR:-}" ]; then bold=$'\033[1m' plain=$'\033[0m'; else bold= plain=; fi
@@ -109,5 +115,44 @@ say "garbage collection: remove the profile's generations but the current one, t
 p gc --delete-generations +1 --yes
 p gc roots
 p store verify
+
+say "a signed registry: initialise it, start it on loopback, make a publisher key and a token"
+regkey=$("$registry" init "$work/registry")
+echo "registry key (pinned by clients): $regkey"
+"$registry" serve "$work/registry" --listen 127.0.0.1:0 >"$work/serve.out" 2>"$work/serve.err" &
+server=$!
+for _ in $(seq 100); do grep -q '^listening on ' "$work/serve.out" && break; sleep 0.05; done
+url="http://$(sed -n 's/^listening on //p' "$work/serve.out")"
+echo "serving on $url"
+pub=$(p keys generate demo)
+"$registry" publisher add "$work/registry" '*' "$pub"
+token=$("$registry" token create "$work/registry" --scope publish-new,publish-update,yank)
+p registry add demo "$url" --key "$regkey"
+p keys trust "$pub"
+
+say "publish the examples: each store path and its closure, signed, references first"
+for r in greeter wordfreq; do
+    p publish "$recipes/$r.yaml" --key demo --token "$token"
+done
+p search e
+p info greeter
+
+say "empty the store: remove the packages, old generations and the 'plan build -o' link (a root), then gc"
+p remove hello
+p gc --delete-generations +1 --yes
+rm "$work/result"
+p gc
+echo "store paths left: $(ls "$root/store" | wc -l)"
+p install --profile demo greeter wordfreq
+p generations --profile demo
+"$root/profiles/demo/current/bin/greeter"
+
+say "plan env from the registry: downloaded once, then instant"
+p env greeter wordfreq -- sh -c 'greeter | wordfreq 2'
+time p env greeter wordfreq -- true
+
+say "stop the registry"
+kill "$server" && wait "$server" 2>/dev/null || true
+server=
 
 say "done; the temporary root is removed"
