@@ -212,3 +212,25 @@ publish_hello() {
     run plan publish "$PLAN_SRC/examples/recipes/greet.yaml" --token wrong --key nobody
     [ "$status" -eq 1 ]
 }
+
+@test "a name published by a higher-priority registry is never shadowed by a lower one" {
+    # main (first) publishes hello 1.0.0; a second registry publishes 9.0.0
+    publish_hello
+    DATA2="$BATS_TEST_TMPDIR/data2"
+    REGKEY2=$(registry init "$DATA2" 2>/dev/null)
+    registry publisher add "$DATA2" '*' "$ALICE" 2>/dev/null
+    TOKEN2=$(registry token create "$DATA2" --scope publish-new,publish-update --rate 0 2>/dev/null)
+    url1=$REG_URL
+    pid1=$REG_PID
+    reg_start "$DATA2"
+    reg_package hello 9.0.0 >/dev/null
+    [ "$(reg_publish "$TOKEN2" hello-9.0.0)" = 201 ]
+    plan -q gc
+    plan registry add other "$REG_URL" --key "$REGKEY2"
+    plan keys trust "$ALICE"
+    run plan install hello
+    [ "$status" -eq 0 ] || { echo "$output"; false; }
+    run plan --json list
+    [[ "$output" == *'"version": "1.0.0"'* ]]
+    [[ "$output" != *"9.0.0"* ]]
+}
