@@ -104,7 +104,7 @@ static int open_sources(cli *c, const plan_strlist *dirs, bool update, cli_sourc
 
 static int realise(cli *c, plan_store *store, plan_lock *lock, cli_sources *src, bool frozen)
 {
-    if (cli_sources_realise_published(c, src, store, lock))
+    if (cli_sources_realise_published(c, src, store, lock, frozen))
         return EXIT_FAILURE_;
     plan_build_opts bo;
     cli_build_opts_init(c, &bo, src->repo);

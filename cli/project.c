@@ -36,7 +36,11 @@ int cli_resolve(cli *c, cli_sources *src, const plan_strlist *names,
     int rc = 0;
     for (size_t i = 0; i < names->len && !rc; i++)
         rc = plan_resolver_require(solver, names->items[i], ranges->items[i]);
-    /* Keep what the previous lock chose whenever it still fits. */
+    /* Keep what the previous lock chose whenever it still fits, yanked or
+     * not. */
+    for (size_t i = 0; previous && src->reg && i < previous->n; i++)
+        plan_regsource_allow(src->reg, previous->packages[i].name,
+                             previous->packages[i].version);
     for (size_t i = 0; previous && i < previous->n && !rc; i++)
         if (!upgrade || !plan_strlist_contains(upgrade, previous->packages[i].name))
             rc = plan_resolver_lock(solver, previous->packages[i].name,

@@ -389,7 +389,7 @@ int cli_profile_change(cli *c, const profile_change *ch)
     }
     if (!lock)
         lock = plan_lock_new();
-    if (cli_sources_realise_published(c, &src, store, lock)) {
+    if (cli_sources_realise_published(c, &src, store, lock, false)) {
         rc = EXIT_FAILURE_;
         goto out;
     }

@@ -53,8 +53,10 @@ typedef struct cli_sources {
 int cli_sources_open(cli *c, const plan_strlist *recipe_dirs, bool update, cli_sources *s);
 void cli_sources_close(cli_sources *s);
 plan_resolver_provider cli_sources_provider(cli_sources *s);
-/* Download, verify and import the lock's registry packages. */
-int cli_sources_realise_published(cli *c, cli_sources *s, plan_store *store, plan_lock *lock);
+/* Download (unless offline), verify and import the lock's registry
+ * packages; a path the lock names must be the one the registry publishes. */
+int cli_sources_realise_published(cli *c, cli_sources *s, plan_store *store, plan_lock *lock,
+                                  bool offline);
 
 /* A change to a profile: what install, upgrade and remove do. */
 typedef enum { CHANGE_INSTALL, CHANGE_UPGRADE, CHANGE_REMOVE } change_kind;

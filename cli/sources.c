@@ -67,7 +67,8 @@ int cli_sources_open(cli *c, const plan_strlist *recipe_dirs, bool update, cli_s
     for (size_t i = 0; !rc && update && i < s->regs.n; i++) {
         plan_update_report rep;
         /* Offline-first: a registry that cannot be reached leaves its
-         * cache as it was, which still verifies (and expires) as usual. */
+         * cache as it was; its indexes are verified again on every read
+         * and refused once they expire. */
         if (plan_registry_update(c->ctx, s->db, &s->regs.items[i], &rep)) {
             if (plan_ctx_error_code(c->ctx) == PLAN_ERR_HOSTILE) {
                 rc = PLAN_ERR_HOSTILE;
@@ -95,7 +96,8 @@ void cli_sources_close(cli_sources *s)
 
 /* Registry packages of the lock (source "registry:NAME") made present,
  * in one parallel batch; their paths recorded in the lock. */
-int cli_sources_realise_published(cli *c, cli_sources *s, plan_store *store, plan_lock *lock)
+int cli_sources_realise_published(cli *c, cli_sources *s, plan_store *store, plan_lock *lock,
+                                  bool offline)
 {
     size_t n = 0;
     const char **names = plan_xcalloc(lock->n + 1, sizeof(char *));
@@ -116,8 +118,16 @@ int cli_sources_realise_published(cli *c, cli_sources *s, plan_store *store, pla
     char **bases = plan_xcalloc(n + 1, sizeof(char *));
     char *cache = cli_cache_dir(c);
     if (rc == EXIT_OK && n &&
-        plan_regsource_realise(s->reg, store, cache, names, versions, n, bases))
+        plan_regsource_realise(s->reg, store, cache, names, versions, n, offline, bases))
         rc = cli_fail(c);
+    /* A lock that names a path holds the registry to it. */
+    for (size_t k = 0; k < n && rc == EXIT_OK; k++) {
+        plan_lock_package *p = &lock->packages[idx[k]];
+        if (p->path && strcmp(p->path, bases[k]) != 0)
+            rc = cli_error(c, "the lock has %s %s as '%s', but %s now publishes '%s': the lock "
+                              "is stale or the registry is not the one it was made with",
+                           p->name, p->version, p->path, p->source, bases[k]);
+    }
     for (size_t k = 0; k < n; k++) {
         if (rc == EXIT_OK) {
             plan_lock_package *p = &lock->packages[idx[k]];

@@ -216,8 +216,10 @@ int plan_fetch_artifacts(plan_ctx *ctx, const char *cache_dir, plan_artifact *ar
     plan_emit_phase(ctx, "downloading", total, true);
     int running = 1;
     while (!rc && pending) {
-        if (curl_multi_perform(multi, &running) != CURLM_OK)
+        if (curl_multi_perform(multi, &running) != CURLM_OK) {
+            rc = plan_fail(ctx, PLAN_ERR_FAILED, "libcurl failed while downloading");
             break;
+        }
         if (running)
             curl_multi_poll(multi, NULL, 0, 500, NULL);
         CURLMsg *msg;

@@ -109,6 +109,7 @@ typedef struct plan_http_get {
     bool found;          /* got it (HTTP 200, or the file exists) */
     long status;         /* HTTP status, 0 for file:// */
     char *error;         /* why it failed (not set for a plain 404) */
+    bool refused;        /* the answer broke a rule (too long, a redirect) */
 } plan_http_get;
 
 /* Run the transfers, up to parallel at once (0: 8) over kept-alive
@@ -193,11 +194,15 @@ int plan_regsource_find(plan_regsource *s, const char *name, const char *version
 /* Make the n packages present: each publisher signature must verify with
  * a trusted key; missing archives are downloaded together, imported (in
  * reference order) and must hold the indexed store path; everything ends
- * held by store's session.  basenames[i] receive the store paths (caller
- * frees). */
+ * held by store's session.  With offline, nothing is downloaded: a
+ * missing package is an error.  basenames[i] receive the store paths
+ * (caller frees). */
 int plan_regsource_realise(plan_regsource *s, plan_store *store, const char *cache_dir,
                            const char *const *names, const char *const *versions, size_t n,
-                           char **basenames);
+                           bool offline, char **basenames);
+/* Let name@version be chosen although it is yanked (a lock or profile has
+ * it already). */
+void plan_regsource_allow(plan_regsource *s, const char *name, const char *version);
 /* ---- the write side, as a client (upload.c) ---- */
 typedef struct plan_registry_answer {
     long status;      /* HTTP status */

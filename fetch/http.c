@@ -55,15 +55,18 @@ static void finish(transfer *t, CURLcode code)
     curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
     r->status = status;
     bool is_file = !strncmp(r->url, "file://", 7);
-    if (t->too_big || code == CURLE_FILESIZE_EXCEEDED)
+    if (t->too_big || code == CURLE_FILESIZE_EXCEEDED) {
         r->error = plan_xasprintf("'%s' is larger than the %zu bytes it may be: refused",
                                   r->url, r->max_bytes);
+        r->refused = true;
+    }
     else if (code == CURLE_OK && !is_file && status >= 300 && status < 400) {
         char *to = NULL;
         curl_easy_getinfo(t->easy, CURLINFO_REDIRECT_URL, &to);
         r->error = plan_xasprintf("'%s' redirects to '%s': plan does not follow redirects; add "
                                   "the registry by its final URL",
                                   r->url, to ? to : "?");
+        r->refused = true;
     } else if (code == CURLE_OK && !is_file && status != 200)
         r->error = status == 404 ? NULL
                                  : plan_xasprintf("'%s' answered HTTP %ld", r->url, status);
@@ -98,6 +101,7 @@ int plan_http_get_many(plan_ctx *ctx, plan_http_get *reqs, size_t n, unsigned pa
         reqs[i].found = false;
         reqs[i].status = 0;
         reqs[i].error = NULL;
+        reqs[i].refused = false;
         ts[i].req = &reqs[i];
         ts[i].easy = curl_easy_init();
         setup(&ts[i]);

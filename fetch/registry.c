@@ -299,7 +299,7 @@ static json_int_t int_of(json_t *o, const char *key)
 static int check_declared(plan_ctx *ctx, const plan_http_get *g, json_t *decl, const char *what)
 {
     if (g->error)
-        return plan_fail(ctx, PLAN_ERR_HOSTILE, "%s", g->error);
+        return plan_fail(ctx, g->refused ? PLAN_ERR_HOSTILE : PLAN_ERR_FAILED, "%s", g->error);
     if (!g->found)
         return plan_fail(ctx, PLAN_ERR_NOT_FOUND, "%s is missing at '%s'", what, g->url);
     json_int_t size = int_of(decl, "size");
@@ -335,7 +335,7 @@ static int fetch_indexes(plan_ctx *ctx, const plan_registry *reg, json_t *snapsh
     const char *name;
     json_t *decl;
     sqlite3_stmt *s = NULL;
-    sqlite3_prepare_v2(d->db, "SELECT hash FROM index_cache WHERE registry = ?1 AND name = ?2",
+    sqlite3_prepare_v2(d->db, "SELECT text FROM index_cache WHERE registry = ?1 AND name = ?2",
                        -1, &s, NULL);
     json_object_foreach(indexes, name, decl) {
         if (plan_store_check_name(name) != NULL) {
@@ -355,8 +355,14 @@ static int fetch_indexes(plan_ctx *ctx, const plan_registry *reg, json_t *snapsh
         sqlite3_reset(s);
         sqlite3_bind_text(s, 1, reg->name, -1, SQLITE_STATIC);
         sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
-        bool same = sqlite3_step(s) == SQLITE_ROW &&
-                    !strcmp((const char *)sqlite3_column_text(s, 0), hash);
+        /* Unchanged only if the cached bytes still hash to what the new
+         * snapshot declares: a damaged cache entry is fetched again. */
+        bool same = false;
+        if (sqlite3_step(s) == SQLITE_ROW) {
+            char have[PLAN_HASH_HEX_TEXT];
+            blake2b_text(sqlite3_column_blob(s, 0), (size_t)sqlite3_column_bytes(s, 0), have);
+            same = !strcmp(have, hash);
+        }
         if (same)
             continue; /* unchanged: no transfer */
         urls[n] = plan_xasprintf("%s/index/%s.json", reg->url, name);
@@ -512,7 +518,7 @@ int plan_registry_update(plan_ctx *ctx, plan_regdb *d, const plan_registry *reg,
     char *what = plan_xasprintf("timestamp.json of registry '%s'", reg->name);
     rc = plan_http_get_many(ctx, &ts, 1, 1);
     if (!rc && ts.error)
-        rc = plan_fail(ctx, PLAN_ERR_FAILED, "%s", ts.error);
+        rc = plan_fail(ctx, ts.refused ? PLAN_ERR_HOSTILE : PLAN_ERR_FAILED, "%s", ts.error);
     else if (!rc && !ts.found)
         rc = plan_fail(ctx, PLAN_ERR_NOT_FOUND, "no timestamp.json at '%s': is it a plan "
                                                 "registry?", reg->url);
@@ -616,6 +622,11 @@ int plan_registry_index(plan_ctx *ctx, plan_regdb *d, const plan_registry *reg,
          * write to. */
         rc = plan_signed_open(ctx, sqlite3_column_blob(s, 0), (size_t)sqlite3_column_bytes(s, 0),
                               &reg->key, "index", what, out);
+        /* Offline, a cache is used only until its metadata expires. */
+        if (!rc && (rc = check_expiry(ctx, *out, what)) != 0) {
+            json_decref(*out);
+            *out = NULL;
+        }
         free(what);
     }
     sqlite3_finalize(s);

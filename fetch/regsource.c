@@ -14,6 +14,7 @@ typedef struct loaded {
 } loaded;
 
 struct plan_regsource {
+    plan_strlist allowed;     /* "name@version" that may be chosen though yanked */
     plan_ctx *ctx;
     const plan_registries *regs;
     plan_regdb *db;
@@ -30,8 +31,18 @@ int plan_regsource_open(plan_ctx *ctx, const plan_registries *regs, plan_regdb *
     s->regs = regs;
     s->db = db;
     s->trusted = trusted;
+    plan_strlist_init(&s->allowed);
     *out = s;
     return 0;
+}
+
+void plan_regsource_allow(plan_regsource *s, const char *name, const char *version)
+{
+    char *key = plan_xasprintf("%s@%s", name, version);
+    if (!plan_strlist_contains(&s->allowed, key))
+        plan_strlist_take(&s->allowed, key);
+    else
+        free(key);
 }
 
 void plan_regsource_free(plan_regsource *s)
@@ -43,6 +54,7 @@ void plan_regsource_free(plan_regsource *s)
         json_decref(s->items[i].index);
     }
     free(s->items);
+    plan_strlist_release(&s->allowed);
     free(s);
 }
 
@@ -124,11 +136,37 @@ static int versions_cb(void *user, plan_ctx *ctx, const char *name, plan_strlist
     json_t *p;
     json_array_foreach(json_object_get(l->index, "packages"), i, p) {
         const char *v = json_string_value(json_object_get(p, "version"));
-        /* A yanked version is never chosen anew. */
-        if (v && !json_is_true(json_object_get(p, "yanked")))
+        /* A yanked version is never chosen anew; one a lock or profile
+         * already has stays available to it. */
+        if (!v)
+            continue;
+        bool ok = !json_is_true(json_object_get(p, "yanked"));
+        if (!ok) {
+            char *key = plan_xasprintf("%s@%s", name, v);
+            ok = plan_strlist_contains(&s->allowed, key);
+            free(key);
+        }
+        if (ok)
             plan_strlist_add(out, v);
     }
     return 0;
+}
+
+/* The version of name among entry's references (basenames
+ * "<digest>-<name>-<version>"), or NULL (caller frees). */
+static char *referenced_version(json_t *entry, const char *name)
+{
+    size_t i, n = strlen(name);
+    json_t *r;
+    json_array_foreach(json_object_get(entry, "references"), i, r) {
+        const char *b = json_string_value(r);
+        if (!b || strlen(b) <= 32 + 1 + n + 1 || b[32] != '-')
+            continue;
+        const char *rest = b + 33;
+        if (!strncmp(rest, name, n) && rest[n] == '-' && rest[n + 1] >= '0' && rest[n + 1] <= '9')
+            return plan_xstrdup(rest + n + 1);
+    }
+    return NULL;
 }
 
 static int deps_cb(void *user, plan_ctx *ctx, const char *name, const char *version,
@@ -148,8 +186,13 @@ static int deps_cb(void *user, plan_ctx *ctx, const char *name, const char *vers
             return plan_fail(s->ctx, PLAN_ERR_HOSTILE, "the index of %s in registry '%s' has a "
                                                        "dependency range that is not text",
                              name, reg->name);
+        /* The archive refers to exact store paths: a dependency it was
+         * built against is needed in exactly that version, whatever the
+         * recipe's range allows. */
+        char *exact = referenced_version(entry, dep);
         plan_strlist_add(names, dep);
-        plan_strlist_add(ranges, json_string_value(range));
+        plan_strlist_add(ranges, exact ? exact : json_string_value(range));
+        free(exact);
     }
     return 0;
 }
@@ -215,7 +258,7 @@ typedef struct want {
 
 int plan_regsource_realise(plan_regsource *s, plan_store *store, const char *cache_dir,
                            const char *const *names, const char *const *versions, size_t n,
-                           char **basenames)
+                           bool offline, char **basenames)
 {
     plan_ctx *ctx = s->ctx;
     want *w = plan_xcalloc(n ? n : 1, sizeof(*w));
@@ -245,6 +288,12 @@ int plan_regsource_realise(plan_regsource *s, plan_store *store, const char *cac
         plan_ctx_clear_error(ctx);
         if (w[i].present)
             continue;
+        if (offline) {
+            rc = plan_fail(ctx, PLAN_ERR_NOT_FOUND,
+                           "%s %s is not in the store, and --frozen never downloads: run once "
+                           "without --frozen to fetch it", names[i], versions[i]);
+            break;
+        }
         json_t *arc = json_object_get(w[i].entry, "archive");
         const char *hash = json_string_value(json_object_get(arc, "hash"));
         json_t *size = json_object_get(arc, "size");

@@ -234,3 +234,44 @@ publish_hello() {
     [[ "$output" == *'"version": "1.0.0"'* ]]
     [[ "$output" != *"9.0.0"* ]]
 }
+
+@test "a newer dependency does not break an archive built against an older one; yanked stays for its lock" {
+    cp -r "$PLAN_SRC/examples/recipes" "$PLAN_SRC/examples/src" "$BATS_TEST_TMPDIR/"
+    sed 's/^version: 1.0.0/version: 1.1.0/' "$BATS_TEST_TMPDIR/recipes/greet.yaml" \
+        >"$BATS_TEST_TMPDIR/recipes/greet-1.1.yaml"
+    pub=$(plan keys generate bob 2>/dev/null)
+    registry publisher add "$DATA" '*' "$pub" 2>/dev/null
+    # hello is built (and published) against greet 1.0.0 ...
+    plan -q publish "$BATS_TEST_TMPDIR/recipes/hello.yaml" --key bob --token "$TOKEN"
+    # ... then greet 1.1.0 appears
+    plan -q publish "$BATS_TEST_TMPDIR/recipes/greet-1.1.yaml" --key bob --token "$TOKEN"
+    plan -q gc
+    plan keys trust "$pub"
+    run plan install hello
+    [ "$status" -eq 0 ] || { echo "$output"; false; }
+    run plan --json list
+    [[ "$output" == *'"greet"'*'"version": "1.0.0"'* || "$output" == *'"version": "1.0.0"'*'"greet"'* ]]
+    "$ROOT/profiles/default/current/bin/hello"
+    # hello 1.0.0 yanked: the profile keeps it on upgrade
+    plan yank hello 1.0.0 --token "$TOKEN"
+    run plan upgrade hello
+    [ "$status" -eq 0 ] || { echo "$output"; false; }
+    "$ROOT/profiles/default/current/bin/hello"
+}
+
+@test "--frozen never downloads from a registry" {
+    publish_hello
+    plan keys trust "$ALICE"
+    mkdir -p "$BATS_TEST_TMPDIR/proj"
+    cd "$BATS_TEST_TMPDIR/proj"
+    printf 'packages:\n  hello: ^1.0.0\n' >plan.yaml
+    plan -q lock
+    plan -q gc
+    run plan env --frozen -- true
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"never downloads"* ]]
+    run plan env -- hello
+    [ "$status" -eq 0 ] || { echo "$output"; false; }
+    run plan env --frozen -- hello
+    [ "$status" -eq 0 ]
+}
