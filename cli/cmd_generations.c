@@ -139,21 +139,16 @@ int cmd_generations(cli *c, const command *cmd, int argc, char **argv)
             return EXIT_USAGE;
         }
     profile = cli_profile_name(profile);
-    plan_store *store = NULL;
-    plan_profile *p = NULL;
-    plan_generation *gens = NULL;
-    size_t n = 0;
-    int rc = EXIT_OK;
-    if (cli_open_store(c, &store)) {
+    /* --delete reads no record: it must work on a damaged one. */
+    cli_profile_view v;
+    if (cli_profile_view_open(c, profile, !want_delete, &v)) {
         free(nums);
         return EXIT_FAILURE_;
     }
-    /* --delete reads no record: it must work on a damaged one. */
-    if (plan_profile_open(store, profile, false, &p) ||
-        (!want_delete && plan_profile_generations(p, &gens, &n))) {
-        rc = cli_fail(c);
-        goto out;
-    }
+    plan_profile *p = v.profile;
+    plan_generation *gens = v.gens;
+    size_t n = v.n;
+    int rc = EXIT_OK;
     if (want_diff) {
         const plan_generation *a = find(gens, n, nums[0]), *b = find(gens, n, nums[1]);
         if (!a || !b)
@@ -178,10 +173,7 @@ int cmd_generations(cli *c, const command *cmd, int argc, char **argv)
         for (size_t i = 0; i < n; i++)
             print_generation(&gens[i]);
     }
-out:
     free(nums);
-    plan_generations_free(gens, n);
-    plan_profile_close(p);
-    plan_store_close(store);
+    cli_profile_view_close(&v);
     return rc;
 }

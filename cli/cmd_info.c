@@ -35,14 +35,7 @@ int cmd_info(cli *c, const command *cmd, int argc, char **argv)
         rc = cli_fail(c);
         goto out;
     }
-    for (size_t i = 0; i < regs.n; i++) {
-        plan_update_report rep;
-        if (plan_registry_update(c->ctx, d, &regs.items[i], &rep)) {
-            plan_warn(c->ctx, "registry '%s' not updated: %s", regs.items[i].name,
-                      plan_ctx_error(c->ctx));
-            plan_ctx_clear_error(c->ctx);
-        }
-    }
+    cli_update_registries(c, &regs, d);
     json_t *found = json_array();
     for (size_t i = 0; i < regs.n; i++) {
         json_t *idx = NULL;

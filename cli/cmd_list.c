@@ -25,21 +25,11 @@ int cmd_list(cli *c, const command *cmd, int argc, char **argv)
     if (optind != argc)
         return cli_usage(c, cmd, "'plan list' takes no arguments");
     profile = cli_profile_name(profile);
-    plan_store *store = NULL;
-    plan_profile *p = NULL;
-    plan_generation *gens = NULL;
-    size_t n = 0;
-    int rc = EXIT_OK;
-    if (cli_open_store(c, &store))
+    cli_profile_view v;
+    if (cli_profile_view_open(c, profile, true, &v))
         return EXIT_FAILURE_;
-    if (plan_profile_open(store, profile, false, &p) || plan_profile_generations(p, &gens, &n)) {
-        rc = cli_fail(c);
-        goto out;
-    }
-    const plan_generation *g = NULL;
-    for (size_t i = 0; i < n; i++)
-        if (gens[i].current)
-            g = &gens[i];
+    plan_store *store = v.store;
+    const plan_generation *g = v.current;
     json_t *arr = c->json ? json_array() : NULL;
     for (size_t i = 0; g && i < g->pkg_names.len; i++) {
         bool requested = false;
@@ -65,9 +55,6 @@ int cmd_list(cli *c, const command *cmd, int argc, char **argv)
                                  (json_int_t)(g ? g->number : 0), "packages", arr));
     else if (!g && !c->quiet)
         fprintf(stderr, "plan: profile '%s' has no current generation\n", profile);
-out:
-    plan_generations_free(gens, n);
-    plan_profile_close(p);
-    plan_store_close(store);
-    return rc;
+    cli_profile_view_close(&v);
+    return EXIT_OK;
 }

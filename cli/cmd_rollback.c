@@ -35,17 +35,13 @@ int cmd_rollback(cli *c, const command *cmd, int argc, char **argv)
     if (optind != argc)
         return cli_usage(c, cmd, "'plan rollback' takes no arguments (--to N picks a generation)");
     profile = cli_profile_name(profile);
-    plan_store *store = NULL;
-    plan_profile *p = NULL;
-    plan_generation *gens = NULL;
-    size_t n = 0;
-    int rc = EXIT_OK;
-    if (cli_open_store(c, &store))
+    cli_profile_view v;
+    if (cli_profile_view_open(c, profile, true, &v))
         return EXIT_FAILURE_;
-    if (plan_profile_open(store, profile, false, &p) || plan_profile_generations(p, &gens, &n)) {
-        rc = cli_fail(c);
-        goto out;
-    }
+    plan_profile *p = v.profile;
+    plan_generation *gens = v.gens;
+    size_t n = v.n;
+    int rc = EXIT_OK;
     unsigned cur = plan_profile_current(p), target = (unsigned)to;
     if (!target) {
         /* The newest generation older than the current one. */
@@ -69,8 +65,6 @@ int cmd_rollback(cli *c, const command *cmd, int argc, char **argv)
         fprintf(stderr, "plan: profile '%s' switched from generation %u to %u\n", profile, cur,
                 target);
 out:
-    plan_generations_free(gens, n);
-    plan_profile_close(p);
-    plan_store_close(store);
+    cli_profile_view_close(&v);
     return rc;
 }

@@ -23,14 +23,7 @@ int cmd_search(cli *c, const command *cmd, int argc, char **argv)
     }
     /* Fresh metadata when the registries can be reached; the cache (still
      * verified) when not. */
-    for (size_t i = 0; i < regs.n; i++) {
-        plan_update_report rep;
-        if (plan_registry_update(c->ctx, d, &regs.items[i], &rep)) {
-            plan_warn(c->ctx, "registry '%s' not updated: %s", regs.items[i].name,
-                      plan_ctx_error(c->ctx));
-            plan_ctx_clear_error(c->ctx);
-        }
-    }
+    cli_update_registries(c, &regs, d);
     json_t *arr = c->json ? json_array() : NULL;
     size_t hits = 0;
     for (size_t i = 0; i < regs.n; i++) {

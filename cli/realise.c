@@ -590,3 +590,40 @@ char *cli_config_dir(const cli *c)
         slash[1] = '\0';
     return file;
 }
+
+int cli_profile_view_open(cli *c, const char *name, bool read_records, cli_profile_view *v)
+{
+    memset(v, 0, sizeof(*v));
+    if (cli_open_store(c, &v->store))
+        return EXIT_FAILURE_;
+    if (plan_profile_open(v->store, name, false, &v->profile) ||
+        (read_records && plan_profile_generations(v->profile, &v->gens, &v->n))) {
+        int rc = cli_fail(c);
+        cli_profile_view_close(v);
+        return rc;
+    }
+    for (size_t i = 0; i < v->n; i++)
+        if (v->gens[i].current)
+            v->current = &v->gens[i];
+    return EXIT_OK;
+}
+
+void cli_profile_view_close(cli_profile_view *v)
+{
+    plan_generations_free(v->gens, v->n);
+    plan_profile_close(v->profile);
+    plan_store_close(v->store);
+    memset(v, 0, sizeof(*v));
+}
+
+void cli_update_registries(cli *c, const plan_registries *regs, plan_regdb *d)
+{
+    for (size_t i = 0; i < regs->n; i++) {
+        plan_update_report rep;
+        if (plan_registry_update(c->ctx, d, &regs->items[i], &rep)) {
+            plan_warn(c->ctx, "registry '%s' not updated: %s", regs->items[i].name,
+                      plan_ctx_error(c->ctx));
+            plan_ctx_clear_error(c->ctx);
+        }
+    }
+}

@@ -58,6 +58,23 @@ plan_resolver_provider cli_sources_provider(cli_sources *s);
 int cli_sources_realise_published(cli *c, cli_sources *s, plan_store *store, plan_lock *lock,
                                   bool offline);
 
+/* A profile opened for reading: the store, the profile (locked) and,
+ * with read_records, its generations.  EXIT_OK or EXIT_FAILURE_
+ * (reported).  Close with cli_profile_view_close. */
+typedef struct cli_profile_view {
+    plan_store *store;
+    plan_profile *profile;
+    plan_generation *gens;
+    size_t n;
+    const plan_generation *current; /* NULL when there is none */
+} cli_profile_view;
+int cli_profile_view_open(cli *c, const char *name, bool read_records, cli_profile_view *v);
+void cli_profile_view_close(cli_profile_view *v);
+
+/* Refresh every registry's metadata; one that fails is a warning (search
+ * and info then read the verified cache). */
+void cli_update_registries(cli *c, const plan_registries *regs, plan_regdb *d);
+
 /* A change to a profile: what install, upgrade and remove do. */
 typedef enum { CHANGE_INSTALL, CHANGE_UPGRADE, CHANGE_REMOVE } change_kind;
 
