@@ -93,15 +93,18 @@ const command plan_store_commands[] = {
      "  plan store path-info ./result\n"
      "  plan --json store path-info 0a1b2c3d4f5g6h7j8k9l0m1n2p3q4r5s\n"},
     {"repair", cmd_store_repair, "restore a damaged store path",
-     "usage: plan store repair PATH --from FILE\n"
+     "usage: plan store repair PATH [--from FILE]\n"
      "\n"
      "Restore a registered store path whose files were modified or deleted, from\n"
-     "an export archive that contains it.  The restored tree must hash to the\n"
+     "an export archive that contains it (--from), or else from the first\n"
+     "registry that publishes it (its publisher signature checked with a trusted\n"
+     "key, the archive with its signed hash).  The restored tree must hash to the\n"
      "registered content hash.\n"
      "\n"
      "Examples:\n"
      "  plan store verify --check-contents\n"
-     "  plan store repair <digest>-hello-1.0 --from hello.tar.zst\n"},
+     "  plan store repair <digest>-hello-1.0 --from hello.tar.zst\n"
+     "  plan store repair <digest>-hello-1.0      # from a registry\n"},
     {"verify", cmd_store_verify, "check the store against its database",
      "usage: plan store verify [--check-contents] [PATH...]\n"
      "\n"

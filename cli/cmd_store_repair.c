@@ -1,8 +1,36 @@
-/* plan store repair PATH --from FILE */
-#include "cli.h"
+/* plan store repair PATH [--from FILE]: from an export, else from the
+ * registries that publish it. */
+#include "realise.h"
 
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
+
+/* The archive of the path, from the first registry that publishes it. */
+static int archive_from_registries(cli *c, plan_store *store, const char *arg, char **archive)
+{
+    plan_path_info *info = NULL;
+    if (plan_store_path_info(store, arg, &info))
+        return cli_fail(c);
+    cli_sources src;
+    int rc = EXIT_OK;
+    if (cli_sources_open(c, NULL, true, &src))
+        rc = cli_fail(c);
+    else if (!src.reg)
+        rc = cli_error(c, "no registries are configured: repair from an export with --from "
+                          "FILE, or 'plan registry add' the one that publishes %s %s",
+                       info->name, info->version);
+    else {
+        char *cache = cli_cache_dir(c);
+        if (plan_regsource_archive(src.reg, cache, info->name, info->version, info->basename,
+                                   archive))
+            rc = cli_fail(c);
+        free(cache);
+    }
+    cli_sources_close(&src);
+    plan_path_info_free(info);
+    return rc;
+}
 
 int cmd_store_repair(cli *c, const command *cmd, int argc, char **argv)
 {
@@ -22,20 +50,20 @@ int cmd_store_repair(cli *c, const command *cmd, int argc, char **argv)
     }
     if (optind + 1 != argc)
         return cli_usage(c, cmd, "give exactly one store path to repair");
-    if (!from)
-        return cli_usage(c, cmd,
-                         "say where to restore it from with --from FILE (an export that "
-                         "contains it); repairing from a registry comes with registries");
     plan_store *store;
     if (cli_open_store(c, &store))
         return EXIT_FAILURE_;
-    int rc = plan_store_repair(store, argv[optind], from);
-    if (rc)
+    char *downloaded = NULL;
+    int rc = from ? EXIT_OK : archive_from_registries(c, store, argv[optind], &downloaded);
+    if (!from)
+        from = downloaded;
+    if (rc == EXIT_OK && plan_store_repair(store, argv[optind], from))
         rc = cli_fail(c);
-    else if (c->json)
+    else if (rc == EXIT_OK && c->json)
         cli_print_json(json_pack("{s:s, s:s}", "repaired", argv[optind], "from", from));
-    else if (!c->quiet)
+    else if (rc == EXIT_OK && !c->quiet)
         fprintf(stderr, "plan: repaired %s from %s\n", argv[optind], from);
     plan_store_close(store);
+    free(downloaded);
     return rc;
 }

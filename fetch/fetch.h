@@ -200,6 +200,11 @@ int plan_regsource_find(plan_regsource *s, const char *name, const char *version
 int plan_regsource_realise(plan_regsource *s, plan_store *store, const char *cache_dir,
                            const char *const *names, const char *const *versions, size_t n,
                            bool offline, char **basenames);
+/* The published archive of name@version, which must hold path (a
+ * basename): publisher signature checked, downloaded (or cached) and
+ * verified; *archive is its file (caller frees). */
+int plan_regsource_archive(plan_regsource *s, const char *cache_dir, const char *name,
+                           const char *version, const char *path, char **archive);
 /* Let name@version be chosen although it is yanked (a lock or profile has
  * it already). */
 void plan_regsource_allow(plan_regsource *s, const char *name, const char *version);

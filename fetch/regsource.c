@@ -374,3 +374,36 @@ int plan_regsource_realise(plan_regsource *s, plan_store *store, const char *cac
     free(w);
     return rc;
 }
+
+int plan_regsource_archive(plan_regsource *s, const char *cache_dir, const char *name,
+                           const char *version, const char *path, char **archive)
+{
+    const plan_registry *reg;
+    json_t *entry;
+    int rc = plan_regsource_find(s, name, version, &reg, &entry);
+    if (!rc)
+        rc = check_publisher(s, reg, name, entry);
+    if (rc)
+        return rc;
+    const char *published = json_string_value(json_object_get(entry, "path"));
+    if (!published || strcmp(published, path) != 0)
+        return plan_fail(s->ctx, PLAN_ERR_NOT_FOUND,
+                         "registry '%s' publishes %s %s as '%s', not '%s'", reg->name, name,
+                         version, published ? published : "?", path);
+    json_t *arc = json_object_get(entry, "archive");
+    const char *hash = json_string_value(json_object_get(arc, "hash"));
+    json_t *size = json_object_get(arc, "size");
+    if (!hash || strncmp(hash, "blake2b:", 8) != 0 || strlen(hash) != 72 ||
+        !json_is_integer(size) || json_integer_value(size) <= 0)
+        return plan_fail(s->ctx, PLAN_ERR_HOSTILE, "%s %s in registry '%s' has no valid archive "
+                                                   "hash and size", name, version, reg->name);
+    char *url = plan_xasprintf("%s/archives/%s.tar.zst", reg->url, hash + 8);
+    plan_artifact a = {.url = url, .hex = hash + 8, .size = (uint64_t)json_integer_value(size)};
+    rc = plan_fetch_artifacts(s->ctx, cache_dir, &a, 1, 1);
+    free(url);
+    if (!rc)
+        *archive = a.path;
+    else
+        free(a.path);
+    return rc;
+}

@@ -277,3 +277,25 @@ publish_hello() {
     run plan env --frozen -- hello
     [ "$status" -eq 0 ]
 }
+
+@test "plan store repair restores a damaged path from the registry that publishes it" {
+    publish_hello
+    plan keys trust "$ALICE"
+    plan -q install hello
+    p=$(ls -d "$ROOT"/store/*-hello-1.0.0)
+    chmod u+w "$p/bin" "$p/bin/hello"
+    echo 'echo tampered' >>"$p/bin/hello"
+    run plan store verify --check-contents
+    [ "$status" -eq 1 ]
+    run plan store repair "$p"
+    [ "$status" -eq 0 ] || { echo "$output"; false; }
+    run plan store verify --check-contents
+    [ "$status" -eq 0 ]
+    run "$ROOT/profiles/default/current/bin/hello"
+    [ "$output" = "hello" ]
+    # without any registry it says what to do
+    plan registry remove main
+    run plan store repair "$p"
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"--from FILE"* ]]
+}
