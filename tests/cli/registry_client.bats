@@ -299,3 +299,31 @@ publish_hello() {
     [ "$status" -eq 1 ]
     [[ "$output" == *"--from FILE"* ]]
 }
+
+@test "a redirect to another host is refused" {
+    publish_hello
+    registry export "$DATA" "$BATS_TEST_TMPDIR/mirror" 2>/dev/null
+    start_bg "$BATS_TEST_TMPDIR/httpd.out" "$PLAN_TOOLS/httpd" "$BATS_TEST_TMPDIR/mirror" \
+        "$BATS_TEST_TMPDIR/port" "redirect=http://evil.invalid"
+    wait_until 100 test -s "$BATS_TEST_TMPDIR/port"
+    plan registry remove main
+    plan registry add redir "http://127.0.0.1:$(cat "$BATS_TEST_TMPDIR/port")" --key "$REGKEY"
+    run plan registry update
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"redirects to 'http://evil.invalid/timestamp.json'"* ]]
+}
+
+@test "a download cut off midway is resumed with a Range request" {
+    publish_hello
+    registry export "$DATA" "$BATS_TEST_TMPDIR/mirror" 2>/dev/null
+    start_bg "$BATS_TEST_TMPDIR/httpd.out" "$PLAN_TOOLS/httpd" "$BATS_TEST_TMPDIR/mirror" \
+        "$BATS_TEST_TMPDIR/port" "truncate=100"
+    wait_until 100 test -s "$BATS_TEST_TMPDIR/port"
+    plan registry remove main
+    plan registry add cut "http://127.0.0.1:$(cat "$BATS_TEST_TMPDIR/port")" --key "$REGKEY"
+    plan keys trust "$ALICE"
+    run plan install hello
+    [ "$status" -eq 0 ] || { echo "$output"; cat "$BATS_TEST_TMPDIR/httpd.out"; false; }
+    grep -q '^GET /archives/.*bytes=100-' "$BATS_TEST_TMPDIR/httpd.out"
+    "$ROOT/profiles/default/current/bin/hello"
+}
