@@ -147,7 +147,11 @@ add() { plan store add "$SRC" --name hello --version 1.0 "$@"; }
     [ "$status" -eq 0 ]
     run plan store verify --check-contents
     [ "$status" -eq 0 ]
+    # without --from and without registries: a failure that names the ways out
     run plan store repair "$a"
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"--from FILE"* ]]
+    run plan store repair
     [ "$status" -eq 2 ]
 }
 
