@@ -88,6 +88,7 @@ bench: deps
 	@bench/solver/run.sh $(BUILD)
 	@bench/build.sh $(BUILD)
 	@bench/env.sh $(BUILD)
+	@bench/registry.sh $(BUILD)
 
 run: deps
 	@$(MAKE) --no-print-directory all

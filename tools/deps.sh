@@ -5,7 +5,7 @@ set -eu
 need="gcc make pkg-config libsqlite3-dev libsodium-dev libcurl4-openssl-dev
 libarchive-dev libfyaml-dev libjansson-dev libmicrohttpd-dev libcmocka-dev
 libzstd-dev zstd bats procps"
-[ "${1:-}" = "--bench" ] && need="$need nix-bin hyperfine stow"
+[ "${1:-}" = "--bench" ] && need="$need nix-bin hyperfine stow wrk nginx-light"
 missing=""
 for p in $need; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
