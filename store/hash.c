@@ -375,6 +375,10 @@ int tree_for_each_file(plan_ctx *ctx, tree *t, unsigned threads, const char *pha
         threads = plan_cpu_count();
     if (threads > files)
         threads = files ? (unsigned)files : 1;
+    /* A small tree is done before a thread would have started: imports of
+     * many small plans spent more on clone() than on hashing. */
+    if (job.bytes_total < (1u << 20) && files < 64)
+        threads = 1;
     if (threads > 64)
         threads = 64;
     if (phase)
