@@ -405,9 +405,8 @@ static void set_var(plan_strlist *env, const char *name, const char *value)
     plan_strlist_take(env, entry);
 }
 
-static int run_child(cli *c, plan_store *store, char **cmd, plan_strlist *env, const char *dir)
+static int run_child(cli *c, plan_store *store, char **cmd, plan_strlist *env)
 {
-    (void)dir;
     plan_strlist_take(env, NULL); /* NULL-terminated for execve */
     env->len--;
     char *shell_argv[2] = {NULL, NULL};
@@ -566,7 +565,7 @@ static int env_run(cli *c, plan_store *store, const env_args *a, plan_lock *lock
     if (c->verbose)
         fprintf(stderr, "plan: run root %s (%zu plan%s)\n", plan_runroot_path(rr), n,
                 n == 1 ? "" : "s");
-    rc = run_child(c, store, a->cmd, &env, farm);
+    rc = run_child(c, store, a->cmd, &env);
 out:
     if (rr && a->keep) {
         fprintf(stderr, "plan: kept the run root %s; remove it yourself when done (it is no "

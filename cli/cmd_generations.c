@@ -15,14 +15,6 @@ static const plan_generation *find(const plan_generation *g, size_t n, unsigned 
     return NULL;
 }
 
-static ssize_t index_of(const plan_strlist *l, const char *s)
-{
-    for (size_t i = 0; i < l->len; i++)
-        if (!strcmp(l->items[i], s))
-            return (ssize_t)i;
-    return -1;
-}
-
 static json_t *generation_json(const plan_generation *g)
 {
     json_t *req = json_array(), *pk = json_array();
@@ -49,7 +41,7 @@ static void print_generation(const plan_generation *g)
         printf("(empty)");
     size_t shown = 0;
     for (size_t i = 0; i < g->pkg_names.len; i++)
-        if (index_of(&g->req_names, g->pkg_names.items[i]) >= 0)
+        if (plan_strlist_index(&g->req_names, g->pkg_names.items[i]) >= 0)
             printf("%s%s %s", shown++ ? ", " : "", g->pkg_names.items[i],
                    g->pkg_versions.items[i]);
     if (g->pkg_names.len > shown)
@@ -64,7 +56,7 @@ static int diff(cli *c, const plan_generation *a, const plan_generation *b)
     json_t *arr = c->json ? json_array() : NULL;
     for (size_t i = 0; i < b->pkg_names.len; i++) {
         const char *n = b->pkg_names.items[i], *v = b->pkg_versions.items[i];
-        ssize_t k = index_of(&a->pkg_names, n);
+        ssize_t k = plan_strlist_index(&a->pkg_names, n);
         if (k >= 0 && !strcmp(a->pkg_versions.items[k], v))
             continue;
         if (arr)
@@ -76,7 +68,7 @@ static int diff(cli *c, const plan_generation *a, const plan_generation *b)
             printf("+ %s %s\n", n, v);
     }
     for (size_t i = 0; i < a->pkg_names.len; i++) {
-        if (index_of(&b->pkg_names, a->pkg_names.items[i]) >= 0)
+        if (plan_strlist_index(&b->pkg_names, a->pkg_names.items[i]) >= 0)
             continue;
         if (arr)
             json_array_append_new(arr, json_pack("{s:s, s:s, s:n}", "name", a->pkg_names.items[i],

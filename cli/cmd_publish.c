@@ -7,10 +7,10 @@
 #include "realise.h"
 
 #include <getopt.h>
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 typedef struct item {
@@ -19,23 +19,22 @@ typedef struct item {
     bool done;
 } item;
 
+/* "blake2b:<hex>" and size of a file, read as a stream (archives can be
+ * large). */
 static char *file_blake2b(cli *c, const char *file, uint64_t *size)
 {
-    plan_buf b;
-    plan_buf_init(&b);
-    char *out = NULL;
-    if (plan_fs_read_file(file, (size_t)4 << 30, &b) == 0) {
-        uint8_t h[32];
-        crypto_generichash(h, sizeof(h), (const uint8_t *)b.data, b.len, NULL, 0);
-        char hex[65];
-        plan_hex_encode(h, 32, hex);
-        out = plan_xasprintf("blake2b:%s", hex);
-        *size = b.len;
-    } else {
+    struct stat st;
+    char hex[65];
+    if (stat(file, &st) != 0) {
         cli_error(c, "cannot read '%s'", file);
+        return NULL;
     }
-    plan_buf_release(&b);
-    return out;
+    if (plan_fetch_hash_file(c->ctx, file, PLAN_ALGO_BLAKE2B, hex)) {
+        cli_fail(c);
+        return NULL;
+    }
+    *size = (uint64_t)st.st_size;
+    return plan_xasprintf("blake2b:%s", hex);
 }
 
 /* The package object of docs/formats/registry.md, and its signature. */

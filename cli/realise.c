@@ -211,14 +211,6 @@ void cli_build_opts_release(plan_build_opts *bo)
 
 /* ---------- profile changes ---------- */
 
-static ssize_t index_of(const plan_strlist *l, const char *s)
-{
-    for (size_t i = 0; i < l->len; i++)
-        if (!strcmp(l->items[i], s))
-            return (ssize_t)i;
-    return -1;
-}
-
 /* The requests after the change; EXIT_USAGE-style failures reported. */
 static int next_requests(cli *c, const profile_change *ch, const plan_generation *cur,
                          plan_strlist *names, plan_strlist *ranges)
@@ -230,7 +222,7 @@ static int next_requests(cli *c, const profile_change *ch, const plan_generation
         }
     for (size_t i = 0; i < ch->names.len; i++) {
         const char *n = ch->names.items[i];
-        ssize_t at = index_of(names, n);
+        ssize_t at = plan_strlist_index(names, n);
         if (ch->kind == CHANGE_INSTALL) {
             const char *r = ch->ranges.items[i][0] ? ch->ranges.items[i] : "*";
             if (at >= 0) {
@@ -278,7 +270,7 @@ static void print_changes(cli *c, const plan_generation *old, const plan_generat
         return;
     size_t changes = 0;
     for (size_t i = 0; i < now->pkg_names.len; i++) {
-        ssize_t k = old ? index_of(&old->pkg_names, now->pkg_names.items[i]) : -1;
+        ssize_t k = old ? plan_strlist_index(&old->pkg_names, now->pkg_names.items[i]) : -1;
         if (k < 0)
             fprintf(stderr, "  + %s %s\n", now->pkg_names.items[i], now->pkg_versions.items[i]);
         else if (strcmp(old->pkg_versions.items[k], now->pkg_versions.items[i]) != 0)
@@ -289,7 +281,7 @@ static void print_changes(cli *c, const plan_generation *old, const plan_generat
         changes++;
     }
     for (size_t i = 0; old && i < old->pkg_names.len; i++)
-        if (index_of(&now->pkg_names, old->pkg_names.items[i]) < 0) {
+        if (plan_strlist_index(&now->pkg_names, old->pkg_names.items[i]) < 0) {
             fprintf(stderr, "  - %s %s\n", old->pkg_names.items[i], old->pkg_versions.items[i]);
             changes++;
         }
@@ -404,7 +396,7 @@ int cli_profile_change(cli *c, const profile_change *ch)
         if (strcmp(ranges.items[i], "*") != 0)
             continue;
         const plan_lock_package *p = plan_lock_find(lock, names.items[i]);
-        if (p && ch->kind == CHANGE_INSTALL && index_of(&ch->names, names.items[i]) >= 0) {
+        if (p && ch->kind == CHANGE_INSTALL && plan_strlist_index(&ch->names, names.items[i]) >= 0) {
             free(ranges.items[i]);
             ranges.items[i] = plan_xasprintf("^%s", p->version);
         }

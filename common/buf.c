@@ -142,10 +142,15 @@ void plan_strlist_sort(plan_strlist *l)
         qsort(l->items, l->len, sizeof(*l->items), compare_strings);
 }
 
-bool plan_strlist_contains(const plan_strlist *l, const char *s)
+ssize_t plan_strlist_index(const plan_strlist *l, const char *s)
 {
     for (size_t i = 0; i < l->len; i++)
         if (strcmp(l->items[i], s) == 0)
-            return true;
-    return false;
+            return (ssize_t)i;
+    return -1;
+}
+
+bool plan_strlist_contains(const plan_strlist *l, const char *s)
+{
+    return plan_strlist_index(l, s) >= 0;
 }
