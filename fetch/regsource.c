@@ -251,7 +251,7 @@ typedef struct want {
     const plan_registry *reg;
     json_t *entry;
     const char *path;        /* basename */
-    bool present, imported;
+    bool present;
     plan_artifact art;
     char *url, *hex;
 } want;
@@ -320,46 +320,30 @@ int plan_regsource_realise(plan_regsource *s, plan_store *store, const char *cac
         }
     if (!rc && na)
         rc = plan_fetch_artifacts(ctx, cache_dir, arts, na, 8);
-    /* Import in dependency order: a path's references first. */
-    size_t left = na;
-    while (!rc && left) {
-        size_t progress = 0;
+    /* One batch: archives may refer to each other's paths in any order,
+     * and many small ones then cost one flush and one transaction. */
+    if (!rc && na) {
+        const char **files = plan_xcalloc(na, sizeof(*files));
+        plan_strlist *contents = plan_xcalloc(na, sizeof(*contents));
+        for (size_t k = 0; k < na; k++)
+            files[k] = arts[k].path;
+        plan_import_result ir;
+        rc = plan_store_import_many(store, files, na, contents, &ir);
+        bool imported = rc == 0;
         for (size_t k = 0; k < na && !rc; k++) {
             want *x = &w[which[k]];
-            if (x->imported)
-                continue;
-            bool ready = true;
-            size_t r;
-            json_t *ref;
-            json_array_foreach(json_object_get(x->entry, "references"), r, ref) {
-                for (size_t j = 0; j < na && ready; j++) {
-                    want *y = &w[which[j]];
-                    if (!y->imported && json_is_string(ref) &&
-                        !strcmp(json_string_value(ref), y->path) && y != x)
-                        ready = false;
-                }
-            }
-            if (!ready)
-                continue;
-            plan_import_result ir;
-            rc = plan_store_import(store, arts[k].path, &ir);
-            if (!rc && !plan_strlist_contains(&ir.added, x->path) &&
-                !plan_strlist_contains(&ir.present, x->path))
+            if (!plan_strlist_contains(&contents[k], x->path))
                 rc = plan_fail(ctx, PLAN_ERR_HOSTILE,
                                "the archive of %s %s from registry '%s' does not hold '%s', the "
                                "store path its index names: refused",
                                x->name, x->version, x->reg->name, x->path);
-            if (!rc)
-                plan_import_result_release(&ir);
-            if (!rc)
-                rc = plan_store_hold(store, x->path);
-            x->imported = true;
-            left--;
-            progress++;
         }
-        if (!rc && !progress)
-            rc = plan_fail(ctx, PLAN_ERR_HOSTILE, "the published packages refer to each other "
-                                                  "in a cycle: refused");
+        for (size_t k = 0; k < na && imported; k++)
+            plan_strlist_release(&contents[k]);
+        if (imported)
+            plan_import_result_release(&ir);
+        free(contents);
+        free(files);
     }
     for (size_t i = 0; i < n; i++) {
         if (!rc)

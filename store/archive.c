@@ -970,20 +970,38 @@ static int check_extracted(plan_store *s, const char *file, const char *dir,
 
 /* ---------- import ---------- */
 
-static bool want_missing(plan_store *s, import_path *ip, void *arg)
+/* A batch of archives may share paths (each closure brings its
+ * dependencies): a path is extracted from the first archive that has it,
+ * and only when the store lacks it. */
+typedef struct batch {
+    import_meta *metas;
+    size_t done;          /* archives extracted before this one */
+} batch;
+
+static bool in_batch(const batch *b, const char *basename, bool wanted_only)
 {
-    (void)arg;
-    return path_present(s, ip->basename) != 1;
+    for (size_t f = 0; f < b->done; f++) {
+        import_path *ip = find_import_path(&b->metas[f], basename, strlen(basename));
+        if (ip && (!wanted_only || ip->wanted))
+            return true;
+    }
+    return false;
 }
 
-/* Take the digest locks of every path in meta, in stripe order so two
- * importers cannot deadlock. */
-static int lock_all(plan_store *s, import_meta *m, int *fds, size_t *nfds)
+static bool want_missing(plan_store *s, import_path *ip, void *arg)
+{
+    const batch *b = arg;
+    return !in_batch(b, ip->basename, true) && path_present(s, ip->basename) != 1;
+}
+
+/* Take the digest locks of the rows, in stripe order so two importers
+ * cannot deadlock. */
+static int lock_all(plan_store *s, const db_path_row *rows, size_t n, int *fds, size_t *nfds)
 {
     plan_strlist stripes;
     plan_strlist_init(&stripes);
-    for (size_t i = 0; i < m->n; i++) {
-        char two[3] = {m->paths[i].digest[0], m->paths[i].digest[1], 0};
+    for (size_t i = 0; i < n; i++) {
+        char two[3] = {rows[i].digest[0], rows[i].digest[1], 0};
         if (!plan_strlist_contains(&stripes, two))
             plan_strlist_add(&stripes, two);
     }
@@ -1003,137 +1021,214 @@ void plan_import_result_release(plan_import_result *r)
     plan_strlist_release(&r->present);
 }
 
-int plan_store_import(plan_store *s, const char *file, plan_import_result *out)
+/* What one import collects about the paths it extracted. */
+typedef struct staged {
+    tree *trees;
+    char **tmp_paths;
+    db_path_row *rows;
+    plan_strlist *refs;
+    char (*texts)[PLAN_HASH_TEXT_LEN + 1];
+    size_t n, cap;
+} staged;
+
+static void staged_release(staged *g)
+{
+    for (size_t i = 0; i < g->n; i++) {
+        tree_release(&g->trees[i]);
+        free(g->tmp_paths[i]);
+        plan_strlist_release(&g->refs[i]);
+    }
+    free(g->trees);
+    free(g->tmp_paths);
+    free(g->rows);
+    free(g->refs);
+    free(g->texts);
+}
+
+/* Every reference must be in the batch (in any of its archives) or
+ * already registered. */
+static int check_batch_refs(plan_store *s, const char *const *files, const batch *b)
+{
+    for (size_t f = 0; f < b->done; f++)
+        for (size_t i = 0; i < b->metas[f].n; i++) {
+            const import_path *ip = &b->metas[f].paths[i];
+            for (size_t r = 0; r < ip->refs.len; r++) {
+                const char *ref = ip->refs.items[r];
+                if (!in_batch(b, ref, false) && db_has_path(s, ref) != 1)
+                    return plan_fail(s->ctx, PLAN_ERR_NOT_FOUND,
+                                     "'%s' refers to '%s', which is neither in '%s' nor in "
+                                     "the store: export with --closure, or import that path "
+                                     "first",
+                                     ip->basename, ref, files[f]);
+            }
+        }
+    return 0;
+}
+
+static int stage_archive(plan_store *s, const char *file, const char *workdir,
+                         import_meta *meta, staged *g)
+{
+    int rc = 0;
+    for (size_t i = 0; i < meta->n && !rc; i++) {
+        import_path *ip = &meta->paths[i];
+        if (!ip->wanted)
+            continue;
+        if (g->n == g->cap) {
+            g->cap = g->cap ? 2 * g->cap : 16;
+            g->trees = plan_xrealloc(g->trees, g->cap * sizeof(*g->trees));
+            g->tmp_paths = plan_xrealloc(g->tmp_paths, g->cap * sizeof(*g->tmp_paths));
+            g->rows = plan_xrealloc(g->rows, g->cap * sizeof(*g->rows));
+            g->refs = plan_xrealloc(g->refs, g->cap * sizeof(*g->refs));
+            g->texts = plan_xrealloc(g->texts, g->cap * sizeof(*g->texts));
+        }
+        size_t k = g->n;
+        memset(&g->trees[k], 0, sizeof(g->trees[k]));
+        char *dir = plan_path_join(workdir, ip->basename);
+        rc = check_extracted(s, file, dir, ip, &g->trees[k]);
+        plan_hash_format(&ip->content, g->texts[k]);
+        g->tmp_paths[k] = dir;
+        g->rows[k] = (db_path_row){.basename = ip->basename, .digest = ip->digest,
+                                   .name = ip->name, .version = ip->version,
+                                   .content_hash = g->texts[k], .size = ip->size};
+        plan_strlist_init(&g->refs[k]);
+        for (size_t r = 0; r < ip->refs.len; r++)
+            plan_strlist_add(&g->refs[k], ip->refs.items[r]);
+        g->n++;
+    }
+    return rc;
+}
+
+/* The declared references are not trusted to be complete: a path that
+ * leaves one out could lose it to the collector.  Scan every imported path
+ * for the digests of the batch's paths and of every registered path, and
+ * record what is found as well. */
+static int scan_staged(plan_store *s, const import_meta *metas, size_t nfiles, staged *g)
+{
+    plan_strlist cand_d, cand_b;
+    plan_strlist_init(&cand_d);
+    plan_strlist_init(&cand_b);
+    int rc = registered_candidates(s, &cand_d, &cand_b);
+    for (size_t f = 0; f < nfiles && !rc; f++)
+        for (size_t i = 0; i < metas[f].n; i++)
+            if (!plan_strlist_contains(&cand_b, metas[f].paths[i].basename)) {
+                plan_strlist_add(&cand_d, metas[f].paths[i].digest);
+                plan_strlist_add(&cand_b, metas[f].paths[i].basename);
+            }
+    for (size_t i = 0; i < g->n && !rc; i++)
+        rc = find_references(s, g->tmp_paths[i], &cand_d, &cand_b, g->rows[i].digest,
+                             &g->refs[i]);
+    plan_strlist_release(&cand_d);
+    plan_strlist_release(&cand_b);
+    return rc;
+}
+
+/* Under the digest locks another process may have registered some of the
+ * staged paths meanwhile: keep theirs and register only the rest. */
+static int register_staged(plan_store *s, staged *g, plan_import_result *out)
+{
+    int lock_fds[1024];
+    size_t nlocks = 0;
+    int rc = lock_all(s, g->rows, g->n, lock_fds, &nlocks);
+    size_t keep = 0;
+    for (size_t i = 0; i < g->n && !rc; i++) {
+        if (path_present(s, g->rows[i].basename) == 1) {
+            plan_strlist_add(&out->present, g->rows[i].basename);
+            continue;
+        }
+        tree t = g->trees[keep];
+        char *p = g->tmp_paths[keep];
+        plan_strlist r = g->refs[keep];
+        db_path_row row = g->rows[keep];
+        g->trees[keep] = g->trees[i];
+        g->tmp_paths[keep] = g->tmp_paths[i];
+        g->refs[keep] = g->refs[i];
+        g->rows[keep] = g->rows[i];
+        g->trees[i] = t;
+        g->tmp_paths[i] = p;
+        g->refs[i] = r;
+        g->rows[i] = row;
+        keep++;
+    }
+    if (!rc && keep)
+        rc = register_trees(s, keep, g->tmp_paths, g->rows, g->refs);
+    for (size_t i = 0; i < keep && !rc; i++)
+        plan_strlist_add(&out->added, g->rows[i].basename);
+    for (size_t i = 0; i < nlocks; i++)
+        digest_unlock(lock_fds[i]);
+    return rc;
+}
+
+int plan_store_import_many(plan_store *s, const char *const *files, size_t nfiles,
+                           plan_strlist *contents, plan_import_result *out)
 {
     plan_ctx *ctx = s->ctx;
     plan_strlist_init(&out->added);
     plan_strlist_init(&out->present);
-    import_meta meta = {0};
+    import_meta *metas = plan_xcalloc(nfiles ? nfiles : 1, sizeof(*metas));
+    batch b = {.metas = metas};
+    staged g = {0};
     work_dir w = {0};
-    int lock_fds[1024];
-    size_t nlocks = 0;
-    tree *trees = NULL;
-    char **tmp_paths = NULL;
-    db_path_row *rows = NULL;
-    plan_strlist *refs = NULL;
-    size_t nrows = 0;
 
     int rc = work_dir_create(s, &w);
-    if (!rc)
-        rc = extract_archive(s, file, w.path, &meta, want_missing, NULL);
-    if (rc)
-        goto out;
-    trees = plan_xcalloc(meta.n, sizeof(tree));
-    tmp_paths = plan_xcalloc(meta.n, sizeof(char *));
-    rows = plan_xcalloc(meta.n, sizeof(db_path_row));
-    refs = plan_xcalloc(meta.n, sizeof(plan_strlist));
-    char (*texts)[PLAN_HASH_TEXT_LEN + 1] = plan_xcalloc(meta.n, sizeof(*texts));
-    for (size_t i = 0; i < meta.n && !rc; i++) {
-        import_path *ip = &meta.paths[i];
-        /* Every reference must be in the archive or already registered. */
-        for (size_t r = 0; r < ip->refs.len && !rc; r++) {
-            const char *ref = ip->refs.items[r];
-            if (!find_import_path(&meta, ref, strlen(ref)) && db_has_path(s, ref) != 1)
-                rc = plan_fail(ctx, PLAN_ERR_NOT_FOUND,
-                               "'%s' refers to '%s', which is neither in '%s' nor in the "
-                               "store: export with --closure, or import that path first",
-                               ip->basename, ref, file);
-        }
-        if (rc || !ip->wanted) {
-            if (!rc)
-                plan_strlist_add(&out->present, ip->basename);
-            continue;
-        }
-        char *dir = plan_path_join(w.path, ip->basename);
-        rc = check_extracted(s, file, dir, ip, &trees[nrows]);
-        plan_hash_format(&ip->content, texts[nrows]);
-        tmp_paths[nrows] = dir;
-        rows[nrows] = (db_path_row){.basename = ip->basename, .digest = ip->digest,
-                                    .name = ip->name, .version = ip->version,
-                                    .content_hash = texts[nrows], .size = ip->size};
-        plan_strlist_init(&refs[nrows]);
-        for (size_t r = 0; r < ip->refs.len; r++)
-            plan_strlist_add(&refs[nrows], ip->refs.items[r]);
-        nrows++;
-    }
-    /* The declared references are not trusted to be complete: a path that
-     * leaves one out could lose it to the collector.  Scan every imported
-     * path for the digests of the archive's paths and of every registered
-     * path, and record what is found as well. */
-    if (!rc && nrows) {
-        plan_strlist cand_d, cand_b;
-        plan_strlist_init(&cand_d);
-        plan_strlist_init(&cand_b);
-        rc = registered_candidates(s, &cand_d, &cand_b);
-        for (size_t i = 0; i < meta.n && !rc; i++) {
-            plan_strlist_add(&cand_d, meta.paths[i].digest);
-            plan_strlist_add(&cand_b, meta.paths[i].basename);
-        }
-        for (size_t i = 0; i < nrows && !rc; i++)
-            rc = find_references(s, tmp_paths[i], &cand_d, &cand_b, rows[i].digest, &refs[i]);
-        plan_strlist_release(&cand_d);
-        plan_strlist_release(&cand_b);
-    }
-    for (size_t i = 0; i < nrows && !rc; i++)
-        rc = tree_seal(ctx, tmp_paths[i], &trees[i], false);
-    if (!rc && nrows) {
-        rc = lock_all(s, &meta, lock_fds, &nlocks);
-        /* Another process may have registered some of them meanwhile:
-         * under the locks, keep theirs and register only the rest. */
-        size_t keep = 0;
-        for (size_t i = 0; i < nrows && !rc; i++) {
-            if (path_present(s, rows[i].basename) == 1) {
-                plan_strlist_add(&out->present, rows[i].basename);
-                continue;
-            }
-            tree t = trees[keep];
-            char *p = tmp_paths[keep];
-            plan_strlist r = refs[keep];
-            trees[keep] = trees[i];
-            tmp_paths[keep] = tmp_paths[i];
-            refs[keep] = refs[i];
-            trees[i] = t;
-            tmp_paths[i] = p;
-            refs[i] = r;
-            rows[keep] = rows[i];
-            keep++;
-        }
-        if (!rc && keep)
-            rc = register_trees(s, keep, tmp_paths, rows, refs);
+    for (size_t f = 0; f < nfiles && !rc; f++) {
+        rc = extract_archive(s, files[f], w.path, &metas[f], want_missing, &b);
         if (!rc)
-            for (size_t i = 0; i < keep; i++)
-                plan_strlist_add(&out->added, rows[i].basename);
+            rc = stage_archive(s, files[f], w.path, &metas[f], &g);
+        b.done = f + 1;
     }
-    free(texts);
-out:
-    for (size_t i = 0; i < nlocks; i++)
-        digest_unlock(lock_fds[i]);
-    for (size_t i = 0; i < nrows; i++) {
-        tree_release(&trees[i]);
-        free(tmp_paths[i]);
-        plan_strlist_release(&refs[i]);
+    if (!rc)
+        rc = check_batch_refs(s, files, &b);
+    if (!rc && g.n)
+        rc = scan_staged(s, metas, nfiles, &g);
+    for (size_t i = 0; i < g.n && !rc; i++)
+        rc = tree_normalise(ctx, g.tmp_paths[i], &g.trees[i], false);
+    /* Every staged tree is on the store's file system: one flush for all. */
+    if (!rc && g.n)
+        rc = tree_flush(ctx, w.path);
+    if (!rc && g.n)
+        rc = register_staged(s, &g, out);
+    /* Whatever the batch holds and did not add was there already (or was
+     * registered by another process meanwhile): the caller's too. */
+    for (size_t f = 0; f < nfiles && !rc; f++)
+        for (size_t i = 0; i < metas[f].n; i++) {
+            const char *bn = metas[f].paths[i].basename;
+            if (!plan_strlist_contains(&out->added, bn) &&
+                !plan_strlist_contains(&out->present, bn))
+                plan_strlist_add(&out->present, bn);
+        }
+    for (size_t f = 0; f < nfiles && contents; f++) {
+        plan_strlist_init(&contents[f]);
+        for (size_t i = 0; i < metas[f].n; i++)
+            plan_strlist_add(&contents[f], metas[f].paths[i].basename);
     }
-    free(trees);
-    free(tmp_paths);
-    free(rows);
-    free(refs);
+    staged_release(&g);
     work_dir_remove(&w);
-    import_meta_release(&meta);
-    /* Paths that were already there are the caller's too: hold them. */
+    for (size_t f = 0; f < nfiles; f++)
+        import_meta_release(&metas[f]);
+    free(metas);
+    /* Paths that were already there are held as well. */
     for (size_t i = 0; !rc && i < out->present.len; i++) {
         int there = hold_if_present(s, out->present.items[i]);
         if (there == 0)
             rc = plan_fail(ctx, PLAN_ERR_FAILED, "'%s' was collected while '%s' was being "
                                                  "imported: import it again",
-                           out->present.items[i], file);
+                           out->present.items[i], nfiles == 1 ? files[0] : "a batch");
         else if (there < 0)
             rc = there;
     }
-    if (rc)
+    if (rc) {
         plan_import_result_release(out);
+        for (size_t f = 0; f < nfiles && contents; f++)
+            plan_strlist_release(&contents[f]);
+    }
     plan_strlist_sort(&out->added);
     plan_strlist_sort(&out->present);
     return rc;
+}
+
+int plan_store_import(plan_store *s, const char *file, plan_import_result *out)
+{
+    return plan_store_import_many(s, &file, 1, NULL, out);
 }
 
 /* ---------- repair ---------- */

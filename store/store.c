@@ -539,6 +539,26 @@ static int copy_tree(plan_store *s, const char *src, const char *dst, tree *t, b
 
 int tree_seal(plan_ctx *ctx, const char *dir, const tree *t, bool files_sealed)
 {
+    int rc = tree_normalise(ctx, dir, t, files_sealed);
+    return rc ? rc : tree_flush(ctx, dir);
+}
+
+int tree_flush(plan_ctx *ctx, const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return plan_fail_errno(ctx, PLAN_ERR_IO, errno, "cannot open '%s'", dir);
+    /* One syncfs flushes every file written, far cheaper than an fsync per
+     * file, and it happens before the rename that publishes the tree. */
+    int rc = 0;
+    if (syncfs(fd) != 0)
+        rc = plan_fail_errno(ctx, PLAN_ERR_IO, errno, "cannot flush '%s' to disk", dir);
+    close(fd);
+    return rc;
+}
+
+int tree_normalise(plan_ctx *ctx, const char *dir, const tree *t, bool files_sealed)
+{
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
         return plan_fail_errno(ctx, PLAN_ERR_IO, errno, "cannot open '%s'", dir);
@@ -562,10 +582,6 @@ int tree_seal(plan_ctx *ctx, const char *dir, const tree *t, bool files_sealed)
     }
     if (!rc && (fchmod(fd, 0555) != 0 || futimens(fd, times) != 0))
         rc = plan_fail_errno(ctx, PLAN_ERR_IO, errno, "cannot seal '%s'", dir);
-    /* One syncfs flushes every file written, far cheaper than an fsync per
-     * file, and it happens before the rename that publishes the tree. */
-    if (!rc && syncfs(fd) != 0)
-        rc = plan_fail_errno(ctx, PLAN_ERR_IO, errno, "cannot flush '%s' to disk", dir);
     close(fd);
     return rc;
 }

@@ -175,6 +175,15 @@ typedef struct plan_import_result {
  * is re-hashed before anything is registered.  On any error the store is
  * unchanged.  Release the result with plan_import_result_release. */
 int plan_store_import(plan_store *store, const char *file, plan_import_result *out);
+/* Import n export files as one batch: extracted into one work directory,
+ * flushed once, registered in one transaction, so that many small
+ * archives cost little more than one.  Archives may share paths and refer
+ * to each other's paths in any order.  All or nothing.  contents, if not
+ * NULL, holds n lists that receive the basenames each file holds
+ * (release them), so a caller can check an archive held what it was
+ * promised. */
+int plan_store_import_many(plan_store *store, const char *const *files, size_t n,
+                           plan_strlist *contents, plan_import_result *out);
 void plan_import_result_release(plan_import_result *r);
 
 /* ---- optimisation ---- */

@@ -173,6 +173,10 @@ int digest_trylock(plan_store *s, const char *digest);
 /* Make a freshly written tree read-only with normalised mtimes, and flush it
  * to disk. */
 int tree_seal(plan_ctx *ctx, const char *dir, const tree *t, bool files_sealed);
+/* tree_seal in two halves: modes and times, then one syncfs of the file
+ * system (which a batch of trees on one file system needs only once). */
+int tree_normalise(plan_ctx *ctx, const char *dir, const tree *t, bool files_sealed);
+int tree_flush(plan_ctx *ctx, const char *dir);
 /* Move a sealed tree into the store and register it, atomically (see
  * store.c for the protocol). The caller holds the digest lock. */
 int register_tree(plan_store *s, const char *tmp_path, const db_path_row *row,

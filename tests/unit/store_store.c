@@ -422,6 +422,83 @@ static void export_is_deterministic_and_imports_back(void **state)
     free(lib);
 }
 
+/* A batch: app's archive comes before the lib it needs, both hold lib, and
+ * a third path shares nothing.  One call registers each path once; a batch
+ * with one bad file registers nothing. */
+static void import_many_takes_any_order_and_shared_paths(void **state)
+{
+    fixture *f = *state;
+    char *lib = add(f, f->src, "lib", NULL);
+    char *app = th_tmpdir();
+    char *text = plan_xasprintf("exec %s/bin/hello\n", lib);
+    th_write_str(app, "run", text);
+    char *app_path = add(f, app, "app", NULL);
+    char *other = th_tmpdir();
+    th_write_str(other, "data", "unrelated\n");
+    char *other_path = add(f, other, "other", NULL);
+    char *xa = plan_path_join(f->src, "../a.tar.zst");
+    char *xl = plan_path_join(f->src, "../l.tar.zst");
+    char *xo = plan_path_join(f->src, "../o.tar.zst");
+    char *xbad = plan_path_join(f->src, "../bad.tar.zst");
+    const char *pa[] = {app_path}, *pl[] = {lib}, *po[] = {other_path};
+    assert_int_equal(plan_store_export(f->store, pa, 1, false, xa), 0);
+    assert_int_equal(plan_store_export(f->store, pl, 1, false, xl), 0);
+    assert_int_equal(plan_store_export(f->store, po, 1, false, xo), 0);
+    th_write_str(f->src, "../bad.tar.zst", "not an archive");
+
+    plan_store_close(f->store);
+    plan_fs_rmtree(f->root);
+    assert_int_equal(plan_store_open(f->ctx, f->root, &f->store), 0);
+    plan_import_result res;
+    const char *bad_batch[] = {xo, xbad};
+    assert_int_not_equal(plan_store_import_many(f->store, bad_batch, 2, NULL, &res), 0);
+    plan_strlist all;
+    plan_strlist_init(&all);
+    assert_int_equal(plan_store_list(f->store, &all), 0);
+    assert_int_equal(all.len, 0);
+
+    /* app alone cannot be imported: lib is neither there nor in the batch */
+    const char *app_alone[] = {xa};
+    assert_int_not_equal(plan_store_import_many(f->store, app_alone, 1, NULL, &res), 0);
+    const char *files[] = {xa, xl, xo, xl};
+    plan_strlist contents[4];
+    assert_int_equal(plan_store_import_many(f->store, files, 4, contents, &res), 0);
+    assert_int_equal(res.added.len, 3);
+    assert_int_equal(res.present.len, 0);
+    assert_true(plan_strlist_contains(&contents[0], strrchr(app_path, '/') + 1));
+    assert_true(plan_strlist_contains(&contents[1], strrchr(lib, '/') + 1));
+    assert_int_equal(contents[3].len, 1);
+    for (size_t i = 0; i < 4; i++)
+        plan_strlist_release(&contents[i]);
+    plan_import_result_release(&res);
+    plan_path_info *info;
+    assert_int_equal(plan_store_path_info(f->store, app_path, &info), 0);
+    assert_int_equal(info->references.len, 1);
+    plan_path_info_free(info);
+    plan_verify_report rep = {0};
+    assert_int_equal(plan_store_verify(f->store, NULL, 0, true, &rep), 0);
+    assert_int_equal(rep.len, 0);
+    plan_verify_report_release(&rep);
+    /* again: everything is present, nothing is added */
+    assert_int_equal(plan_store_import_many(f->store, files, 4, NULL, &res), 0);
+    assert_int_equal(res.added.len, 0);
+    assert_int_equal(res.present.len, 3);
+    plan_import_result_release(&res);
+
+    plan_strlist_release(&all);
+    const char *xs[] = {xa, xl, xo, xbad};
+    for (size_t i = 0; i < 4; i++) {
+        unlink(xs[i]);
+        free((char *)xs[i]);
+    }
+    free(text);
+    free(app_path);
+    free(other_path);
+    th_rmtree(app);
+    th_rmtree(other);
+    free(lib);
+}
+
 static void repair_restores_a_damaged_path(void **state)
 {
     fixture *f = *state;
@@ -480,6 +557,7 @@ int main(void)
         T(verify_finds_every_kind_of_damage),
         T(optimise_links_duplicates_and_verify_still_passes),
         T(export_is_deterministic_and_imports_back),
+        T(import_many_takes_any_order_and_shared_paths),
         T(repair_restores_a_damaged_path),
         T(reopening_keeps_the_schema),
     };
