@@ -94,27 +94,102 @@ void cli_sources_close(cli_sources *s)
     memset(s, 0, sizeof(*s));
 }
 
-/* Registry packages of the lock (source "registry:NAME") made present,
- * in one parallel batch; their paths recorded in the lock. */
+/* Packages published for another store directory cannot be downloaded
+ * (their paths would not be valid here): their published recipes are
+ * downloaded, verified and built, with the lock's versions pinned. */
+static int build_foreign(cli *c, cli_sources *s, plan_store *store, plan_lock *lock,
+                         plan_lock_package **todo, size_t n)
+{
+    /* A fresh folder each time: the repository holds exactly the
+     * recipes just verified. */
+    char *cache = cli_cache_dir(c);
+    char *dir = plan_xasprintf("%s/published-recipes.XXXXXX", cache);
+    plan_recipe_repo *repo = NULL;
+    int rc = EXIT_OK;
+    if (plan_fs_mkdirs(cache, 0755) != 0 || !mkdtemp(dir))
+        rc = cli_error(c, "cannot create a folder in '%s' for published recipes", cache);
+    for (size_t k = 0; k < n && rc == EXIT_OK; k++) {
+        char *file = NULL;
+        if (plan_regsource_recipe(s->reg, todo[k]->name, todo[k]->version, dir, &file))
+            rc = cli_fail(c);
+        free(file);
+    }
+    if (rc == EXIT_OK && plan_recipe_repo_open_folder(c->ctx, dir, &repo))
+        rc = cli_fail(c);
+    plan_build_opts bo;
+    cli_build_opts_init(c, &bo, repo);
+    bo.pins = lock;
+    for (size_t k = 0; k < n && rc == EXIT_OK; k++) {
+        plan_lock_package *p = todo[k];
+        const plan_recipe *r = plan_recipe_repo_exact(repo, p->name, p->version);
+        plan_build_result br;
+        if (!r) {
+            rc = cli_error(c, "the published recipe of %s %s does not declare that name and "
+                              "version: refused", p->name, p->version);
+        } else if (plan_build(store, r, &bo, &br)) {
+            plan_fail_wrap(c->ctx, plan_ctx_error_code(c->ctx),
+                           "building %s %s from the recipe %s published (its archive was "
+                           "built for another store directory)",
+                           p->name, p->version, p->source);
+            rc = cli_fail(c);
+        } else {
+            free(p->path);
+            p->path = plan_xstrdup(strrchr(br.path, '/') + 1);
+            plan_build_result_release(&br);
+        }
+    }
+    cli_build_opts_release(&bo);
+    plan_recipe_repo_free(repo);
+    plan_fs_rmtree(dir);
+    free(dir);
+    free(cache);
+    return rc;
+}
+
+/* Registry packages of the lock (source "registry:NAME") made present:
+ * those built for this store directory downloaded in one parallel batch,
+ * the others built from their published recipes; their paths recorded in
+ * the lock. */
 int cli_sources_realise_published(cli *c, cli_sources *s, plan_store *store, plan_lock *lock,
                                   bool offline)
 {
-    size_t n = 0;
+    size_t n = 0, nforeign = 0;
     const char **names = plan_xcalloc(lock->n + 1, sizeof(char *));
     const char **versions = plan_xcalloc(lock->n + 1, sizeof(char *));
     size_t *idx = plan_xcalloc(lock->n + 1, sizeof(size_t));
-    for (size_t i = 0; i < lock->n; i++) {
+    plan_lock_package **foreign = plan_xcalloc(lock->n + 1, sizeof(*foreign));
+    int rc = EXIT_OK;
+    for (size_t i = 0; i < lock->n && rc == EXIT_OK; i++) {
         plan_lock_package *p = &lock->packages[i];
         if (!p->source || strncmp(p->source, "registry:", 9) != 0)
             continue;
+        if (!s->reg) {
+            rc = cli_error(c, "the lock takes %s from %s, but no registries are configured "
+                              "('plan registry add')", p->name, p->source);
+            break;
+        }
+        const char *dir = NULL;
+        if (plan_regsource_store_dir(s->reg, p->name, p->version, &dir)) {
+            rc = cli_fail(c);
+            break;
+        }
+        if (strcmp(dir, plan_store_dir(store)) != 0) {
+            /* Built here before: the lock names the path. */
+            if (p->path && plan_store_hold(store, p->path) == 0)
+                continue;
+            plan_ctx_clear_error(c->ctx);
+            if (offline)
+                rc = cli_error(c, "%s %s must be built from its published recipe (it was "
+                                  "published for the store '%s'), and --frozen never "
+                                  "downloads: run once without --frozen",
+                               p->name, p->version, dir);
+            foreign[nforeign++] = p;
+            continue;
+        }
         names[n] = p->name;
         versions[n] = p->version;
         idx[n++] = i;
     }
-    int rc = EXIT_OK;
-    if (n && !s->reg)
-        rc = cli_error(c, "the lock takes %s from %s, but no registries are configured "
-                          "('plan registry add')", names[0], lock->packages[idx[0]].source);
     char **bases = plan_xcalloc(n + 1, sizeof(char *));
     char *cache = cli_cache_dir(c);
     if (rc == EXIT_OK && n &&
@@ -137,10 +212,13 @@ int cli_sources_realise_published(cli *c, cli_sources *s, plan_store *store, pla
             free(bases[k]);
         }
     }
+    if (rc == EXIT_OK && nforeign)
+        rc = build_foreign(c, s, store, lock, foreign, nforeign);
     free(cache);
     free(bases);
     free(names);
     free(versions);
     free(idx);
+    free(foreign);
     return rc;
 }

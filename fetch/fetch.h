@@ -205,6 +205,16 @@ int plan_regsource_realise(plan_regsource *s, plan_store *store, const char *cac
  * verified; *archive is its file (caller frees). */
 int plan_regsource_archive(plan_regsource *s, const char *cache_dir, const char *name,
                            const char *version, const char *path, char **archive);
+/* The store directory name@version was built for (borrowed). */
+int plan_regsource_store_dir(plan_regsource *s, const char *name, const char *version,
+                             const char **dir);
+/* The recipe name@version was published with: publisher signature checked,
+ * downloaded (capped at its signed size), its hash checked against the
+ * signed one, written to <dir>/<name>-<version>.yaml; *file is that path
+ * (caller frees).  For building a package whose archive was built for
+ * another store directory. */
+int plan_regsource_recipe(plan_regsource *s, const char *name, const char *version,
+                          const char *dir, char **file);
 /* Let name@version be chosen although it is yanked (a lock or profile has
  * it already). */
 void plan_regsource_allow(plan_regsource *s, const char *name, const char *version);

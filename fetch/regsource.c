@@ -3,6 +3,7 @@
  * in the store (publisher signature, download, hostile-safe import). */
 #include "fetch.h"
 
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -389,5 +390,74 @@ int plan_regsource_archive(plan_regsource *s, const char *cache_dir, const char 
         *archive = a.path;
     else
         free(a.path);
+    return rc;
+}
+
+/* ---------- published recipes ---------- */
+
+int plan_regsource_store_dir(plan_regsource *s, const char *name, const char *version,
+                             const char **dir)
+{
+    const plan_registry *reg;
+    json_t *entry;
+    int rc = plan_regsource_find(s, name, version, &reg, &entry);
+    if (rc)
+        return rc;
+    *dir = json_string_value(json_object_get(entry, "store_dir"));
+    if (!*dir)
+        return plan_fail(s->ctx, PLAN_ERR_HOSTILE, "%s %s in registry '%s' names no store "
+                                                   "directory", name, version, reg->name);
+    return 0;
+}
+
+int plan_regsource_recipe(plan_regsource *s, const char *name, const char *version,
+                          const char *dir, char **file)
+{
+    const plan_registry *reg;
+    json_t *entry;
+    int rc = plan_regsource_find(s, name, version, &reg, &entry);
+    if (!rc)
+        rc = check_publisher(s, reg, name, entry);
+    if (rc)
+        return rc;
+    json_t *rcp = json_object_get(entry, "recipe");
+    const char *hash = json_string_value(json_object_get(rcp, "hash"));
+    json_t *size = json_object_get(rcp, "size");
+    plan_hash signed_hash;
+    if (!hash || plan_hash_parse(hash, &signed_hash) != 0 || !json_is_integer(size) ||
+        json_integer_value(size) <= 0 || json_integer_value(size) > (1 << 24))
+        return plan_fail(s->ctx, PLAN_ERR_HOSTILE, "%s %s in registry '%s' has no valid recipe "
+                                                   "hash and size", name, version, reg->name);
+    plan_http_get g = {.max_bytes = (size_t)json_integer_value(size)};
+    char *url = plan_xasprintf("%s/recipes/%s/%s.yaml", reg->url, name, version);
+    g.url = url;
+    rc = plan_http_get_many(s->ctx, &g, 1, 1);
+    if (!rc && !g.found)
+        rc = plan_fail(s->ctx, g.refused ? PLAN_ERR_HOSTILE : PLAN_ERR_NOT_FOUND,
+                       "cannot download the recipe of %s %s from '%s': %s", name, version, url,
+                       g.error ? g.error : "not found");
+    if (!rc) {
+        uint8_t got[PLAN_HASH_BYTES];
+        crypto_generichash(got, sizeof(got), (const uint8_t *)g.body.data, g.body.len, NULL, 0);
+        if (g.body.len != (size_t)json_integer_value(size) ||
+            sodium_memcmp(got, signed_hash.bytes, sizeof(got)) != 0)
+            rc = plan_fail(s->ctx, PLAN_ERR_HOSTILE,
+                           "the recipe of %s %s from '%s' does not match the hash its publisher "
+                           "signed: refused", name, version, url);
+    }
+    if (!rc) {
+        char *path = plan_xasprintf("%s/%s-%s.yaml", dir, name, version);
+        int e = plan_fs_mkdirs(dir, 0755);
+        if (!e)
+            e = plan_fs_write_atomic(path, g.body.data, g.body.len, 0644);
+        if (e) {
+            rc = plan_fail_errno(s->ctx, PLAN_ERR_IO, -e, "cannot write '%s'", path);
+            free(path);
+        } else {
+            *file = path;
+        }
+    }
+    plan_http_get_release(&g);
+    free(url);
     return rc;
 }

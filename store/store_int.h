@@ -140,7 +140,9 @@ int links_confined(plan_store *s, const char *dir, const tree *t, const char **w
 /* ---- threaded zstd decompression for imports (zread.c) ---- */
 struct archive;
 typedef struct zread zread;
-/* 1 if file starts with the zstd frame magic. */
+/* 1 if file starts with the zstd frame magic and is at least
+ * ZREAD_MIN_SIZE bytes long (worth a thread of its own). */
+#define ZREAD_MIN_SIZE (256 * 1024)
 int zread_is_zstd(const char *file);
 /* Open file for libarchive's a through a decompressing thread.  On error
  * *out may still be set: free it with zread_free after archive_read_free. */

@@ -15,6 +15,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zstd.h>
 
@@ -140,6 +141,13 @@ int zread_is_zstd(const char *file)
     int fd = open(file, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return 0;
+    /* A small archive decompresses faster than a thread starts and hands
+     * over its buffers: only large ones get a thread. */
+    struct stat st;
+    if (fstat(fd, &st) != 0 || st.st_size < ZREAD_MIN_SIZE) {
+        close(fd);
+        return 0;
+    }
     uint8_t magic[4];
     bool yes = read(fd, magic, 4) == 4 && magic[0] == 0x28 && magic[1] == 0xb5 &&
                magic[2] == 0x2f && magic[3] == 0xfd;

@@ -327,3 +327,50 @@ publish_hello() {
     grep -q '^GET /archives/.*bytes=100-' "$BATS_TEST_TMPDIR/httpd.out"
     "$ROOT/profiles/default/current/bin/hello"
 }
+
+# app 1.0.0 (needs libx) published by bob from this root's store.
+publish_app() {
+    R="$BATS_TEST_TMPDIR/recipes"
+    plan_recipe "$R" libx 1.0.0 'mkdir -p $out/share
+echo libx-data >$out/share/libx.txt'
+    plan_recipe "$R" app 1.0.0 'mkdir -p $out/bin
+printf "#!/bin/sh\ncat %s/share/libx.txt\n" "$PLAN_DEP_LIBX" >$out/bin/app
+chmod +x $out/bin/app' 'depends:
+  libx: "^1.0.0"
+env:
+  PATH: prepend bin'
+    BOB=$(plan keys generate bob 2>/dev/null)
+    registry publisher add "$DATA" '*' "$BOB" 2>/dev/null
+    plan -q publish "$R/app-1.0.0.yaml" --key bob --token "$TOKEN" --recipes "$R"
+    ROOT2="$BATS_TEST_TMPDIR/root2"
+    "$PLAN" --root "$ROOT2" registry add main "$REG_URL" --key "$REGKEY" 2>/dev/null
+    "$PLAN" --root "$ROOT2" keys trust "$BOB" 2>/dev/null
+}
+
+@test "a package published for another store directory is built here from its published recipe" {
+    publish_app
+    run "$PLAN" --root "$ROOT2" install app
+    [ "$status" -eq 0 ] || { echo "$output"; false; }
+    run "$ROOT2/profiles/default/current/bin/app"
+    [ "$output" = "libx-data" ]
+    # built here: its own store directory, and a build log
+    ls "$ROOT2"/store/*-app-1.0.0 "$ROOT2"/store/*-libx-1.0.0
+    run "$PLAN" --root "$ROOT2" log "$ROOT2/profiles/default/current/bin/app"
+    [ "$status" -eq 0 ]
+    # and an environment from the same lock needs no new build
+    run "$PLAN" --root "$ROOT2" -v env app -- app
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"libx-data"* ]]
+}
+
+@test "a published recipe that does not match its signed hash is refused; nothing is built" {
+    publish_app
+    f="$DATA/static/recipes/app/1.0.0.yaml"
+    chmod u+w "$f"
+    printf '# changed\n' >>"$f"
+    run "$PLAN" --root "$ROOT2" install app
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"does not match the hash its publisher signed"* || "$output" == *"beyond"* ||
+        "$output" == *"larger"* ]] || { echo "$output"; false; }
+    [ -z "$(ls "$ROOT2/store" 2>/dev/null | grep -- -app-)" ]
+}

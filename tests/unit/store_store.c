@@ -3,7 +3,11 @@
 #include "test_helpers.h"
 #include "store/store.h"
 
+#include <sys/stat.h>
 #include <sys/wait.h>
+
+/* store_int.h is private to the store: the threshold, repeated here. */
+#define ZREAD_MIN_SIZE_FOR_TEST (256 * 1024)
 
 typedef struct fixture {
     plan_ctx *ctx;
@@ -499,6 +503,61 @@ static void import_many_takes_any_order_and_shared_paths(void **state)
     free(lib);
 }
 
+/* An archive past ZREAD_MIN_SIZE is decompressed on a thread of its own:
+ * the same result as the small ones, and a truncated one still fails. */
+static void a_large_archive_imports_through_the_decompressing_thread(void **state)
+{
+    fixture *f = *state;
+    char *big = th_tmpdir();
+    size_t n = 3 * 256 * 1024;
+    char *noise = plan_xmalloc(n + 1);
+    uint32_t x = 12345;
+    for (size_t i = 0; i < n; i++) {
+        x = x * 1103515245u + 12345u;
+        noise[i] = (char)('a' + (x >> 16) % 26);
+    }
+    noise[n] = 0;
+    th_write_str(big, "data", noise);
+    char *path = add(f, big, "big", NULL);
+    char *xf = plan_path_join(f->src, "../big.tar.zst");
+    const char *one[] = {path};
+    assert_int_equal(plan_store_export(f->store, one, 1, false, xf), 0);
+    struct stat st;
+    assert_int_equal(stat(xf, &st), 0);
+    assert_true(st.st_size >= ZREAD_MIN_SIZE_FOR_TEST);
+    char *cut = plan_path_join(f->src, "../cut.tar.zst");
+    plan_buf whole;
+    plan_buf_init(&whole);
+    assert_int_equal(plan_fs_read_file(xf, 1 << 24, &whole), 0);
+    assert_int_equal(plan_fs_write_atomic(cut, whole.data, whole.len - 1000, 0644), 0);
+    plan_buf_release(&whole);
+    plan_store_close(f->store);
+    plan_fs_rmtree(f->root);
+    assert_int_equal(plan_store_open(f->ctx, f->root, &f->store), 0);
+    plan_import_result res;
+    assert_int_not_equal(plan_store_import(f->store, cut, &res), 0);
+    plan_ctx_clear_error(f->ctx);
+    plan_strlist all;
+    plan_strlist_init(&all);
+    assert_int_equal(plan_store_list(f->store, &all), 0);
+    assert_int_equal(all.len, 0);
+    plan_strlist_release(&all);
+    unlink(cut);
+    free(cut);
+    assert_int_equal(plan_store_import(f->store, xf, &res), 0);
+    assert_int_equal(res.added.len, 1);
+    plan_import_result_release(&res);
+    plan_verify_report rep = {0};
+    assert_int_equal(plan_store_verify(f->store, NULL, 0, true, &rep), 0);
+    assert_int_equal(rep.len, 0);
+    plan_verify_report_release(&rep);
+    unlink(xf);
+    free(xf);
+    free(path);
+    free(noise);
+    th_rmtree(big);
+}
+
 static void repair_restores_a_damaged_path(void **state)
 {
     fixture *f = *state;
@@ -558,6 +617,7 @@ int main(void)
         T(optimise_links_duplicates_and_verify_still_passes),
         T(export_is_deterministic_and_imports_back),
         T(import_many_takes_any_order_and_shared_paths),
+        T(a_large_archive_imports_through_the_decompressing_thread),
         T(repair_restores_a_damaged_path),
         T(reopening_keeps_the_schema),
     };
