@@ -129,8 +129,16 @@ static int job_finish(plan_ctx *ctx, job *j, CURLcode code)
         return plan_fail(ctx, PLAN_ERR_FAILED, "cannot download '%s': %s", j->url,
                          j->errbuf[0] ? j->errbuf : curl_easy_strerror(code));
     }
-    if (j->have != j->a->size)
-        return 0; /* short: resume */
+    /* A transfer that ended cleanly but short is the server's whole
+     * answer (a cut-off one ends in CURLE_PARTIAL_FILE and is resumed):
+     * the file there is not the one that was signed. */
+    if (j->have != j->a->size) {
+        unlink(j->part);
+        return plan_fail(ctx, PLAN_ERR_HOSTILE,
+                         "'%s' is %llu bytes, not the %llu signed for it: the archive was "
+                         "changed; refused", j->url, (unsigned long long)j->have,
+                         (unsigned long long)j->a->size);
+    }
     uint8_t h[32];
     crypto_generichash_final(&j->h, h, sizeof(h));
     char hex[65];

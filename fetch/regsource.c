@@ -170,6 +170,9 @@ static char *referenced_version(json_t *entry, const char *name)
     return NULL;
 }
 
+static int check_publisher(plan_regsource *s, const plan_registry *reg, const char *name,
+                           json_t *entry);
+
 static int deps_cb(void *user, plan_ctx *ctx, const char *name, const char *version,
                    plan_strlist *names, plan_strlist *ranges)
 {
@@ -178,6 +181,11 @@ static int deps_cb(void *user, plan_ctx *ctx, const char *name, const char *vers
     const plan_registry *reg;
     json_t *entry;
     int rc = plan_regsource_find(s, name, version, &reg, &entry);
+    /* The dependencies steer the solver: they count only once the
+     * publisher's signature over them verifies (the registry's own
+     * signature does not vouch for what the publisher declared). */
+    if (!rc)
+        rc = check_publisher(s, reg, name, entry);
     if (rc)
         return rc;
     const char *dep;

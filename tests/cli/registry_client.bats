@@ -374,3 +374,44 @@ env:
         "$output" == *"larger"* ]] || { echo "$output"; false; }
     [ -z "$(ls "$ROOT2/store" 2>/dev/null | grep -- -app-)" ]
 }
+
+@test "a package entry changed after its publisher signed it is refused, even re-signed by the registry" {
+    # The registry's own key signs the changed index (a compromised
+    # registry): only the publisher's signature stands in the way.
+    publish_hello
+    sqlite3 "$DATA/registry.db" \
+        "UPDATE versions SET dependencies = '{\"evil\":\"*\"}' WHERE name = 'hello' AND version = '1.0.0'"
+    reg_package hello 1.1.0 >/dev/null
+    [ "$(reg_publish "$TOKEN" hello-1.1.0)" = 201 ] # re-signs hello's index, 1.0.0 included
+    plan -q gc
+    plan keys trust "$ALICE"
+    run plan install hello@1.0.0
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"hello 1.0.0 from registry 'main'"*"signature"* ]] || { echo "$output"; false; }
+    [ -z "$(ls "$ROOT/store")" ]
+}
+
+@test "a validly signed archive that the signed index does not name is refused" {
+    # A mirror swaps 1.1.0's archive for 1.0.0's: a real archive, signed by
+    # the publisher, but not the one the index lists for 1.1.0.
+    publish_hello
+    # 1.1.0 is larger, so 1.0.0's archive fits within 1.1.0's signed size
+    seq 1 2000 >"$SRC/share/doc/README"
+    reg_package hello 1.1.0 >/dev/null
+    [ "$(reg_publish "$TOKEN" hello-1.1.0)" = 201 ]
+    mkdir -p "$BATS_TEST_TMPDIR/swapped"
+    cp -r "$DATA/static/." "$BATS_TEST_TMPDIR/swapped/"
+    h10=$(sed 's/.*"archive":{"hash":"blake2b:\([0-9a-f]*\)".*/\1/' "$BATS_TEST_TMPDIR/pkg/hello-1.0.0.package.json")
+    h11=$(sed 's/.*"archive":{"hash":"blake2b:\([0-9a-f]*\)".*/\1/' "$BATS_TEST_TMPDIR/pkg/hello-1.1.0.package.json")
+    [ -n "$h10" ] && [ "$h10" != "$h11" ]
+    chmod -R u+w "$BATS_TEST_TMPDIR/swapped/archives"
+    cp "$DATA/static/archives/$h10.tar.zst" "$BATS_TEST_TMPDIR/swapped/archives/$h11.tar.zst"
+    plan registry remove main
+    plan registry add swapped "file://$BATS_TEST_TMPDIR/swapped" --key "$REGKEY"
+    plan -q gc
+    plan keys trust "$ALICE"
+    run plan install hello@1.1.0
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"not the "*" signed for it"* ]] || { echo "$output"; false; }
+    [ -z "$(ls "$ROOT/store")" ]
+}
