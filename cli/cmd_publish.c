@@ -1,9 +1,10 @@
-/* plan publish RECIPE [--registry NAME] [--key NAME] [--token TOKEN] [--recipes DIR]...
+/* plan publish RECIPE|PATH [--registry NAME] [--key NAME] [--token TOKEN] [--recipes DIR]...
  *
- * Build the recipe if needed, then publish it and whatever of its closure
- * the registry lacks, references first: each path exported on its own,
- * signed with the publisher's key over the fields the registry format
- * names, and uploaded with its recipe. */
+ * Build the recipe if needed (or take the store path as it is), then
+ * publish it and whatever of its closure the registry lacks, references
+ * first: each path exported on its own, signed with the publisher's key
+ * over the fields the registry format names, and uploaded with the recipe
+ * it was built from, where one is known. */
 #include "realise.h"
 
 #include <getopt.h>
@@ -43,8 +44,8 @@ static int sign_package(cli *c, plan_store *store, const item *it, const char *a
 {
     uint64_t asize = 0, rsize = 0;
     char *ahash = file_blake2b(c, archive, &asize);
-    char *rhash = ahash ? file_blake2b(c, it->recipe->file, &rsize) : NULL;
-    if (!ahash || !rhash) {
+    char *rhash = ahash && it->recipe ? file_blake2b(c, it->recipe->file, &rsize) : NULL;
+    if (!ahash || (it->recipe && !rhash)) {
         free(ahash);
         free(rhash);
         return EXIT_FAILURE_;
@@ -52,15 +53,27 @@ static int sign_package(cli *c, plan_store *store, const item *it, const char *a
     json_t *refs = json_array(), *deps = json_object();
     for (size_t i = 0; i < it->info->references.len; i++)
         json_array_append_new(refs, json_string(it->info->references.items[i]));
-    for (size_t i = 0; i < it->recipe->n_depends; i++)
+    for (size_t i = 0; it->recipe && i < it->recipe->n_depends; i++)
         json_object_set_new(deps, it->recipe->depends[i].name,
                             json_string(it->recipe->depends[i].range));
-    json_t *pkg = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:{s:s, s:I}, s:{s:s, s:I}}",
-                            "name", it->info->name, "version", it->info->version, "store_dir",
+    /* Without a recipe the references are the dependencies, at exactly
+     * the versions the archive holds. */
+    for (size_t i = 0; !it->recipe && i < it->info->references.len; i++) {
+        plan_path_info *ref;
+        if (plan_store_path_info(store, it->info->references.items[i], &ref) == 0) {
+            json_object_set_new(deps, ref->name, json_string(ref->version));
+            plan_path_info_free(ref);
+        }
+        plan_ctx_clear_error(c->ctx);
+    }
+    json_t *recipe = rhash ? json_pack("{s:s, s:I}", "hash", rhash, "size", (json_int_t)rsize)
+                           : json_null();
+    json_t *pkg = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:{s:s, s:I}, s:o}", "name",
+                            it->info->name, "version", it->info->version, "store_dir",
                             plan_store_dir(store), "path", it->info->basename, "content_hash",
                             it->info->content_hash, "references", refs, "dependencies", deps,
-                            "archive", "hash", ahash, "size", (json_int_t)asize, "recipe", "hash",
-                            rhash, "size", (json_int_t)rsize);
+                            "archive", "hash", ahash, "size", (json_int_t)asize, "recipe",
+                            recipe);
     free(ahash);
     free(rhash);
     char *canon = plan_canonical_json(pkg);
@@ -110,15 +123,17 @@ static int publish_one(cli *c, plan_store *store, const plan_registry *reg, cons
         rc = sign_package(c, store, it, archive, key, &package, &signature);
     plan_registry_answer ans = {0};
     if (rc == EXIT_OK && plan_registry_publish(c->ctx, reg, token, package, signature, archive,
-                                               it->recipe->file, &ans))
+                                               it->recipe ? it->recipe->file : NULL, &ans))
         rc = cli_fail(c);
     else if (rc == EXIT_OK && ans.status != 201)
         rc = cli_error(c, "registry '%s' refused %s %s (HTTP %ld): %s", reg->name,
                        it->info->name, it->info->version, ans.status,
                        ans.message ? ans.message : "no reason given");
     else if (rc == EXIT_OK && !c->quiet && !c->json)
-        fprintf(stderr, "plan: published %s %s to '%s'\n", it->info->name, it->info->version,
-                reg->name);
+        fprintf(stderr, "plan: published %s %s to '%s'%s\n", it->info->name, it->info->version,
+                reg->name,
+                it->recipe ? "" : " without a recipe (only stores with this store "
+                                  "directory can install it)");
     plan_registry_answer_release(&ans);
     unlink(archive);
     free(archive);
@@ -140,6 +155,36 @@ static int pick_key(cli *c, const char *name, plan_seckey *key)
     free(dir);
     free(cfg);
     return rc;
+}
+
+/* A .yaml or .yml file is a recipe; anything else names a store path. */
+static bool names_a_recipe(const char *arg)
+{
+    size_t n = strlen(arg);
+    return (n > 5 && !strcmp(arg + n - 5, ".yaml")) || (n > 4 && !strcmp(arg + n - 4, ".yml"));
+}
+
+/* The recipe of the repositories that realises exactly this path (checked
+ * against the store's realisations, building nothing), or NULL: a path
+ * made by 'plan merge' or 'plan store add' is published without one. */
+static const plan_recipe *recipe_of(cli *c, plan_store *store, plan_recipe_repo *repo,
+                                    const plan_path_info *info)
+{
+    const plan_recipe *r = repo ? plan_recipe_repo_exact(repo, info->name, info->version) : NULL;
+    if (!r)
+        return NULL;
+    plan_build_opts bo;
+    cli_build_opts_init(c, &bo, repo);
+    bo.reuse_only = true;
+    plan_build_result br;
+    bool same = false;
+    if (plan_build(store, r, &bo, &br) == 0) {
+        same = !strcmp(br.path, info->path);
+        plan_build_result_release(&br);
+    }
+    plan_ctx_clear_error(c->ctx);
+    cli_build_opts_release(&bo);
+    return same ? r : NULL;
 }
 
 int cmd_publish(cli *c, const command *cmd, int argc, char **argv)
@@ -173,7 +218,7 @@ int cmd_publish(cli *c, const command *cmd, int argc, char **argv)
     }
     if (optind + 1 != argc) {
         plan_strlist_release(&repos);
-        return cli_usage(c, cmd, "give exactly one recipe to publish");
+        return cli_usage(c, cmd, "give exactly one recipe or store path to publish");
     }
     char *file = cli_registries_file(c), *dbp = cli_regdb_path(c);
     plan_registries regs = {0};
@@ -208,29 +253,52 @@ int cmd_publish(cli *c, const command *cmd, int argc, char **argv)
     }
     if ((rc = pick_key(c, key_name, &key)))
         goto out;
-    if (plan_recipe_load(c->ctx, argv[optind], &recipe) ||
-        (repos.len ? plan_recipe_repo_open(c->ctx, (const char *const *)repos.items, repos.len,
-                                           &repo)
-                   : plan_recipe_repo_open_folder(c->ctx, recipe->dir, &repo)) ||
-        cli_open_store(c, &store)) {
-        rc = store || !recipe || !repo ? cli_fail(c) : EXIT_FAILURE_;
+    const char *arg = argv[optind];
+    bool from_recipe = names_a_recipe(arg);
+    char *top = NULL; /* basename of what is published */
+    if (cli_open_store(c, &store)) {
+        rc = EXIT_FAILURE_;
         goto out;
     }
-    plan_build_opts bo;
-    cli_build_opts_init(c, &bo, repo);
-    plan_build_result br;
-    int b = plan_build(store, recipe, &bo, &br);
-    cli_build_opts_release(&bo);
-    if (b) {
-        rc = cli_fail(c);
-        goto out;
+    if (from_recipe) {
+        if (plan_recipe_load(c->ctx, arg, &recipe) ||
+            (repos.len ? plan_recipe_repo_open(c->ctx, (const char *const *)repos.items,
+                                               repos.len, &repo)
+                       : plan_recipe_repo_open_folder(c->ctx, recipe->dir, &repo))) {
+            rc = cli_fail(c);
+            goto out;
+        }
+        plan_build_opts bo;
+        cli_build_opts_init(c, &bo, repo);
+        plan_build_result br;
+        int b = plan_build(store, recipe, &bo, &br);
+        cli_build_opts_release(&bo);
+        if (b) {
+            rc = cli_fail(c);
+            goto out;
+        }
+        top = plan_xstrdup(strrchr(br.path, '/') + 1);
+        plan_build_result_release(&br);
+    } else {
+        if (repos.len && plan_recipe_repo_open(c->ctx, (const char *const *)repos.items,
+                                               repos.len, &repo)) {
+            rc = cli_fail(c);
+            goto out;
+        }
+        if (plan_store_resolve(store, arg, &top)) {
+            rc = cli_error(c, "'%s' is neither a recipe (a .yaml file) nor a store path "
+                              "registered here: give a recipe, or a path 'plan store "
+                              "path-info' knows", arg);
+            goto out;
+        }
     }
-    /* The closure, each path with the recipe it was built from. */
+    /* The closure, each path with the recipe it was built from where one
+     * is known. */
     plan_strlist roots, closure;
     plan_strlist_init(&roots);
     plan_strlist_init(&closure);
-    plan_strlist_add(&roots, strrchr(br.path, '/') + 1);
-    plan_build_result_release(&br);
+    plan_strlist_add(&roots, top);
+    free(top);
     if (plan_store_closure(store, &roots, &closure))
         rc = cli_fail(c);
     items = plan_xcalloc(closure.len + 1, sizeof(*items));
@@ -239,14 +307,9 @@ int cmd_publish(cli *c, const command *cmd, int argc, char **argv)
             rc = cli_fail(c);
             break;
         }
-        items[i].recipe = !strcmp(closure.items[i], roots.items[0])
+        items[i].recipe = from_recipe && !strcmp(closure.items[i], roots.items[0])
                               ? recipe
-                              : plan_recipe_repo_exact(repo, items[i].info->name,
-                                                       items[i].info->version);
-        if (!items[i].recipe)
-            rc = cli_error(c, "'%s' is in the closure but no recipe for %s %s is in the "
-                              "recipe repositories: pass --recipes DIR",
-                           closure.items[i], items[i].info->name, items[i].info->version);
+                              : recipe_of(c, store, repo, items[i].info);
     }
     plan_strlist_release(&roots);
     plan_strlist_release(&closure);

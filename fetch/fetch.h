@@ -226,7 +226,8 @@ typedef struct plan_registry_answer {
 } plan_registry_answer;
 void plan_registry_answer_release(plan_registry_answer *a);
 /* POST a publish (multipart: package, signature, recipe, archive) with a
- * bearer token.  The return value says whether the request was made; the
+ * bearer token; recipe may be NULL (the package object then signs
+ * "recipe": null).  The return value says whether the request was made; the
  * answer says what the registry decided. */
 int plan_registry_publish(plan_ctx *ctx, const plan_registry *reg, const char *token,
                           const char *package, const char *signature, const char *archive,

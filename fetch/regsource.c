@@ -429,6 +429,14 @@ int plan_regsource_recipe(plan_regsource *s, const char *name, const char *versi
     if (rc)
         return rc;
     json_t *rcp = json_object_get(entry, "recipe");
+    if (json_is_null(rcp)) {
+        const char *built_for = json_string_value(json_object_get(entry, "store_dir"));
+        return plan_fail(s->ctx, PLAN_ERR_NOT_FOUND,
+                         "%s %s was published without a recipe, so it can only be installed "
+                         "into a root whose store is '%s' (this one's differs): ask its "
+                         "publisher for a recipe, or use such a root",
+                         name, version, built_for ? built_for : "?");
+    }
     const char *hash = json_string_value(json_object_get(rcp, "hash"));
     json_t *size = json_object_get(rcp, "size");
     plan_hash signed_hash;

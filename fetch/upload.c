@@ -92,9 +92,11 @@ int plan_registry_publish(plan_ctx *ctx, const plan_registry *reg, const char *t
     part = curl_mime_addpart(mime);
     curl_mime_name(part, "signature");
     curl_mime_data(part, signature, CURL_ZERO_TERMINATED);
-    part = curl_mime_addpart(mime);
-    curl_mime_name(part, "recipe");
-    curl_mime_filedata(part, recipe);
+    if (recipe) {
+        part = curl_mime_addpart(mime);
+        curl_mime_name(part, "recipe");
+        curl_mime_filedata(part, recipe);
+    }
     part = curl_mime_addpart(mime);
     curl_mime_name(part, "archive");
     curl_mime_filedata(part, archive);

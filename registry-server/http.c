@@ -555,10 +555,14 @@ static int finish_parts(request *q)
         close(q->archive_fd);
         q->archive_fd = -1;
     }
+    /* The recipe is optional (a plan made by 'plan merge' or 'plan store
+     * add' has none); the package object says whether one comes. */
+    q->up.has_recipe = (q->seen & (1u << PART_RECIPE)) != 0;
     for (int i = 0; i < N_PARTS && !q->part_status; i++)
-        if (!(q->seen & (1u << i)))
+        if (!(q->seen & (1u << i)) && i != PART_RECIPE)
             part_fail(q, 400, plan_xasprintf("the part '%s' is missing: a publish has the parts "
-                                             "package, signature, archive and recipe",
+                                             "package, signature, archive and, optionally, "
+                                             "recipe",
                                              PART_NAMES[i]));
     return q->part_status;
 }

@@ -138,13 +138,16 @@ static json_t *json_text(const char *text)
 static json_t *row_entry(sqlite3_stmt *st)
 {
 #define COL(i) ((const char *)sqlite3_column_text(st, i))
-    return json_pack("{s:s, s:s, s:s, s:o, s:s, s:o, s:{s:s, s:I}, s:{s:s, s:I}, s:b, s:I,"
+    /* A package published without a recipe has "recipe": null. */
+    json_t *recipe = COL(8)[0] ? json_pack("{s:s, s:I}", "hash", COL(8), "size",
+                                           (json_int_t)sqlite3_column_int64(st, 9))
+                               : json_null();
+    return json_pack("{s:s, s:s, s:s, s:o, s:s, s:o, s:{s:s, s:I}, s:o, s:b, s:I,"
                      " s:{s:s, s:s}}",
                      "version", COL(0), "store_dir", COL(1), "path", COL(2), "references",
                      json_text(COL(3)), "content_hash", COL(4), "dependencies",
                      json_text(COL(5)), "archive", "hash", COL(6), "size",
-                     (json_int_t)sqlite3_column_int64(st, 7), "recipe", "hash", COL(8), "size",
-                     (json_int_t)sqlite3_column_int64(st, 9), "yanked",
+                     (json_int_t)sqlite3_column_int64(st, 7), "recipe", recipe, "yanked",
                      sqlite3_column_int(st, 10), "published",
                      (json_int_t)sqlite3_column_int64(st, 11), "publisher", "keyid", COL(12),
                      "sig", COL(13));

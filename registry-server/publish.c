@@ -105,7 +105,9 @@ static int check_fields(pub *p)
     if (!json_is_object(json_object_get(p->pkg, "dependencies")))
         return bad(p, "the package's 'dependencies' must be an object of name: range");
     int st = check_blob_ref(p, "archive");
-    return st ? st : check_blob_ref(p, "recipe");
+    if (!st && !json_is_null(json_object_get(p->pkg, "recipe")))
+        st = check_blob_ref(p, "recipe");
+    return st;
 }
 
 /* ---------- what the fields say ---------- */
@@ -381,8 +383,9 @@ static int insert_version(pub *p, const reg_token *t, const reg_upload *u, int64
     sqlite3_bind_text(st, col++, deps, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, col++, u->archive_hash, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, col++, (int64_t)json_integer_value(json_object_get(a, "size")));
-    sqlite3_bind_text(st, col++, json_string_value(json_object_get(rcp, "hash")), -1,
-                      SQLITE_STATIC);
+    /* No recipe: an empty hash (the column predates optional recipes). */
+    const char *rhash = json_string_value(json_object_get(rcp, "hash"));
+    sqlite3_bind_text(st, col++, rhash ? rhash : "", -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, col++, (int64_t)u->recipe.len);
     sqlite3_bind_int64(st, col++, now);
     sqlite3_bind_text(st, col++, p->keyid, -1, SQLITE_STATIC);
@@ -446,7 +449,7 @@ static int land(pub *p, const reg_token *t, reg_upload *u, reg_change *c)
     if (!rc)
         rc = reg_change_place(p->r, c, u->archive_tmp, rel);
     free(rel);
-    if (!rc)
+    if (!rc && u->has_recipe)
         rc = place_recipe(p, c, u);
     plan_strlist names;
     plan_strlist_init(&names);
@@ -491,9 +494,16 @@ static int publish_checks(pub *p, const reg_token *t, reg_upload *u, int64_t now
         st = check_content(p);
     if (!st)
         st = check_blob(p, "archive", "archive", u->archive_size, u->archive_hash);
+    bool recipe_signed = !json_is_null(json_object_get(p->pkg, "recipe"));
+    if (!st && recipe_signed != u->has_recipe)
+        st = bad(p, recipe_signed ? "the package names a recipe but the publish has no recipe "
+                                    "part: send the recipe it was built from"
+                                  : "the publish has a recipe part but the package object "
+                                    "signs none ('recipe': null): sign the recipe or leave "
+                                    "the part out");
     char recipe_hash[PLAN_HASH_TEXT_LEN + 1];
     reg_hash_bytes(u->recipe.data, u->recipe.len, recipe_hash);
-    if (!st)
+    if (!st && recipe_signed)
         st = check_blob(p, "recipe", "recipe", u->recipe.len, recipe_hash);
     if (!st)
         st = check_new_version(p);

@@ -127,6 +127,7 @@ typedef struct reg_upload {
     char *archive_tmp;     /* the archive as received, under DATA/tmp; owned */
     uint64_t archive_size;
     char archive_hash[PLAN_HASH_TEXT_LEN + 1];
+    bool has_recipe;       /* a recipe part was sent (it is optional) */
 } reg_upload;
 
 void reg_upload_init(reg_upload *u);

@@ -415,3 +415,28 @@ env:
     [[ "$output" == *"not the "*" signed for it"* ]] || { echo "$output"; false; }
     [ -z "$(ls "$ROOT/store")" ]
 }
+
+@test "plan publish PATH publishes a store path without a recipe; another store directory is told why it cannot have it" {
+    BOB=$(plan keys generate bob 2>/dev/null)
+    registry publisher add "$DATA" '*' "$BOB" 2>/dev/null
+    p=$(plan store add "$SRC" --name tree --version 2.0.0)
+    run plan publish "$p" --key bob --token "$TOKEN"
+    [ "$status" -eq 0 ] || { echo "$output"; false; }
+    [[ "$output" == *"published tree 2.0.0"*"without a recipe"* ]]
+    run plan publish "$BATS_TEST_TMPDIR/nothing-here" --key bob --token "$TOKEN"
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"neither a recipe"* ]]
+    plan -q gc
+    [ -z "$(ls "$ROOT/store")" ]
+    plan keys trust "$BOB"
+    run plan install tree
+    [ "$status" -eq 0 ] || { echo "$output"; false; }
+    run "$ROOT/profiles/default/current/bin/hello"
+    [ "$output" = "hello" ]
+    ROOT2="$BATS_TEST_TMPDIR/root2"
+    "$PLAN" --root "$ROOT2" registry add main "$REG_URL" --key "$REGKEY" 2>/dev/null
+    "$PLAN" --root "$ROOT2" keys trust "$BOB" 2>/dev/null
+    run "$PLAN" --root "$ROOT2" install tree
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"published without a recipe"* ]] || { echo "$output"; false; }
+}

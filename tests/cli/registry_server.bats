@@ -180,9 +180,14 @@ refused() {
     # not multipart, a missing part
     refused 400 'multipart/form-data' curl -s -o "$BATS_TEST_TMPDIR/body" -w '%{http_code}' \
         -H "Authorization: Bearer $TOKEN" -d 'x=1' "$REG_URL/api/v1/publish"
-    refused 400 "the part 'recipe' is missing" curl -s -o "$BATS_TEST_TMPDIR/body" -w '%{http_code}' \
-        -H "Authorization: Bearer $TOKEN" -F "package=<$f" -F 'signature={}' -F "archive=@$f" \
+    refused 400 "the part 'archive' is missing" curl -s -o "$BATS_TEST_TMPDIR/body" -w '%{http_code}' \
+        -H "Authorization: Bearer $TOKEN" -F "package=<$f" -F 'signature={}' -F "recipe=@$f" \
         "$REG_URL/api/v1/publish"
+    # the recipe part is optional, but only when the signed package says so
+    g="$BATS_TEST_TMPDIR/pkg/hello-1.0.0"
+    refused 400 "has no recipe part" curl -s -o "$BATS_TEST_TMPDIR/body" -w '%{http_code}' \
+        -H "Authorization: Bearer $TOKEN" -F "package=<$g.package.json" \
+        -F "signature=<$g.signature.json" -F "archive=@$g.tar.zst" "$REG_URL/api/v1/publish"
     # published once; the second time is a conflict
     run reg_publish "$TOKEN" hello-1.0.0
     [ "$output" = 201 ]
