@@ -661,8 +661,11 @@ static int extract_entry(extractor *x, struct archive *a, struct archive_entry *
             e->digest = digest;
             e->hashed = true;
         }
-        if (fd >= 0)
+        if (fd >= 0) {
+            if (!rc)
+                start_writeback(fd, ip->written - before);
             close(fd);
+        }
     }
     /* Counted after the entry's own checks, so those name the problem
      * first; at most one entry beyond the declared count is ever made. */

@@ -503,6 +503,8 @@ static int copy_one_file(void *p, tree_entry *e, uint8_t *scratch, char **msg)
         close(out);
         return PLAN_ERR_IO;
     }
+    if (a->seal)
+        start_writeback(out, copied);
     close(out);
     return 0;
 }
@@ -541,6 +543,12 @@ int tree_seal(plan_ctx *ctx, const char *dir, const tree *t, bool files_sealed)
 {
     int rc = tree_normalise(ctx, dir, t, files_sealed);
     return rc ? rc : tree_flush(ctx, dir);
+}
+
+void start_writeback(int fd, uint64_t size)
+{
+    if (size >= 64 * 1024)
+        (void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 }
 
 int tree_flush(plan_ctx *ctx, const char *dir)

@@ -179,6 +179,11 @@ int tree_seal(plan_ctx *ctx, const char *dir, const tree *t, bool files_sealed);
  * system (which a batch of trees on one file system needs only once). */
 int tree_normalise(plan_ctx *ctx, const char *dir, const tree *t, bool files_sealed);
 int tree_flush(plan_ctx *ctx, const char *dir);
+/* Ask the kernel to start writing a finished file back now (it does not
+ * wait): the one syncfs before registration then finds most of the data
+ * on its way already, instead of starting all of it at once.  Only worth a
+ * system call for files of some size. */
+void start_writeback(int fd, uint64_t size);
 /* Move a sealed tree into the store and register it, atomically (see
  * store.c for the protocol). The caller holds the digest lock. */
 int register_tree(plan_store *s, const char *tmp_path, const db_path_row *row,
