@@ -662,6 +662,13 @@ static int extract_entry(extractor *x, struct archive *a, struct archive_entry *
             e->hashed = true;
         }
         if (fd >= 0) {
+            /* Sealed here, while its descriptor is open: the seal of the
+             * whole tree then touches only directories and links. */
+            struct timespec times[2] = {{1, 0}, {1, 0}};
+            if (!rc && (fchmod(fd, (mode & 0111) ? 0555 : 0444) != 0 ||
+                        futimens(fd, times) != 0))
+                rc = plan_fail_errno(ctx, PLAN_ERR_IO, errno, "cannot seal '%s' while importing",
+                                     clean);
             if (!rc)
                 start_writeback(fd, ip->written - before);
             close(fd);
@@ -1184,7 +1191,7 @@ int plan_store_import_many(plan_store *s, const char *const *files, size_t nfile
     if (!rc && g.n)
         rc = scan_staged(s, metas, nfiles, &g);
     for (size_t i = 0; i < g.n && !rc; i++)
-        rc = tree_normalise(ctx, g.tmp_paths[i], &g.trees[i], false);
+        rc = tree_normalise(ctx, g.tmp_paths[i], &g.trees[i], true);
     /* Every staged tree is on the store's file system: one flush for all. */
     if (!rc && g.n)
         rc = tree_flush(ctx, w.path);

@@ -13,6 +13,8 @@ typedef struct fixture {
     plan_ctx *ctx;
     char *root;
     char *src;
+    char *out;   /* archives the tests write: private to the test, as tests
+                    of other checkouts may run at the same time */
     plan_store *store;
 } fixture;
 
@@ -33,6 +35,7 @@ static int setup(void **state)
     f->ctx = plan_ctx_new();
     f->root = th_tmpdir();
     f->src = th_tmpdir();
+    f->out = th_tmpdir();
     make_tree(f->src);
     if (plan_store_open(f->ctx, f->root, &f->store))
         fail_msg("open: %s", plan_ctx_error(f->ctx));
@@ -47,6 +50,7 @@ static int teardown(void **state)
     plan_ctx_free(f->ctx);
     th_rmtree(f->root);
     th_rmtree(f->src);
+    th_rmtree(f->out);
     free(f);
     return 0;
 }
@@ -378,8 +382,8 @@ static void export_is_deterministic_and_imports_back(void **state)
     char *text = plan_xasprintf("exec %s/bin/hello\n", lib);
     th_write_str(app, "run", text);
     char *app_path = add(f, app, "app", NULL);
-    char *out1 = plan_path_join(f->src, "../x1.tar.zst");
-    char *out2 = plan_path_join(f->src, "../x2.tar.zst");
+    char *out1 = plan_path_join(f->out, "x1.tar.zst");
+    char *out2 = plan_path_join(f->out, "x2.tar.zst");
     const char *paths[] = {app_path};
     assert_int_equal(plan_store_export(f->store, paths, 1, true, out1), 0);
     assert_int_equal(plan_store_export(f->store, paths, 1, true, out2), 0);
@@ -440,15 +444,15 @@ static void import_many_takes_any_order_and_shared_paths(void **state)
     char *other = th_tmpdir();
     th_write_str(other, "data", "unrelated\n");
     char *other_path = add(f, other, "other", NULL);
-    char *xa = plan_path_join(f->src, "../a.tar.zst");
-    char *xl = plan_path_join(f->src, "../l.tar.zst");
-    char *xo = plan_path_join(f->src, "../o.tar.zst");
-    char *xbad = plan_path_join(f->src, "../bad.tar.zst");
+    char *xa = plan_path_join(f->out, "a.tar.zst");
+    char *xl = plan_path_join(f->out, "l.tar.zst");
+    char *xo = plan_path_join(f->out, "o.tar.zst");
+    char *xbad = plan_path_join(f->out, "bad.tar.zst");
     const char *pa[] = {app_path}, *pl[] = {lib}, *po[] = {other_path};
     assert_int_equal(plan_store_export(f->store, pa, 1, false, xa), 0);
     assert_int_equal(plan_store_export(f->store, pl, 1, false, xl), 0);
     assert_int_equal(plan_store_export(f->store, po, 1, false, xo), 0);
-    th_write_str(f->src, "../bad.tar.zst", "not an archive");
+    th_write_str(f->out, "bad.tar.zst", "not an archive");
 
     plan_store_close(f->store);
     plan_fs_rmtree(f->root);
@@ -519,13 +523,13 @@ static void a_large_archive_imports_through_the_decompressing_thread(void **stat
     noise[n] = 0;
     th_write_str(big, "data", noise);
     char *path = add(f, big, "big", NULL);
-    char *xf = plan_path_join(f->src, "../big.tar.zst");
+    char *xf = plan_path_join(f->out, "big.tar.zst");
     const char *one[] = {path};
     assert_int_equal(plan_store_export(f->store, one, 1, false, xf), 0);
     struct stat st;
     assert_int_equal(stat(xf, &st), 0);
     assert_true(st.st_size >= ZREAD_MIN_SIZE_FOR_TEST);
-    char *cut = plan_path_join(f->src, "../cut.tar.zst");
+    char *cut = plan_path_join(f->out, "cut.tar.zst");
     plan_buf whole;
     plan_buf_init(&whole);
     assert_int_equal(plan_fs_read_file(xf, 1 << 24, &whole), 0);
@@ -562,7 +566,7 @@ static void repair_restores_a_damaged_path(void **state)
 {
     fixture *f = *state;
     char *path = add(f, f->src, "hello", NULL);
-    char *out = plan_path_join(f->src, "../repair.tar.zst");
+    char *out = plan_path_join(f->out, "repair.tar.zst");
     const char *paths[] = {path};
     assert_int_equal(plan_store_export(f->store, paths, 1, false, out), 0);
     char *file = plan_path_join(path, "bin/hello");
