@@ -1,6 +1,6 @@
 /* Plans' dynamic configuration: versioned values per plan name in the
  * store database, secret values apart in a database only the owner can
- * read (docs/formats/database.md#configuration). */
+ * read (docs/formats/database.md#configuration-schema-version-2). */
 #include "store_int.h"
 
 #include <errno.h>
