@@ -150,31 +150,31 @@ const plan_recipe_config *plan_config_schema_key(const plan_config_schema *s, co
 
 /* ---- which store path gives a name its schema ---- */
 
-/* The plan named name in the profile's current generation (caller frees),
- * or NULL. */
-static char *profile_plan(plan_store *store, const char *profile, const char *name)
+/* The plan named name in the profile's current generation into *path
+ * (caller frees), or NULL when the profile does not exist or lacks it. */
+static int profile_plan(plan_store *store, const char *profile, const char *name, char **path)
 {
     plan_ctx *ctx = plan_store_ctx(store);
     plan_profile *p = NULL;
-    if (plan_profile_open(store, profile, false, &p)) {
+    *path = NULL;
+    int rc = plan_profile_open(store, profile, false, &p);
+    if (rc == PLAN_ERR_NOT_FOUND) {
         plan_ctx_clear_error(ctx); /* no such profile: look in the store */
-        return NULL;
+        return 0;
     }
+    if (rc)
+        return rc;
     plan_generation *gens = NULL;
     size_t n = 0;
-    char *path = NULL;
-    if (plan_profile_generations(p, &gens, &n) == 0) {
-        for (size_t i = 0; i < n && !path; i++) {
-            ssize_t k = gens[i].current ? plan_strlist_index(&gens[i].pkg_names, name) : -1;
-            if (k >= 0)
-                path = plan_path_join(plan_store_dir(store), gens[i].pkg_paths.items[k]);
-        }
-    } else {
-        plan_ctx_clear_error(ctx);
+    rc = plan_profile_generations(p, &gens, &n);
+    for (size_t i = 0; !rc && i < n && !*path; i++) {
+        ssize_t k = gens[i].current ? plan_strlist_index(&gens[i].pkg_names, name) : -1;
+        if (k >= 0)
+            *path = plan_path_join(plan_store_dir(store), gens[i].pkg_paths.items[k]);
     }
     plan_generations_free(gens, n);
     plan_profile_close(p);
-    return path;
+    return rc;
 }
 
 /* Does candidate b beat a (both of the same name)?  Higher SemVer wins; a
@@ -209,12 +209,13 @@ static bool basename_has_name(const char *basename, const char *name)
 int plan_config_find_plan(plan_store *store, const char *name, const char *profile,
                           char **path)
 {
-    *path = profile ? profile_plan(store, profile, name) : NULL;
-    if (*path)
-        return 0;
+    *path = NULL;
+    int rc = profile ? profile_plan(store, profile, name, path) : 0;
+    if (rc || *path)
+        return rc;
     plan_strlist all;
     plan_strlist_init(&all);
-    int rc = plan_store_list(store, &all);
+    rc = plan_store_list(store, &all);
     plan_path_info *best = NULL;
     for (size_t i = 0; !rc && i < all.len; i++) {
         if (!basename_has_name(all.items[i], name))

@@ -417,7 +417,7 @@ int plan_profile_delete_generation(plan_profile *p, unsigned number);
 int plan_profile_names(plan_store *store, plan_strlist *out);
 int plan_profile_check_name(const char *name); /* 0 or -1 */
 
-/* ---- plans' dynamic configuration (docs/formats/database.md#configuration) ----
+/* ---- plans' dynamic configuration (docs/formats/database.md#configuration-schema-version-2) ----
  * Per plan name (so it survives upgrades), versioned: every set, unset and
  * rollback is a new version (1, 2, ... per name) that records its time and,
  * per key it changes, the old and the new value.  Secret values live apart,
