@@ -176,7 +176,7 @@ static int config_show(cli *c, plan_store *store, const config_args *a)
             rc = cli_fail(c);
         } else if (!k)
             rc = cli_error(c, "'%s' has no stored value for '%s'", a->name, a->key);
-        else if (!secret_of(k) && !shown_value(k))
+        else if (!k->stored && !(k->decl && k->decl->default_value))
             rc = cli_error(c, "config key '%s' of '%s' has no value and no default; set it with "
                               "'plan config set %s %s VALUE'",
                            a->key, a->name, a->name, a->key);
@@ -184,9 +184,9 @@ static int config_show(cli *c, plan_store *store, const config_args *a)
             cli_print_json(key_json(k));
         else if (secret_of(k)) {
             if (!c->quiet)
-                fprintf(stderr, "plan: config key '%s' of '%s' is a secret%s: its value is never "
+                fprintf(stderr, "plan: config key '%s' of '%s' is a secret: its value is never "
                                 "printed; 'plan run' gives it to the plan\n",
-                        a->key, a->name, k->stored ? "" : " with no value yet");
+                        a->key, a->name);
         } else
             printf("%s\n", shown_value(k));
     }

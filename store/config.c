@@ -221,6 +221,10 @@ int plan_store_config_state(plan_store *store, const char *name, int64_t at, boo
                             plan_config_state *out)
 {
     memset(out, 0, sizeof(*out));
+    /* One read transaction: the version and the values belong together
+     * even while another process sets a value. */
+    if (sqlite3_exec(store->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+        return db_fail(store, "reading configuration values");
     int rc = latest_version(store, name, &out->version);
     if (!rc && at > out->version)
         rc = plan_fail(store->ctx, PLAN_ERR_NOT_FOUND,
@@ -228,6 +232,7 @@ int plan_store_config_state(plan_store *store, const char *name, int64_t at, boo
                        (long long)at, (long long)out->version);
     if (!rc)
         rc = read_state(store, name, at > 0 ? at : out->version, out);
+    sqlite3_exec(store->db, "COMMIT", NULL, NULL, NULL);
     if (!rc && with_secrets)
         rc = fill_secrets(store, name, out);
     if (rc)

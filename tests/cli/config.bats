@@ -118,6 +118,8 @@ build_svc() {
     run plan config get svc data
     [ "$status" -eq 1 ]
     [[ "$output" == *"has no value and no default; set it with 'plan config set svc data VALUE'"* ]]
+    run plan config get svc token # a secret with no value is no different
+    [ "$status" -eq 1 ]
     run plan config unset svc mode
     [ "$status" -eq 1 ]
     [[ "$output" == *"'svc' key 'mode' has no value to unset"* ]]
