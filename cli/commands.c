@@ -130,13 +130,15 @@ const command plan_commands[] = {
      "  plan info hello --json\n"},
     {"install", cmd_install, "add packages to a profile (a new generation)",
      "usage: plan install [--profile NAME] [--recipes DIR]... [--prefer NAME]...\n"
-     "                    [--strategy S] NAME[@RANGE]...\n"
+     "                    [--strategy S] NAME[@RANGE]|PATH...\n"
      "\n"
      "Add the requests to the profile's, resolve them all together (versions\n"
      "already installed are kept where they fit), build what the store lacks,\n"
      "merge the result into a new generation and switch to it with one rename.\n"
      "A failure at any step leaves the current generation as it was.  A request\n"
-     "without a range is recorded as ^VERSION of what was installed.\n"
+     "without a range is recorded as ^VERSION of what was installed.  An\n"
+     "argument with a '/' is a store path (a 'plan merge' result, say), installed\n"
+     "as it is: nothing resolves or upgrades it.\n"
      "\n"
      "Options:\n"
      "  -p, --profile NAME  the profile (default: $PLAN_PROFILE or 'default')\n"
@@ -147,7 +149,8 @@ const command plan_commands[] = {
      "\n"
      "Examples:\n"
      "  plan install --recipes examples/recipes hello\n"
-     "  plan install 'greeter@^1.0'\n"},
+     "  plan install 'greeter@^1.0'\n"
+     "  plan install \"$(plan merge a b -o ab@1.0.0)\"\n"},
     {"keys", cmd_keys, "make, trust and export Ed25519 signing keys",
      "usage: plan keys generate NAME\n"
      "       plan keys list\n"
