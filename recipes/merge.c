@@ -145,22 +145,41 @@ static file_kind kind_of(const char *rel)
     return FILE_OTHER;
 }
 
+/* A libfyaml document from text whose diagnostics are collected, never
+ * printed (a library does not print). */
+static struct fy_document *yaml_document(const char *text, size_t len, struct fy_diag **diag)
+{
+    struct fy_diag_cfg dcfg;
+    fy_diag_cfg_default(&dcfg);
+    dcfg.fp = NULL;
+    dcfg.colorize = false;
+    *diag = fy_diag_create(&dcfg);
+    if (!*diag)
+        return NULL;
+    fy_diag_set_collect_errors(*diag, true);
+    struct fy_parse_cfg cfg = {.flags = FYPCF_QUIET, .diag = *diag};
+    return fy_document_build_from_string(&cfg, text, len);
+}
+
 /* YAML to JSON text through libfyaml's JSON emitter, so that scalars get
- * YAML's meaning (8080 a number, true a boolean) before jansson reads
- * them. */
+ * the meaning JSON gives them (8080 a number, true a boolean, null)
+ * before jansson reads them.  Aliases are refused by that emitter, which
+ * is as well: expanding them is how a small file becomes a huge one. */
 static json_t *load_yaml(const char *text, size_t len, char **why)
 {
-    struct fy_parse_cfg cfg = {.flags = FYPCF_QUIET};
-    struct fy_document *doc = fy_document_build_from_string(&cfg, text, len);
+    struct fy_diag *diag = NULL;
+    struct fy_document *doc = yaml_document(text, len, &diag);
     if (!doc || !fy_document_root(doc)) {
         fy_document_destroy(doc);
+        fy_diag_destroy(diag);
         *why = plan_xstrdup("not a YAML document");
         return NULL;
     }
     char *json = fy_emit_document_to_string(doc, FYECF_MODE_JSON_ONELINE | FYECF_NO_ENDING_NEWLINE);
     fy_document_destroy(doc);
+    fy_diag_destroy(diag);
     if (!json) {
-        *why = plan_xstrdup("a YAML document JSON cannot express");
+        *why = plan_xstrdup("a YAML document JSON cannot express (aliases, say)");
         return NULL;
     }
     json_error_t err;
@@ -210,10 +229,11 @@ static int dump_config(json_t *v, file_kind kind, plan_buf *out)
         free(text);
         return 0;
     }
-    struct fy_parse_cfg cfg = {.flags = FYPCF_QUIET};
-    struct fy_document *doc = fy_document_build_from_string(&cfg, text, strlen(text));
+    struct fy_diag *diag = NULL;
+    struct fy_document *doc = yaml_document(text, strlen(text), &diag);
     char *yaml = doc ? fy_emit_document_to_string(doc, FYECF_MODE_BLOCK) : NULL;
     fy_document_destroy(doc);
+    fy_diag_destroy(diag);
     free(text);
     if (!yaml)
         return PLAN_ERR_FAILED;

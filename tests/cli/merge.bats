@@ -113,10 +113,14 @@ store_count() { ls "$ROOT/store" | grep -c -- '-[0-9]' || true; }
 
 @test "merge: an unreadable configuration file is a conflict that says why" {
     plan_recipe "$R" c 1.0.0 'mkdir -p $out/etc
-echo "{ not json" >$out/etc/app.json'
-    run plan merge --recipes "$R" a c -o ac@1.0.0 --merge-config
+echo "{ not json" >$out/etc/app.json
+printf "base: &b {level: debug}\nlog: *b\n" >$out/etc/app.yaml'
+    run --separate-stderr plan merge --recipes "$R" a c -o ac@1.0.0 --merge-config
     [ "$status" -eq 1 ]
-    [[ "$output" == *"'etc/app.json' of c 1.0.0 is not valid JSON (line"* ]]
+    [[ "$stderr" == *"'etc/app.json' of c 1.0.0 is not valid JSON (line"* ]]
+    [[ "$stderr" == *"'etc/app.yaml' of c 1.0.0 is a YAML document JSON cannot express (aliases, say)"* ]]
+    # the YAML library's own diagnostics are not printed
+    [[ "$stderr" != *"aliases not allowed"* ]]
 }
 
 @test "merge: the manifest merges entry points, config, env; lineage in path-info, nested for a merge of a merge" {
@@ -226,6 +230,24 @@ ln -s $out/bin/e $out/bin/e-abs'
     [ -d "$ROOT/store/$e" ]
     [ -z "$(ls -d "$ROOT"/store/*-b-1.0.0 2>/dev/null)" ]
     [ "$("$m2/bin/e-abs")" = e ]
+}
+
+@test "merge: exported and imported into a wiped root, a merged plan keeps its lineage, which adds no reference" {
+    m=$(plan merge --recipes "$R" a b -o ab@1.0.0 --prefer a)
+    a=$(ls -d "$ROOT"/store/*-a-1.0.0)
+    b=$(ls -d "$ROOT"/store/*-b-1.0.0)
+    plan store export "$a" "$b" "$m" -o "$BATS_TEST_TMPDIR/all.tar.zst"
+    wipe "$ROOT"
+    run plan store import "$BATS_TEST_TMPDIR/all.tar.zst"
+    [ "$status" -eq 0 ]
+    run plan --json store path-info "$m"
+    [ "$status" -eq 0 ]
+    # the import scans for every registered digest: the lineage names none
+    [ "$(echo "$output" | jq '.[0].references | length')" -eq 0 ]
+    [ "$(echo "$output" | jq -r '[.[0].lineage[].present] | join(",")')" = true,true ]
+    [ "$(echo "$output" | jq -r '.[0].lineage[0].path')" = "$(basename "$a")" ]
+    run plan store verify --check-contents
+    [ "$status" -eq 0 ]
 }
 
 @test "merge: a constituent without a manifest, or with a broken one, merges as a plain tree" {
