@@ -92,6 +92,7 @@ int cmd_upgrade(cli *c, const command *cmd, int argc, char **argv);
 int cmd_help(cli *c, const command *cmd, int argc, char **argv);
 int cmd_lock(cli *c, const command *cmd, int argc, char **argv);
 int cmd_log(cli *c, const command *cmd, int argc, char **argv);
+int cmd_merge(cli *c, const command *cmd, int argc, char **argv);
 int cmd_publish(cli *c, const command *cmd, int argc, char **argv);
 int cmd_recipe(cli *c, const command *cmd, int argc, char **argv);
 int cmd_search(cli *c, const command *cmd, int argc, char **argv);

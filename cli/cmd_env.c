@@ -115,18 +115,18 @@ static int realise(cli *c, plan_store *store, plan_lock *lock, cli_sources *src,
 }
 
 /* Store paths named directly join the lock as they are. */
-static int add_store_paths(cli *c, plan_store *store, const env_args *a, plan_lock *lock)
+static int add_store_paths(cli *c, plan_store *store, const plan_strlist *paths, plan_lock *lock)
 {
-    for (size_t i = 0; i < a->paths.len; i++) {
+    for (size_t i = 0; i < paths->len; i++) {
         plan_path_info *info = NULL;
-        if (plan_store_path_info(store, a->paths.items[i], &info) ||
+        if (plan_store_path_info(store, paths->items[i], &info) ||
             plan_store_hold(store, info->basename)) {
             plan_path_info_free(info);
             return cli_fail(c);
         }
         if (plan_lock_find(lock, info->name)) {
             int rc = cli_error(c, "'%s' is named twice (as a plan and as '%s'): name it once",
-                               info->name, a->paths.items[i]);
+                               info->name, paths->items[i]);
             plan_path_info_free(info);
             return rc;
         }
@@ -139,12 +139,13 @@ static int add_store_paths(cli *c, plan_store *store, const env_args *a, plan_lo
     return EXIT_OK;
 }
 
-/* plan env NAME...: the requests against the recipe repositories. */
-static int lock_for_requests(cli *c, plan_store *store, const env_args *a, plan_lock **out)
+/* plan env NAME...: the requests against the recipe repositories (plan
+ * merge resolves its plans the same way). */
+int cli_lock_requests(cli *c, plan_store *store, const cli_requests *a, plan_lock **out)
 {
-    if (!a->names.len) {
+    if (!a->names->len) {
         plan_lock *lock = plan_lock_new();
-        int rc = add_store_paths(c, store, a, lock);
+        int rc = add_store_paths(c, store, a->paths, lock);
         if (rc) {
             plan_lock_free(lock);
             return rc;
@@ -155,14 +156,14 @@ static int lock_for_requests(cli *c, plan_store *store, const env_args *a, plan_
     plan_strlist dirs, parts;
     plan_strlist_init(&dirs);
     plan_strlist_init(&parts);
-    for (size_t i = 0; i < a->recipes.len; i++)
-        plan_strlist_take(&dirs, plan_path_absolute(a->recipes.items[i]));
+    for (size_t i = 0; i < a->recipes->len; i++)
+        plan_strlist_take(&dirs, plan_path_absolute(a->recipes->items[i]));
     int rc = dirs.len ? EXIT_OK : cli_config_recipes(c, &dirs);
     char fp[PLAN_HASH_TEXT_LEN + 1], key[PLAN_HASH_TEXT_LEN + 1];
     plan_recipe_repo_fingerprint(c->ctx, (const char *const *)dirs.items, dirs.len, fp);
-    for (size_t i = 0; i < a->names.len; i++) {
-        plan_strlist_add(&parts, a->names.items[i]);
-        plan_strlist_add(&parts, a->ranges.items[i]);
+    for (size_t i = 0; i < a->names->len; i++) {
+        plan_strlist_add(&parts, a->names->items[i]);
+        plan_strlist_add(&parts, a->ranges->items[i]);
     }
     for (size_t i = 0; i < dirs.len; i++)
         plan_strlist_add(&parts, dirs.items[i]);
@@ -170,7 +171,7 @@ static int lock_for_requests(cli *c, plan_store *store, const env_args *a, plan_
     plan_lock *lock = rc ? NULL : cache_lookup(c, store, key);
     cli_sources src = {0};
     if (!rc && !lock && !(rc = open_sources(c, &dirs, true, &src))) {
-        if (cli_resolve(c, &src, &a->names, &a->ranges, NULL, NULL, NULL, "the requested plans",
+        if (cli_resolve(c, &src, a->names, a->ranges, NULL, NULL, NULL, "the requested plans",
                         &lock))
             rc = cli_fail(c);
         else if (!(rc = realise(c, store, lock, &src, false)))
@@ -180,7 +181,7 @@ static int lock_for_requests(cli *c, plan_store *store, const env_args *a, plan_
     plan_strlist_release(&dirs);
     plan_strlist_release(&parts);
     if (!rc)
-        rc = add_store_paths(c, store, a, lock);
+        rc = add_store_paths(c, store, a->paths, lock);
     if (rc) {
         plan_lock_free(lock);
         return rc;
@@ -683,7 +684,8 @@ int cmd_env(cli *c, const command *cmd, int argc, char **argv)
         unsigned reaped = 0;
         if (plan_store_reap_sessions(store, &reaped))
             plan_ctx_clear_error(c->ctx);
-        rc = a.names.len || a.paths.len ? lock_for_requests(c, store, &a, &lock)
+        cli_requests rq = {&a.names, &a.ranges, &a.paths, &a.recipes};
+        rc = a.names.len || a.paths.len ? cli_lock_requests(c, store, &rq, &lock)
                          : lock_for_project(c, store, &a, &pr, &lock);
     }
     if (rc == EXIT_OK)

@@ -317,7 +317,62 @@ static bool same_generation(const plan_generation *a, const plan_generation *b)
            !strcmp(a->strategy ? a->strategy : "error", b->strategy ? b->strategy : "error");
 }
 
-int cli_profile_change(cli *c, const profile_change *ch)
+/* A request "path:<basename>" installs that store path as it is (a plan
+ * merge made, say): nothing resolves or builds it. */
+static bool pinned_range(const char *range) { return !strncmp(range, "path:", 5); }
+
+/* The change with its store-path arguments (install PATH) turned into
+ * pinned requests named after their plans. */
+static int pin_store_paths(cli *c, plan_store *store, const profile_change *ch,
+                           profile_change *out)
+{
+    *out = *ch;
+    plan_strlist_init(&out->names);
+    plan_strlist_init(&out->ranges);
+    for (size_t i = 0; i < ch->names.len; i++) {
+        if (!strchr(ch->names.items[i], '/')) {
+            plan_strlist_add(&out->names, ch->names.items[i]);
+            plan_strlist_add(&out->ranges, ch->ranges.items[i]);
+            continue;
+        }
+        plan_path_info *info = NULL;
+        if (plan_store_path_info(store, ch->names.items[i], &info))
+            return cli_fail(c);
+        plan_strlist_add(&out->names, info->name);
+        plan_strlist_take(&out->ranges, plan_xasprintf("path:%s", info->basename));
+        plan_path_info_free(info);
+    }
+    return EXIT_OK;
+}
+
+/* Pinned requests join the resolved lock with their own paths. */
+static int add_pinned(cli *c, plan_store *store, const plan_strlist *names,
+                      const plan_strlist *ranges, plan_lock *lock)
+{
+    for (size_t i = 0; i < names->len; i++) {
+        if (!pinned_range(ranges->items[i]))
+            continue;
+        const char *base = ranges->items[i] + 5;
+        plan_path_info *info = NULL;
+        if (plan_store_path_info(store, base, &info) || plan_store_hold(store, info->basename)) {
+            plan_path_info_free(info);
+            return cli_fail(c);
+        }
+        int rc = EXIT_OK;
+        if (plan_lock_find(lock, info->name))
+            rc = cli_error(c, "'%s' is both the store path '%s' and a package resolved from "
+                              "the recipes: remove one of them",
+                           info->name, base);
+        else
+            plan_lock_add(lock, info->name, info->version)->path = plan_xstrdup(base);
+        plan_path_info_free(info);
+        if (rc)
+            return rc;
+    }
+    return EXIT_OK;
+}
+
+int cli_profile_change(cli *c, const profile_change *ch_given)
 {
     plan_store *store = NULL;
     plan_profile *prof = NULL;
@@ -328,6 +383,11 @@ int cli_profile_change(cli *c, const profile_change *ch)
     plan_strlist_init(&ranges);
     plan_strlist_init(&repos);
     plan_strlist_init(&upgrade);
+    plan_strlist rnames, rranges; /* the requests to resolve: not the pinned ones */
+    plan_strlist_init(&rnames);
+    plan_strlist_init(&rranges);
+    profile_change pinned = {0};
+    const profile_change *ch = &pinned;
     cli_sources src = {0};
     plan_lock *previous = NULL, *lock = NULL;
     plan_build_opts bo;
@@ -335,6 +395,8 @@ int cli_profile_change(cli *c, const profile_change *ch)
     int rc = EXIT_OK;
     if (cli_open_store(c, &store))
         return EXIT_FAILURE_;
+    if ((rc = pin_store_paths(c, store, ch_given, &pinned)))
+        goto out;
     if (plan_profile_open(store, ch->profile, ch->kind == CHANGE_INSTALL, &prof) ||
         plan_profile_generations(prof, &gens, &ngens)) {
         rc = cli_fail(c);
@@ -345,6 +407,11 @@ int cli_profile_change(cli *c, const profile_change *ch)
             cur = &gens[i];
     if ((rc = next_requests(c, ch, cur, &names, &ranges)))
         goto out;
+    for (size_t i = 0; i < names.len; i++)
+        if (!pinned_range(ranges.items[i])) {
+            plan_strlist_add(&rnames, names.items[i]);
+            plan_strlist_add(&rranges, ranges.items[i]);
+        }
     /* Recipes: the ones named now, else the configuration's, else the ones
      * this profile was last resolved from. */
     for (size_t i = 0; i < ch->recipes.len; i++)
@@ -354,11 +421,11 @@ int cli_profile_change(cli *c, const profile_change *ch)
     if (!repos.len && cur)
         for (size_t i = 0; i < cur->recipes.len; i++)
             plan_strlist_add(&repos, cur->recipes.items[i]);
-    if (names.len && cli_sources_open(c, &repos, true, &src)) {
+    if (rnames.len && cli_sources_open(c, &repos, true, &src)) {
         rc = cli_fail(c);
         goto out;
     }
-    if (names.len && !src.repo && !src.reg) {
+    if (rnames.len && !src.repo && !src.reg) {
         char *cfg = cli_config_file(c);
         rc = cli_error(c, "nothing to install from: pass --recipes DIR, add 'recipes:' to "
                           "'%s', or add a registry ('plan registry add')", cfg);
@@ -368,11 +435,14 @@ int cli_profile_change(cli *c, const profile_change *ch)
     /* 'plan upgrade' with no names lets dependencies move too. */
     previous = ch->kind == CHANGE_UPGRADE && !ch->names.len ? NULL : lock_of_generation(cur);
     if (ch->kind == CHANGE_UPGRADE)
-        for (size_t i = 0; i < (ch->names.len ? ch->names.len : names.len); i++)
-            plan_strlist_add(&upgrade, ch->names.len ? ch->names.items[i] : names.items[i]);
+        for (size_t i = 0; i < (ch->names.len ? ch->names.len : rnames.len); i++) {
+            const char *n = ch->names.len ? ch->names.items[i] : rnames.items[i];
+            if (plan_strlist_contains(&rnames, n)) /* a pinned path has nothing to move to */
+                plan_strlist_add(&upgrade, n);
+        }
     char *what = plan_xasprintf("the requests of profile '%s'", ch->profile);
-    int r = names.len
-                ? cli_resolve(c, &src, &names, &ranges, previous, &upgrade, NULL, what, &lock)
+    int r = rnames.len
+                ? cli_resolve(c, &src, &rnames, &rranges, previous, &upgrade, NULL, what, &lock)
                 : 0;
     free(what);
     if (r) {
@@ -390,6 +460,8 @@ int cli_profile_change(cli *c, const profile_change *ch)
         rc = cli_fail(c);
         goto out;
     }
+    if ((rc = add_pinned(c, store, &names, &ranges, lock)))
+        goto out;
     /* npm's rule: a request without a range remembers the caret of what
      * was installed, so 'upgrade' stays within that major version. */
     for (size_t i = 0; i < names.len; i++) {
@@ -496,6 +568,10 @@ out:
     plan_strlist_release(&ranges);
     plan_strlist_release(&repos);
     plan_strlist_release(&upgrade);
+    plan_strlist_release(&rnames);
+    plan_strlist_release(&rranges);
+    plan_strlist_release(&pinned.names);
+    plan_strlist_release(&pinned.ranges);
     plan_generations_free(gens, ngens);
     plan_profile_close(prof);
     plan_store_close(store);
@@ -551,6 +627,12 @@ int cli_profile_command(cli *c, const command *cmd, change_kind kind, int argc, 
         rc = cli_usage(c, cmd, "name at least one package");
     for (int i = optind; rc == EXIT_OK && i < argc; i++) {
         char *name, *range;
+        if (kind == CHANGE_INSTALL && strchr(argv[i], '/')) {
+            /* A store path: resolved once the store is open. */
+            plan_strlist_add(&ch.names, argv[i]);
+            plan_strlist_add(&ch.ranges, "");
+            continue;
+        }
         if ((rc = cli_split_request(c, cmd, argv[i], &name, &range)))
             break;
         if (range && kind != CHANGE_INSTALL)

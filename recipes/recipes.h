@@ -261,4 +261,47 @@ int plan_config_materialise(plan_store *store, const char *name, const char *pla
                             plan_run_config *out);
 void plan_run_config_release(plan_run_config *c);
 
+/* ---- merging plans into a new plan (docs/commands/merge.md) ---- */
+typedef struct plan_merge_request {
+    const plan_farm_plan *plans; /* registered store paths (held), in order */
+    size_t n_plans;              /* at least 2 */
+    const char *name, *version;  /* of the new plan */
+    plan_collide strategy;
+    const char *const *prefer;   /* names that win each conflict they are in */
+    size_t n_prefer;
+    bool merge_config;           /* deep-merge JSON and YAML files that differ */
+} plan_merge_request;
+
+typedef struct plan_merge_result {
+    char *path;                  /* the new store path; caller frees */
+    bool existed;                /* the same merge was there: nothing written */
+    plan_merge_stats stats;
+    size_t n_references;
+} plan_merge_result;
+
+/* Merge the plans: the union of their trees (store/merge.c), a merged
+ * manifest (entry points, env, configuration schema, resources, depends,
+ * lineage) and, with merge_config, JSON and YAML files merged key by key.
+ * A plan without a readable manifest is merged as a plain tree.  Every
+ * conflict (paths, entry points, configuration keys, key paths inside
+ * files) is listed in one error.  Release with plan_merge_result_release. */
+int plan_merge_plans(plan_store *store, const plan_merge_request *req, plan_merge_result *out);
+void plan_merge_result_release(plan_merge_result *r);
+
+/* The lineage recorded in a plan's manifest: the plans it was merged from,
+ * each with its store path in this store (from its name, version and
+ * content hash) and, when it was a merge too, its own lineage. */
+typedef struct plan_lineage {
+    char *name, *version, *content_hash;
+    char *basename;              /* <digest>-<name>-<version> in this store */
+    bool present;                /* registered here */
+    struct plan_lineage *parts;  /* its own lineage */
+    size_t n_parts;
+} plan_lineage;
+
+/* *n is 0 when the plan is not a merge (or has no manifest).  Free with
+ * plan_lineage_free. */
+int plan_lineage_read(plan_store *store, const char *path, plan_lineage **out, size_t *n);
+void plan_lineage_free(plan_lineage *l, size_t n);
+
 #endif

@@ -164,8 +164,9 @@ static int gather(farm *f, const char *rel, const provider *provs, size_t n, ent
 }
 
 /* Same content: same target for symlinks, same bytes and executable bit
- * for files (stat follows links, so a link and the file it names agree). */
-static bool same_content(const char *a, const char *b)
+ * for files (stat follows links, so a link and the file it names agree).
+ * Shared with merge.c, whose conflicts follow the farm's rules. */
+bool same_content(const char *a, const char *b)
 {
     struct stat sa, sb;
     if (lstat(a, &sa) != 0 || lstat(b, &sb) != 0)

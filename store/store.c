@@ -391,7 +391,7 @@ typedef struct copy_arg {
     bool seal;           /* read-only, mtime 1: a store path in the making */
 } copy_arg;
 
-static int copy_fd_data(int in, int out, uint64_t size, uint8_t *scratch, uint64_t *copied)
+int copy_fd_data(int in, int out, uint64_t size, uint8_t *scratch, uint64_t *copied)
 {
     *copied = 0;
     bool use_cfr = true;

@@ -379,6 +379,65 @@ int plan_farm_build(plan_ctx *ctx, const plan_farm_plan *plans, size_t n, const 
 const char *plan_collide_name(plan_collide c);
 int plan_collide_parse(const char *text, plan_collide *out); /* 0 or -1 */
 
+/* ---- merging plans into a new store path (docs/commands/merge.md) ----
+ * The union of the plans' trees (their own .plan directories left out):
+ * files are hard links to the plans' files (a copy only where a link is
+ * impossible), directories are made, symlinks are made with the same
+ * target.  A name several plans provide follows the farm's rules
+ * (docs/farm.md): identical content is no conflict; otherwise the
+ * preferences, then the strategy, settle it, or it is a conflict. */
+
+/* Structured merge of a regular file that several plans provide with
+ * different content (files[i] is plan plans[i]'s copy, in plan order).
+ * Return 0 with the merged bytes in out; 0 with lines appended to
+ * conflicts when the contents clash; a positive value to decline (the
+ * ordinary rules then apply); a plan_err on failure. */
+typedef int (*plan_merge_file_fn)(void *arg, const char *rel, const char *const *files,
+                                  const size_t *plans, size_t n, plan_buf *out,
+                                  plan_strlist *conflicts);
+
+typedef struct plan_merge_opts {
+    plan_collide strategy;
+    const char *const *prefer;  /* names that win every conflict, in order */
+    size_t n_prefer;
+    plan_merge_file_fn merge_file; /* NULL: no structured merge */
+    void *merge_arg;
+} plan_merge_opts;
+
+typedef struct plan_merge_stats {
+    uint64_t linked;     /* files that are hard links to a plan's file */
+    uint64_t copied;     /* files copied because a link was impossible */
+    uint64_t identical;  /* names several plans provide with the same content */
+    uint64_t chosen;     /* conflicts settled by a preference or the strategy */
+    uint64_t merged;     /* files merged structurally */
+} plan_merge_stats;
+
+typedef struct plan_merge plan_merge;
+
+/* Make the union of the n plans (registered, held by the caller) in a
+ * work directory of the store.  Every unsettled conflict is appended to
+ * conflicts, one line per path ("'bin/tool' is provided by a 1.0.0 and
+ * b 1.0.0 with different content"); the caller then aborts.  0 unless the
+ * union could not be made.  Free with plan_store_merge_finish or
+ * plan_store_merge_abort. */
+int plan_store_merge_begin(plan_store *store, const plan_farm_plan *plans, size_t n,
+                           const plan_merge_opts *opts, plan_strlist *conflicts,
+                           plan_merge **out);
+/* Basenames the union refers to, sorted: every plan's own references,
+ * plus the plans whose digest occurs in the union's files, links or
+ * names (a self-reference of a plan keeps referring to that plan). */
+const plan_strlist *plan_merge_references(const plan_merge *m);
+const plan_merge_stats *plan_merge_get_stats(const plan_merge *m);
+/* Add a file of mode 0444 at rel (".plan/manifest.json"), making its
+ * directories; rel must not exist in the union yet. */
+int plan_merge_add_file(plan_merge *m, const char *rel, const void *data, size_t len);
+/* Hash the union, name it <digest>-name-version and register it with
+ * plan_merge_references as its references.  The same union again is the
+ * same path: then nothing is written (result->existed).  Consumes m. */
+int plan_store_merge_finish(plan_store *store, plan_merge *m, const char *name,
+                            const char *version, plan_output_result *result);
+void plan_store_merge_abort(plan_merge *m);
+
 /* ---- profiles and generations (docs/formats/profile.md) ----
  * <root>/profiles/<name>/generations/<N>/     the merged tree (a farm)
  * <root>/profiles/<name>/generations/<N>.json what it holds and why

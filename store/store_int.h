@@ -156,7 +156,15 @@ void zread_free(zread *z);
 void hashcache_apply(plan_store *s, const char *source, tree *t);
 void hashcache_save(plan_store *s, const char *source, const tree *t);
 
-/* ---- store.c helpers shared with archive/verify/optimise ---- */
+/* ---- shared by farm.c and merge.c ---- */
+/* Same symlink target, or (following links) regular files with the same
+ * size, executable bit and bytes. */
+bool same_content(const char *a, const char *b);
+
+/* ---- store.c helpers shared with archive/verify/optimise/merge ---- */
+/* Copy size bytes from in to out (copy_file_range, so a reflink where the
+ * filesystem can; read/write otherwise); scratch holds TREE_SCRATCH_BYTES. */
+int copy_fd_data(int in, int out, uint64_t size, uint8_t *scratch, uint64_t *copied);
 /* A work directory in <store>/.tmp, locked for as long as it lives so that
  * the cleanup of another process never removes it. */
 typedef struct work_dir {
