@@ -440,3 +440,25 @@ env:
     [ "$status" -eq 1 ]
     [[ "$output" == *"published without a recipe"* ]] || { echo "$output"; false; }
 }
+
+@test "a merged plan publishes (as a path) and installs from the registry like any other" {
+    R="$BATS_TEST_TMPDIR/recipes"
+    tool_recipe "$R" ta 1.0.0 ta from-a
+    tool_recipe "$R" tb 1.0.0 tb from-b
+    m=$(plan merge --recipes "$R" ta tb -o tools@1.0.0)
+    [ -d "$m" ]
+    BOB=$(plan keys generate bob 2>/dev/null)
+    registry publisher add "$DATA" '*' "$BOB" 2>/dev/null
+    run plan publish "$m" --key bob --token "$TOKEN" --recipes "$R"
+    [ "$status" -eq 0 ] || { echo "$output"; false; }
+    [[ "$output" == *"published tools 1.0.0"*"without a recipe"* ]]
+    plan -q gc
+    [ -z "$(ls "$ROOT/store")" ]
+    plan keys trust "$BOB"
+    run plan install tools
+    [ "$status" -eq 0 ] || { echo "$output"; false; }
+    [ "$("$ROOT/profiles/default/current/bin/ta")" = from-a ]
+    [ "$("$ROOT/profiles/default/current/bin/tb")" = from-b ]
+    run plan --json store path-info "$m"
+    [[ "$output" == *lineage* ]]
+}
