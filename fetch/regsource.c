@@ -16,6 +16,8 @@ typedef struct loaded {
 
 struct plan_regsource {
     plan_strlist allowed;     /* "name@version" that may be chosen though yanked */
+    plan_strlist verified;    /* "registry/name@version" whose publisher signature
+                                 verified (the indexes it was read from are kept) */
     plan_ctx *ctx;
     const plan_registries *regs;
     plan_regdb *db;
@@ -33,6 +35,7 @@ int plan_regsource_open(plan_ctx *ctx, const plan_registries *regs, plan_regdb *
     s->db = db;
     s->trusted = trusted;
     plan_strlist_init(&s->allowed);
+    plan_strlist_init(&s->verified);
     *out = s;
     return 0;
 }
@@ -56,6 +59,7 @@ void plan_regsource_free(plan_regsource *s)
     }
     free(s->items);
     plan_strlist_release(&s->allowed);
+    plan_strlist_release(&s->verified);
     free(s);
 }
 
@@ -214,10 +218,32 @@ plan_resolver_provider plan_regsource_provider(plan_regsource *s)
 
 /* ---------- realising ---------- */
 
-/* The publisher's signature over the fields docs/formats/registry.md
- * lists, with a key this machine trusts. */
+static int verify_publisher(plan_regsource *s, const plan_registry *reg, const char *name,
+                            json_t *entry);
+
+/* Each entry is verified once per source: the solver and the realising
+ * both ask, and the entry (held by the loaded index) cannot change. */
 static int check_publisher(plan_regsource *s, const plan_registry *reg, const char *name,
                            json_t *entry)
+{
+    const char *version = json_string_value(json_object_get(entry, "version"));
+    char *key = plan_xasprintf("%s/%s@%s", reg->name, name, version ? version : "");
+    int rc = 0;
+    if (!plan_strlist_contains(&s->verified, key)) {
+        rc = verify_publisher(s, reg, name, entry);
+        if (!rc) {
+            plan_strlist_take(&s->verified, key);
+            key = NULL;
+        }
+    }
+    free(key);
+    return rc;
+}
+
+/* The publisher's signature over the fields docs/formats/registry.md
+ * lists, with a key this machine trusts. */
+static int verify_publisher(plan_regsource *s, const plan_registry *reg, const char *name,
+                            json_t *entry)
 {
     json_t *pub = json_object_get(entry, "publisher");
     const char *id = json_string_value(json_object_get(pub, "keyid"));

@@ -281,6 +281,7 @@ typedef struct import_path {
     uint64_t seen;      /* entries read so far */
     bool has_root;      /* its root directory entry was seen */
     bool wanted;        /* extract it (not already present, or the repair target) */
+    atomic_uchar *found;/* with a scanner: which candidate digests it holds */
 } import_path;
 
 typedef struct import_meta {
@@ -297,6 +298,7 @@ static void import_meta_release(import_meta *m)
         free(m->paths[i].digest);
         plan_strlist_release(&m->paths[i].refs);
         tree_release(&m->paths[i].extracted);
+        free(m->paths[i].found);
     }
     free(m->paths);
     m->paths = NULL;
@@ -425,6 +427,7 @@ typedef struct extractor {
     char *cached_parent; /* the last parent directory opened, and its fd */
     int cached_fd;
     char *buf;
+    const ref_scanner *scanner; /* NULL: no reference scan */
 } extractor;
 
 static int refuse(extractor *x, const char *entry, const char *why)
@@ -529,7 +532,7 @@ static int open_parent(extractor *x, const char *name, const char **last)
 }
 
 static int extract_data(extractor *x, struct archive *a, const char *entry, int fd,
-                        import_path *ip, masked_hasher *h)
+                        import_path *ip, masked_hasher *h, ref_stream *refs)
 {
     for (;;) {
         la_ssize_t n = archive_read_data(a, x->buf, IO_CHUNK);
@@ -545,6 +548,8 @@ static int extract_data(extractor *x, struct archive *a, const char *entry, int 
         if (fd < 0)
             continue; /* a path we are not extracting: read through it */
         masked_hasher_update(h, x->buf, (size_t)n);
+        if (refs)
+            ref_stream_feed(refs, x->buf, (size_t)n);
         for (la_ssize_t off = 0; off < n;) {
             ssize_t w = write(fd, x->buf + off, (size_t)(n - off));
             if (w < 0) {
@@ -613,6 +618,9 @@ static int extract_entry(extractor *x, struct archive *a, struct archive_entry *
         return rc;
     }
     const char *rel = slash ? slash + 1 : NULL; /* below the path's root */
+    /* Names count as references too (as plan_store_scan_refs reads them). */
+    if (rel && ip->found)
+        ref_scan_text(x->scanner, rel, strlen(rel), ip->found);
     if (type == AE_IFDIR) {
         if (ip->wanted && mkdirat(pfd, last, 0700) != 0)
             rc = errno == EEXIST ? refuse(x, clean, "appears twice")
@@ -636,6 +644,8 @@ static int extract_entry(extractor *x, struct archive *a, struct archive_entry *
             e->target = plan_xstrdup(target);
             e->size = strlen(target);
         }
+        if (!rc && ip->found)
+            ref_scan_text(x->scanner, target, strlen(target), ip->found);
     } else {
         int fd = -1;
         if (ip->wanted) {
@@ -650,8 +660,11 @@ static int extract_entry(extractor *x, struct archive *a, struct archive_entry *
         uint64_t before = ip->written;
         masked_hasher h;
         masked_hasher_init(&h, ip->digest);
+        ref_stream refs;
+        if (ip->found)
+            ref_stream_start(&refs, x->scanner, ip->found);
         if (!rc)
-            rc = extract_data(x, a, clean, fd, ip, &h);
+            rc = extract_data(x, a, clean, fd, ip, &h, ip->found ? &refs : NULL);
         plan_hash digest;
         masked_hasher_final(&h, &digest);
         if (!rc && ip->wanted) {
@@ -682,30 +695,41 @@ static int extract_entry(extractor *x, struct archive *a, struct archive_entry *
     return rc;
 }
 
-/* Read the whole archive into the work directory.  Paths for which
- * want(ip) is false are read through (and checked) but not written. */
-static int extract_archive(plan_store *s, const char *file, const char *workdir,
-                           import_meta *meta, bool (*want)(plan_store *, import_path *, void *),
-                           void *want_arg)
+/* An export being read: the archive, and the thread that decompresses it. */
+typedef struct export_reader {
+    struct archive *a;
+    zread *z;
+} export_reader;
+
+static void export_close(export_reader *r)
+{
+    archive_read_free(r->a);
+    zread_free(r->z); /* after libarchive: it may read until it is freed */
+    r->a = NULL;
+    r->z = NULL;
+}
+
+/* Open an export and read its metadata (the first entry) into meta; the
+ * entries that follow are then read from r->a.  buf is IO_CHUNK bytes of
+ * scratch.  Close r with export_close, also after a failure. */
+static int export_open(plan_store *s, const char *file, char *buf, export_reader *r,
+                       import_meta *meta)
 {
     plan_ctx *ctx = s->ctx;
-    struct archive *a = archive_read_new();
-    /* An export is zstd: decompressed on a thread of its own (zread.c).
-     * Anything else goes through libarchive's own filters. */
+    struct archive *a = r->a = archive_read_new();
+    /* An export is zstd: decompressed on a thread of its own (zread.c) when
+     * it is large.  Anything else goes through libarchive's own filters. */
     bool threaded = zread_is_zstd(file);
     if (!threaded)
         archive_read_support_filter_zstd(a);
     archive_read_support_filter_none(a);
     archive_read_support_format_tar(a);
-    extractor x = {.s = s, .file = file, .meta = meta, .root_fd = -1, .cached_fd = -1};
-    x.buf = plan_xmalloc(IO_CHUNK);
     struct archive_entry *ae;
     plan_buf text;
     plan_buf_init(&text);
     int rc = 0;
-    zread *z = NULL;
     if (threaded) {
-        if ((rc = zread_open(ctx, file, a, &z)))
+        if ((rc = zread_open(ctx, file, a, &r->z)))
             goto out;
     } else if (archive_read_open_filename(a, file, IO_CHUNK) != ARCHIVE_OK) {
         if (archive_errno(a) == ENOENT || archive_errno(a) == EACCES)
@@ -719,10 +743,10 @@ static int extract_archive(plan_store *s, const char *file, const char *workdir,
         goto out;
     }
     /* The metadata comes first and is small; anything else is not ours. */
-    int r = archive_read_next_header(a, &ae);
-    if (r != ARCHIVE_OK) {
+    int got = archive_read_next_header(a, &ae);
+    if (got != ARCHIVE_OK) {
         rc = plan_fail(ctx, PLAN_ERR_HOSTILE, "'%s' is not a plan export: %s", file,
-                       r == ARCHIVE_EOF ? "it is empty" : archive_error_string(a));
+                       got == ARCHIVE_EOF ? "it is empty" : archive_error_string(a));
         goto out;
     }
     if (!archive_entry_pathname(ae) || strcmp(archive_entry_pathname(ae), META_NAME) != 0 ||
@@ -734,7 +758,7 @@ static int extract_archive(plan_store *s, const char *file, const char *workdir,
         goto out;
     }
     for (;;) {
-        la_ssize_t n = archive_read_data(a, x.buf, IO_CHUNK);
+        la_ssize_t n = archive_read_data(a, buf, IO_CHUNK);
         if (n < 0) {
             rc = plan_fail(ctx, PLAN_ERR_HOSTILE, "'%s' is damaged or truncated: %s", file,
                            archive_error_string(a));
@@ -746,12 +770,52 @@ static int extract_archive(plan_store *s, const char *file, const char *workdir,
             rc = plan_fail(ctx, PLAN_ERR_HOSTILE, "'%s': metadata larger than 16 MiB", file);
             goto out;
         }
-        plan_buf_add(&text, x.buf, (size_t)n);
+        plan_buf_add(&text, buf, (size_t)n);
     }
-    if ((rc = parse_meta(s, file, text.data, text.len, meta)))
+    rc = parse_meta(s, file, text.data, text.len, meta);
+out:
+    plan_buf_release(&text);
+    return rc;
+}
+
+/* The metadata of an export alone (a batch learns every digest it holds
+ * before it extracts anything). */
+static int export_read_meta(plan_store *s, const char *file, import_meta *meta)
+{
+    export_reader r = {0};
+    char *buf = plan_xmalloc(IO_CHUNK);
+    int rc = export_open(s, file, buf, &r, meta);
+    export_close(&r);
+    free(buf);
+    return rc;
+}
+
+/* Read the whole archive into the work directory.  Paths for which
+ * want(ip) is false are read through (and checked) but not written.  With
+ * a scanner, every wanted path gets found[] (one flag per digest of the
+ * scanner) set for what its names, link targets and bytes contain. */
+static int extract_archive(plan_store *s, const char *file, const char *workdir,
+                           import_meta *meta, bool (*want)(plan_store *, import_path *, void *),
+                           void *want_arg, const ref_scanner *scanner)
+{
+    plan_ctx *ctx = s->ctx;
+    extractor x = {.s = s, .file = file, .meta = meta, .root_fd = -1, .cached_fd = -1,
+                   .scanner = scanner};
+    x.buf = plan_xmalloc(IO_CHUNK);
+    struct archive_entry *ae;
+    export_reader rd = {0};
+    int rc = export_open(s, file, x.buf, &rd, meta);
+    struct archive *a = rd.a;
+    zread *z = rd.z;
+    int r;
+    if (rc)
         goto out;
     for (size_t i = 0; i < meta->n; i++)
         meta->paths[i].wanted = want(s, &meta->paths[i], want_arg);
+    for (size_t i = 0; i < meta->n && scanner; i++)
+        if (meta->paths[i].wanted)
+            meta->paths[i].found = plan_xcalloc(ref_scanner_size(scanner) + 1,
+                                                sizeof(atomic_uchar));
     x.root_fd = open(workdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (x.root_fd < 0) {
         rc = plan_fail_errno(ctx, PLAN_ERR_IO, errno, "cannot open '%s'", workdir);
@@ -790,9 +854,7 @@ out:
     if (x.root_fd >= 0)
         close(x.root_fd);
     free(x.buf);
-    plan_buf_release(&text);
-    archive_read_free(a);
-    zread_free(z); /* after libarchive: it may read until it is freed */
+    export_close(&rd);
     return rc;
 }
 
@@ -1075,8 +1137,58 @@ static int check_batch_refs(plan_store *s, const char *const *files, const batch
     return 0;
 }
 
+/* What an import scans for: the digests (and basenames) of every
+ * registered path and of every path the batch's archives declare. */
+typedef struct candidates {
+    plan_strlist digests, basenames;
+    ref_scanner *scanner;
+} candidates;
+
+static void candidates_release(candidates *c)
+{
+    ref_scanner_free(c->scanner);
+    plan_strlist_release(&c->digests);
+    plan_strlist_release(&c->basenames);
+}
+
+/* Read every archive's metadata first, so that the scan during extraction
+ * knows every digest of the batch, also of archives not yet extracted. */
+static int candidates_collect(plan_store *s, const char *const *files, size_t nfiles,
+                              import_meta *pre, candidates *c)
+{
+    plan_strlist_init(&c->digests);
+    plan_strlist_init(&c->basenames);
+    int rc = registered_candidates(s, &c->digests, &c->basenames);
+    for (size_t f = 0; f < nfiles && !rc; f++) {
+        rc = export_read_meta(s, files[f], &pre[f]);
+        for (size_t i = 0; i < pre[f].n && !rc; i++)
+            if (!plan_strlist_contains(&c->basenames, pre[f].paths[i].basename)) {
+                plan_strlist_add(&c->digests, pre[f].paths[i].digest);
+                plan_strlist_add(&c->basenames, pre[f].paths[i].basename);
+            }
+    }
+    if (!rc)
+        c->scanner = ref_scanner_new(&c->digests);
+    return rc;
+}
+
+/* The metadata read again for the extraction must be what was read first. */
+static int same_meta(plan_store *s, const char *file, const import_meta *a,
+                     const import_meta *b)
+{
+    bool same = a->n == b->n;
+    for (size_t i = 0; same && i < a->n; i++)
+        same = !strcmp(a->paths[i].basename, b->paths[i].basename);
+    return same ? 0 : plan_fail(s->ctx, PLAN_ERR_HOSTILE,
+                                "'%s' changed while it was being imported: refused", file);
+}
+
+/* The declared references are not trusted to be complete: a path that
+ * leaves one out could lose it to the collector.  What the extraction's
+ * scan found (digests of the batch's paths and of every registered path)
+ * is recorded as well. */
 static int stage_archive(plan_store *s, const char *file, const char *workdir,
-                         import_meta *meta, staged *g)
+                         import_meta *meta, const candidates *cand, staged *g)
 {
     int rc = 0;
     for (size_t i = 0; i < meta->n && !rc; i++) {
@@ -1103,32 +1215,11 @@ static int stage_archive(plan_store *s, const char *file, const char *workdir,
         plan_strlist_init(&g->refs[k]);
         for (size_t r = 0; r < ip->refs.len; r++)
             plan_strlist_add(&g->refs[k], ip->refs.items[r]);
+        if (ip->found)
+            refs_from_found(&cand->digests, &cand->basenames, ip->found, ip->digest,
+                            &g->refs[k]);
         g->n++;
     }
-    return rc;
-}
-
-/* The declared references are not trusted to be complete: a path that
- * leaves one out could lose it to the collector.  Scan every imported path
- * for the digests of the batch's paths and of every registered path, and
- * record what is found as well. */
-static int scan_staged(plan_store *s, const import_meta *metas, size_t nfiles, staged *g)
-{
-    plan_strlist cand_d, cand_b;
-    plan_strlist_init(&cand_d);
-    plan_strlist_init(&cand_b);
-    int rc = registered_candidates(s, &cand_d, &cand_b);
-    for (size_t f = 0; f < nfiles && !rc; f++)
-        for (size_t i = 0; i < metas[f].n; i++)
-            if (!plan_strlist_contains(&cand_b, metas[f].paths[i].basename)) {
-                plan_strlist_add(&cand_d, metas[f].paths[i].digest);
-                plan_strlist_add(&cand_b, metas[f].paths[i].basename);
-            }
-    for (size_t i = 0; i < g->n && !rc; i++)
-        rc = find_references(s, g->tmp_paths[i], &cand_d, &cand_b, g->rows[i].digest,
-                             &g->refs[i]);
-    plan_strlist_release(&cand_d);
-    plan_strlist_release(&cand_b);
     return rc;
 }
 
@@ -1175,21 +1266,25 @@ int plan_store_import_many(plan_store *s, const char *const *files, size_t nfile
     plan_strlist_init(&out->added);
     plan_strlist_init(&out->present);
     import_meta *metas = plan_xcalloc(nfiles ? nfiles : 1, sizeof(*metas));
+    import_meta *pre = plan_xcalloc(nfiles ? nfiles : 1, sizeof(*pre));
     batch b = {.metas = metas};
     staged g = {0};
     work_dir w = {0};
+    candidates cand = {0};
 
-    int rc = work_dir_create(s, &w);
+    int rc = candidates_collect(s, files, nfiles, pre, &cand);
+    if (!rc)
+        rc = work_dir_create(s, &w);
     for (size_t f = 0; f < nfiles && !rc; f++) {
-        rc = extract_archive(s, files[f], w.path, &metas[f], want_missing, &b);
+        rc = extract_archive(s, files[f], w.path, &metas[f], want_missing, &b, cand.scanner);
         if (!rc)
-            rc = stage_archive(s, files[f], w.path, &metas[f], &g);
+            rc = same_meta(s, files[f], &pre[f], &metas[f]);
+        if (!rc)
+            rc = stage_archive(s, files[f], w.path, &metas[f], &cand, &g);
         b.done = f + 1;
     }
     if (!rc)
         rc = check_batch_refs(s, files, &b);
-    if (!rc && g.n)
-        rc = scan_staged(s, metas, nfiles, &g);
     for (size_t i = 0; i < g.n && !rc; i++)
         rc = tree_normalise(ctx, g.tmp_paths[i], &g.trees[i], true);
     /* Every staged tree is on the store's file system: one flush for all. */
@@ -1213,9 +1308,13 @@ int plan_store_import_many(plan_store *s, const char *const *files, size_t nfile
     }
     staged_release(&g);
     work_dir_remove(&w);
-    for (size_t f = 0; f < nfiles; f++)
+    for (size_t f = 0; f < nfiles; f++) {
         import_meta_release(&metas[f]);
+        import_meta_release(&pre[f]);
+    }
     free(metas);
+    free(pre);
+    candidates_release(&cand);
     /* Paths that were already there are held as well. */
     for (size_t i = 0; !rc && i < out->present.len; i++) {
         int there = hold_if_present(s, out->present.items[i]);
@@ -1262,7 +1361,7 @@ int plan_store_repair(plan_store *s, const char *arg, const char *file)
     tree t = {0};
     int lock_fd = -1;
     if ((rc = plan_store_path_info(s, basename, &info)) || (rc = work_dir_create(s, &w)) ||
-        (rc = extract_archive(s, file, w.path, &meta, want_named, basename)))
+        (rc = extract_archive(s, file, w.path, &meta, want_named, basename, NULL)))
         goto out;
     import_path *ip = find_import_path(&meta, basename, strlen(basename));
     if (!ip) {

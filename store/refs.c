@@ -94,6 +94,69 @@ static void scan_buffer(const digest_set *set, const char *buf, size_t len,
     }
 }
 
+/* ---------- scanning as data arrives (import) ---------- */
+
+struct ref_scanner {
+    digest_set set;
+};
+
+ref_scanner *ref_scanner_new(const plan_strlist *digests)
+{
+    ref_scanner *sc = plan_xcalloc(1, sizeof(*sc));
+    digest_set_init(&sc->set, (const char *const *)digests->items, digests->len);
+    return sc;
+}
+
+void ref_scanner_free(ref_scanner *sc)
+{
+    if (!sc)
+        return;
+    digest_set_release(&sc->set);
+    free(sc);
+}
+
+size_t ref_scanner_size(const ref_scanner *sc)
+{
+    return sc->set.n;
+}
+
+void ref_scan_text(const ref_scanner *sc, const char *text, size_t len, atomic_uchar *found)
+{
+    scan_buffer(&sc->set, text, len, found);
+}
+
+void ref_stream_start(ref_stream *st, const ref_scanner *sc, atomic_uchar *found)
+{
+    st->sc = sc;
+    st->found = found;
+    st->carry_len = 0;
+}
+
+void ref_stream_feed(ref_stream *st, const char *buf, size_t len)
+{
+    /* A digest may straddle two pieces: the last 31 bytes of what came
+     * before, joined with the start of this piece, are scanned first. */
+    if (st->carry_len) {
+        char joint[2 * PLAN_DIGEST_CHARS];
+        size_t head = len < PLAN_DIGEST_CHARS - 1 ? len : PLAN_DIGEST_CHARS - 1;
+        memcpy(joint, st->carry, st->carry_len);
+        memcpy(joint + st->carry_len, buf, head);
+        scan_buffer(&st->sc->set, joint, st->carry_len + head, st->found);
+    }
+    scan_buffer(&st->sc->set, buf, len, st->found);
+    if (len >= PLAN_DIGEST_CHARS - 1) {
+        memcpy(st->carry, buf + len - (PLAN_DIGEST_CHARS - 1), PLAN_DIGEST_CHARS - 1);
+        st->carry_len = PLAN_DIGEST_CHARS - 1;
+    } else {
+        size_t keep = st->carry_len + len > PLAN_DIGEST_CHARS - 1
+                          ? PLAN_DIGEST_CHARS - 1 - len
+                          : st->carry_len;
+        memmove(st->carry, st->carry + st->carry_len - keep, keep);
+        memcpy(st->carry + keep, buf, len);
+        st->carry_len = keep + len;
+    }
+}
+
 typedef struct scan_arg {
     const char *root;
     int root_fd;

@@ -720,17 +720,28 @@ int find_references(plan_store *s, const char *dir, const plan_strlist *cand_dig
     bool *found = plan_xcalloc(cand_digests->len, sizeof(bool));
     int rc = plan_store_scan_refs(s->ctx, dir, (const char *const *)cand_digests->items,
                                   cand_digests->len, found);
-    for (size_t i = 0; !rc && i < cand_digests->len; i++) {
-        if (!found[i])
+    atomic_uchar *hits = plan_xcalloc(cand_digests->len, sizeof(atomic_uchar));
+    for (size_t i = 0; i < cand_digests->len; i++)
+        atomic_store(&hits[i], found[i]);
+    if (!rc)
+        refs_from_found(cand_digests, cand_basenames, hits, self_digest, refs);
+    free(hits);
+    free(found);
+    return rc;
+}
+
+void refs_from_found(const plan_strlist *cand_digests, const plan_strlist *cand_basenames,
+                     const atomic_uchar *found, const char *self_digest, plan_strlist *refs)
+{
+    for (size_t i = 0; i < cand_digests->len; i++) {
+        if (!atomic_load(&found[i]))
             continue;
         if (self_digest && strcmp(cand_digests->items[i], self_digest) == 0)
             continue;
         if (!plan_strlist_contains(refs, cand_basenames->items[i]))
             plan_strlist_add(refs, cand_basenames->items[i]);
     }
-    free(found);
     plan_strlist_sort(refs);
-    return rc;
 }
 
 /* Turn the caller's candidates (digests or basenames) and, if asked, every

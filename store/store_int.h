@@ -5,6 +5,8 @@
 
 #include "store.h"
 
+#include <stdatomic.h>
+
 #include <sqlite3.h>
 
 typedef enum tree_type { TREE_DIR, TREE_FILE, TREE_SYMLINK } tree_type;
@@ -179,6 +181,28 @@ int digest_lock(plan_store *s, const char *digest, int *fd_out);
 void digest_unlock(int fd);
 /* The same without waiting: the descriptor, or -1 when busy. */
 int digest_trylock(plan_store *s, const char *digest);
+
+/* ---- reference scanning as data arrives (refs.c) ----
+ * A scanner looks for a fixed set of 32-character digests; found[i] is set
+ * for digests[i].  The scanner points into digests, which must outlive it. */
+typedef struct ref_scanner ref_scanner;
+ref_scanner *ref_scanner_new(const plan_strlist *digests);
+void ref_scanner_free(ref_scanner *sc);
+size_t ref_scanner_size(const ref_scanner *sc);
+/* One whole piece of text (a name, a link target). */
+void ref_scan_text(const ref_scanner *sc, const char *text, size_t len, atomic_uchar *found);
+/* One file's bytes, fed in pieces of any size. */
+typedef struct ref_stream {
+    const ref_scanner *sc;
+    atomic_uchar *found;
+    char carry[PLAN_DIGEST_CHARS];
+    size_t carry_len;
+} ref_stream;
+void ref_stream_start(ref_stream *st, const ref_scanner *sc, atomic_uchar *found);
+void ref_stream_feed(ref_stream *st, const char *buf, size_t len);
+/* Add the basenames of the found candidates (but self_digest's) to refs. */
+void refs_from_found(const plan_strlist *cand_digests, const plan_strlist *cand_basenames,
+                     const atomic_uchar *found, const char *self_digest, plan_strlist *refs);
 
 /* Make a freshly written tree read-only with normalised mtimes, and flush it
  * to disk. */

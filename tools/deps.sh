@@ -4,7 +4,7 @@
 set -eu
 need="gcc make pkg-config libsqlite3-dev libsodium-dev libcurl4-openssl-dev
 libarchive-dev libfyaml-dev libjansson-dev libmicrohttpd-dev libcmocka-dev
-libzstd-dev zstd bats procps sqlite3"
+libzstd-dev zstd bats procps sqlite3 jq"
 [ "${1:-}" = "--bench" ] && need="$need nix-bin hyperfine stow wrk nginx-light"
 missing=""
 for p in $need; do

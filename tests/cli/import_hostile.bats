@@ -582,3 +582,22 @@ EOF
     { roomy_spec; echo "file $BASE/evil 0444 1073741824"; } | mk
     refuse "entry '$BASE/evil'" "declared size"
 }
+
+@test "a reference the metadata leaves out is found in the bytes and recorded" {
+    # z names y's store path in its bytes, across what is likely a read
+    # boundary (64 KiB) of the extraction; its metadata declares nothing.
+    mkdir -p "$T/zsrc"
+    { head -c 65530 /dev/zero | tr '\0' 'x'; printf '%s/o\n' "$STORE/$OTHER"; } >"$T/zsrc/run"
+    plan store add "$T/zsrc" --name z --version 1 >"$T/added"
+    Z=$(basename "$(cat "$T/added")")
+    plan store export "$Z" -o "$T/z.tar.zst"
+    tar --zstd -xOf "$T/z.tar.zst" plan-export.json | jq -c '.paths[0].references = []' >"$T/zmeta.json"
+    plan gc add-root keep-y "$OTHER"
+    plan gc >/dev/null
+    ! plan store path-info "$Z" >/dev/null 2>&1
+    printf 'meta %s\ndir %s 0555\nfrom %s/run 0444 %s\n' "$T/zmeta.json" "$Z" "$Z" "$T/zsrc/run" | mk
+    run "$PLAN" --root "$R" store import "$EVIL"
+    [ "$status" -eq 0 ] || fail "import failed: $output"
+    run "$PLAN" --root "$R" --json store path-info "$Z"
+    [[ "$output" == *"$OTHER"* ]] || fail "the reference to y was not recorded: $output"
+}
