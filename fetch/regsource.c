@@ -174,8 +174,8 @@ static char *referenced_version(json_t *entry, const char *name)
     return NULL;
 }
 
-static int check_publisher(plan_regsource *s, const plan_registry *reg, const char *name,
-                           json_t *entry);
+static int find_verified(plan_regsource *s, const char *name, const char *version,
+                         const plan_registry **reg, json_t **entry);
 
 static int deps_cb(void *user, plan_ctx *ctx, const char *name, const char *version,
                    plan_strlist *names, plan_strlist *ranges)
@@ -184,12 +184,10 @@ static int deps_cb(void *user, plan_ctx *ctx, const char *name, const char *vers
     plan_regsource *s = user;
     const plan_registry *reg;
     json_t *entry;
-    int rc = plan_regsource_find(s, name, version, &reg, &entry);
     /* The dependencies steer the solver: they count only once the
      * publisher's signature over them verifies (the registry's own
      * signature does not vouch for what the publisher declared). */
-    if (!rc)
-        rc = check_publisher(s, reg, name, entry);
+    int rc = find_verified(s, name, version, &reg, &entry);
     if (rc)
         return rc;
     const char *dep;
@@ -281,6 +279,32 @@ static int verify_publisher(plan_regsource *s, const plan_registry *reg, const c
     return rc;
 }
 
+/* name@version's index entry, its publisher signature verified. */
+static int find_verified(plan_regsource *s, const char *name, const char *version,
+                         const plan_registry **reg, json_t **entry)
+{
+    int rc = plan_regsource_find(s, name, version, reg, entry);
+    return rc ? rc : check_publisher(s, *reg, name, *entry);
+}
+
+/* The signed "archive" of an entry: 64 hex (borrowed) and size. */
+static int signed_archive(plan_regsource *s, const plan_registry *reg, const char *name,
+                          json_t *entry, const char **hex, uint64_t *size)
+{
+    json_t *arc = json_object_get(entry, "archive");
+    const char *hash = json_string_value(json_object_get(arc, "hash"));
+    json_t *bytes = json_object_get(arc, "size");
+    const char *version = json_string_value(json_object_get(entry, "version"));
+    if (!hash || strncmp(hash, "blake2b:", 8) != 0 || strlen(hash) != 72 ||
+        !json_is_integer(bytes) || json_integer_value(bytes) <= 0)
+        return plan_fail(s->ctx, PLAN_ERR_HOSTILE, "%s %s in registry '%s' has no valid archive "
+                                                   "hash and size",
+                         name, version ? version : "?", reg->name);
+    *hex = hash + 8;
+    *size = (uint64_t)json_integer_value(bytes);
+    return 0;
+}
+
 typedef struct want {
     const char *name, *version;
     const plan_registry *reg;
@@ -301,9 +325,7 @@ int plan_regsource_realise(plan_regsource *s, plan_store *store, const char *cac
     for (size_t i = 0; i < n && !rc; i++) {
         w[i].name = names[i];
         w[i].version = versions[i];
-        rc = plan_regsource_find(s, names[i], versions[i], &w[i].reg, &w[i].entry);
-        if (!rc)
-            rc = check_publisher(s, w[i].reg, names[i], w[i].entry);
+        rc = find_verified(s, names[i], versions[i], &w[i].reg, &w[i].entry);
         if (rc)
             break;
         const char *dir = json_string_value(json_object_get(w[i].entry, "store_dir"));
@@ -329,20 +351,13 @@ int plan_regsource_realise(plan_regsource *s, plan_store *store, const char *cac
                            "without --frozen to fetch it", names[i], versions[i]);
             break;
         }
-        json_t *arc = json_object_get(w[i].entry, "archive");
-        const char *hash = json_string_value(json_object_get(arc, "hash"));
-        json_t *size = json_object_get(arc, "size");
-        if (!hash || strncmp(hash, "blake2b:", 8) != 0 || strlen(hash) != 72 ||
-            !json_is_integer(size) || json_integer_value(size) <= 0) {
-            rc = plan_fail(ctx, PLAN_ERR_HOSTILE, "%s %s in registry '%s' has no valid archive "
-                                                  "hash and size",
-                           names[i], versions[i], w[i].reg->name);
+        const char *hex;
+        uint64_t size;
+        if ((rc = signed_archive(s, w[i].reg, names[i], w[i].entry, &hex, &size)))
             break;
-        }
-        w[i].hex = plan_xstrdup(hash + 8);
+        w[i].hex = plan_xstrdup(hex);
         w[i].url = plan_xasprintf("%s/archives/%s.tar.zst", w[i].reg->url, w[i].hex);
-        w[i].art = (plan_artifact){.url = w[i].url, .hex = w[i].hex,
-                                   .size = (uint64_t)json_integer_value(size)};
+        w[i].art = (plan_artifact){.url = w[i].url, .hex = w[i].hex, .size = size};
     }
     /* One parallel batch for everything missing. */
     size_t na = 0;
@@ -399,9 +414,7 @@ int plan_regsource_archive(plan_regsource *s, const char *cache_dir, const char 
 {
     const plan_registry *reg;
     json_t *entry;
-    int rc = plan_regsource_find(s, name, version, &reg, &entry);
-    if (!rc)
-        rc = check_publisher(s, reg, name, entry);
+    int rc = find_verified(s, name, version, &reg, &entry);
     if (rc)
         return rc;
     const char *published = json_string_value(json_object_get(entry, "path"));
@@ -409,15 +422,12 @@ int plan_regsource_archive(plan_regsource *s, const char *cache_dir, const char 
         return plan_fail(s->ctx, PLAN_ERR_NOT_FOUND,
                          "registry '%s' publishes %s %s as '%s', not '%s'", reg->name, name,
                          version, published ? published : "?", path);
-    json_t *arc = json_object_get(entry, "archive");
-    const char *hash = json_string_value(json_object_get(arc, "hash"));
-    json_t *size = json_object_get(arc, "size");
-    if (!hash || strncmp(hash, "blake2b:", 8) != 0 || strlen(hash) != 72 ||
-        !json_is_integer(size) || json_integer_value(size) <= 0)
-        return plan_fail(s->ctx, PLAN_ERR_HOSTILE, "%s %s in registry '%s' has no valid archive "
-                                                   "hash and size", name, version, reg->name);
-    char *url = plan_xasprintf("%s/archives/%s.tar.zst", reg->url, hash + 8);
-    plan_artifact a = {.url = url, .hex = hash + 8, .size = (uint64_t)json_integer_value(size)};
+    const char *hex;
+    uint64_t size;
+    if ((rc = signed_archive(s, reg, name, entry, &hex, &size)))
+        return rc;
+    char *url = plan_xasprintf("%s/archives/%s.tar.zst", reg->url, hex);
+    plan_artifact a = {.url = url, .hex = hex, .size = size};
     rc = plan_fetch_artifacts(s->ctx, cache_dir, &a, 1, 1);
     free(url);
     if (!rc)
@@ -449,9 +459,7 @@ int plan_regsource_recipe(plan_regsource *s, const char *name, const char *versi
 {
     const plan_registry *reg;
     json_t *entry;
-    int rc = plan_regsource_find(s, name, version, &reg, &entry);
-    if (!rc)
-        rc = check_publisher(s, reg, name, entry);
+    int rc = find_verified(s, name, version, &reg, &entry);
     if (rc)
         return rc;
     json_t *rcp = json_object_get(entry, "recipe");
