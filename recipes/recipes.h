@@ -68,7 +68,14 @@ typedef struct plan_recipe {
     plan_recipe_config *config;
     size_t n_config;
     plan_recipe_resources resources;
+    char *workdir;    /* plan run's working directory, relative to the run root; NULL: the run root */
+    char *state;      /* the name of the plan's state directory in the run root, or NULL */
 } plan_recipe;
+
+/* Is value a valid resources value for key (cpu, mem, nofile, nproc, nice)?
+ * NULL when it is, else what was expected ("a size such as 512M or 2G"),
+ * and for an unknown key NULL with *known false. */
+const char *plan_resource_check(const char *key, const char *value, bool *known);
 
 /* Parse and validate a recipe file.  Errors name file:line:column, the
  * field, what was expected and a hint.  Free with plan_recipe_free. */
