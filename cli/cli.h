@@ -77,7 +77,7 @@ void cli_forward_begin(cli_forwarding *f);
 void cli_forward_to(pid_t pid);
 int cli_forward_take(void);
 void cli_forward_end(cli_forwarding *f);
-/* In a forked child: those four back to their defaults. */
+/* In a forked child: those four, and SIGPIPE, back to their defaults. */
 void cli_child_signals_default(void);
 char *cli_cache_dir(const cli *c); /* caller frees */
 char *cli_log_dir(const cli *c);   /* caller frees */
@@ -95,11 +95,14 @@ int cmd_info(cli *c, const command *cmd, int argc, char **argv);
 int cmd_install(cli *c, const command *cmd, int argc, char **argv);
 int cmd_keys(cli *c, const command *cmd, int argc, char **argv);
 int cmd_list(cli *c, const command *cmd, int argc, char **argv);
+int cmd_logs(cli *c, const command *cmd, int argc, char **argv);
 int cmd_ps(cli *c, const command *cmd, int argc, char **argv);
 int cmd_registry(cli *c, const command *cmd, int argc, char **argv);
 int cmd_remove(cli *c, const command *cmd, int argc, char **argv);
 int cmd_rollback(cli *c, const command *cmd, int argc, char **argv);
+int cmd_run(cli *c, const command *cmd, int argc, char **argv);
 int cmd_shell_init(cli *c, const command *cmd, int argc, char **argv);
+int cmd_stop(cli *c, const command *cmd, int argc, char **argv);
 int cmd_upgrade(cli *c, const command *cmd, int argc, char **argv);
 int cmd_help(cli *c, const command *cmd, int argc, char **argv);
 int cmd_lock(cli *c, const command *cmd, int argc, char **argv);

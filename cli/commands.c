@@ -55,6 +55,11 @@ const command plan_commands[] = {
      "  --prefer NAME       NAME wins any collision it is part of (repeatable)\n"
      "  --strategy S        collisions: error (default), prefer-first, prefer-last\n"
      "  --choose PATH=NAME  take PATH (e.g. bin/tool) from NAME\n"
+     "  --limit SPEC        resource limits for CMD: cpu=0.5,mem=64M,nofile=256,\n"
+     "                      nproc=32,nice=10 (any of them; see 'plan help run')\n"
+     "  --isolate           private mount, PID and IPC namespaces: the store\n"
+     "                      read-only, a private /tmp\n"
+     "  --no-network        with --isolate: no network at all\n"
      "\n"
      "The environment: <farm>/bin first on PATH, then each plan's env declarations\n"
      "(prepend/append take the directory in the farm), then plan.yaml's env.\n"
@@ -63,7 +68,8 @@ const command plan_commands[] = {
      "Examples:\n"
      "  plan env hello -- hello\n"
      "  plan env --recipes examples/recipes greeter@^1 wordfreq -- sh -c 'greeter | wordfreq'\n"
-     "  plan env --frozen -- make test     # CI, from plan.yaml and plan.lock\n"},
+     "  plan env --frozen -- make test     # CI, from plan.yaml and plan.lock\n"
+     "  plan env --limit mem=1G,nofile=1024 --isolate --no-network hello -- hello\n"},
     {"gc", cmd_gc, "delete store paths no root reaches",
      "usage: plan gc [--dry-run] [--delete-generations OLDER|+KEEP] [--max-freed SIZE]\n"
      "               [--yes]\n"
@@ -208,14 +214,36 @@ const command plan_commands[] = {
      "Examples:\n"
      "  plan log ./result\n"
      "  plan log --json ./result\n"},
-    {"ps", cmd_ps, "list live run roots (plan env)",
-     "usage: plan ps [--json]\n"
+    {"logs", cmd_logs, "show the output of a plan run",
+     "usage: plan logs ID [--attempt N] [-f|--follow]\n"
      "\n"
-     "List the run roots that are alive: id, pid of plan, start time, plans and\n"
-     "command.  Liveness is a lock the run holds, not a guess from /proc.\n"
+     "Print what the run ID (from 'plan ps') wrote, standard output and error as\n"
+     "they came, for its last attempt or attempt N.  A line on standard error says\n"
+     "which run, attempt and configuration version it was.\n"
+     "\n"
+     "Options:\n"
+     "  --attempt N    that attempt (1 is the first)\n"
+     "  -f, --follow   keep printing while the attempt runs\n"
+     "\n"
+     "Examples:\n"
+     "  plan logs 3fa2c1d0\n"
+     "  plan logs 3fa2c1d0 --attempt 1\n"
+     "  plan logs -f 3fa2c1d0\n"},
+    {"ps", cmd_ps, "list live run roots (plan env) and runs (plan run)",
+     "usage: plan ps [-a|--all] [--json]\n"
+     "\n"
+     "List the run roots that are alive (plan env): id, pid of plan, start time,\n"
+     "plans and command; then the runs of plan run that are not over: id, state\n"
+     "(starting, running, restarting, lost), plan, entry, attempts, configuration\n"
+     "version, start time, command.  Liveness is a lock the run holds, not a guess\n"
+     "from /proc: 'lost' means plan itself was killed during the run.\n"
+     "\n"
+     "Options:\n"
+     "  -a, --all   also the runs that have exited\n"
      "\n"
      "Examples:\n"
      "  plan ps\n"
+     "  plan ps -a\n"
      "  plan ps --json\n"},
     {"publish", cmd_publish, "sign and upload a recipe's build and its closure",
      "usage: plan publish RECIPE [--registry NAME] [--key NAME] [--token TOKEN]\n"
@@ -285,6 +313,37 @@ const command plan_commands[] = {
      "Examples:\n"
      "  plan rollback\n"
      "  plan rollback --to 2\n"},
+    {"run", cmd_run, "run a plan's entry point in a fresh run root, supervised",
+     "usage: plan run NAME[@RANGE]|PATH [--entry NAME] [--restart POLICY]\n"
+     "                [--max-restarts N] [--limit SPEC] [--isolate [--no-network]]\n"
+     "                [--recipes DIR]... [-- ARGS...]\n"
+     "\n"
+     "Realise the plan as 'plan env' does, make a fresh run root (its farm, a\n"
+     "private TMPDIR, config/, the plan's state directory linked in), and run the\n"
+     "entry point its manifest names (default: 'default') with ARGS, in the\n"
+     "recipe's workdir.  plan supervises in the foreground: the output goes to the\n"
+     "terminal and to a log per attempt ('plan logs ID'); 'plan stop ID' ends it.\n"
+     "When an attempt ends, its run root is removed; only <root>/var/state/NAME\n"
+     "survives.  The exit status is the last attempt's (128+N for signal N).\n"
+     "\n"
+     "Options:\n"
+     "  --entry NAME         the entry point (the recipe's 'run:' keys)\n"
+     "  --restart POLICY     no (default), on-failure, always; the delay doubles\n"
+     "                       from 0.5 s to at most 30 s\n"
+     "  --max-restarts N     restarts allowed (default 5)\n"
+     "  --limit SPEC         cpu=0.5,mem=64M,nofile=256,nproc=32,nice=10: over the\n"
+     "                       recipe's resources, key by key; mem is RLIMIT_DATA,\n"
+     "                       with a cgroup v2 group when one can be made\n"
+     "  --isolate            private mount, PID and IPC namespaces: the store\n"
+     "                       read-only, a private /tmp\n"
+     "  --no-network         with --isolate: no network at all\n"
+     "  --recipes DIR        recipe repositories (repeatable)\n"
+     "\n"
+     "Examples:\n"
+     "  plan run --recipes examples/recipes greeter\n"
+     "  plan run greeter --entry version\n"
+     "  plan run ./result --restart on-failure --max-restarts 3 -- --port 8080\n"
+     "  plan run greeter --limit mem=128M,nofile=512 --isolate --no-network\n"},
     {"search", cmd_search, "find package names in the registries",
      "usage: plan search TERM [--json]\n"
      "\n"
@@ -324,6 +383,20 @@ const command plan_commands[] = {
      "Examples:\n"
      "  echo 'eval \"$(plan shell-init bash)\"' >> ~/.bashrc\n"
      "  plan shell-init fish | source\n"},
+    {"stop", cmd_stop, "stop a plan run: SIGTERM, then SIGKILL after a grace period",
+     "usage: plan stop ID [--grace SECONDS]\n"
+     "\n"
+     "Ask the supervisor of run ID (from 'plan ps') to stop: it sends SIGTERM to\n"
+     "the command, SIGKILL once the grace period is over (default 10 s), does not\n"
+     "restart it, removes the run root and exits.  'plan stop' waits for that and\n"
+     "prints the command's status.\n"
+     "\n"
+     "Options:\n"
+     "  --grace SECONDS   time between SIGTERM and SIGKILL (default 10)\n"
+     "\n"
+     "Examples:\n"
+     "  plan stop 3fa2c1d0\n"
+     "  plan stop 3fa2c1d0 --grace 2\n"},
     {"store", cmd_store, "work with the store directly (add, verify, export, ...)", NULL},
     {"upgrade", cmd_upgrade, "move a profile's packages to the newest versions allowed",
      "usage: plan upgrade [--profile NAME] [--recipes DIR]... [--prefer NAME]...\n"

@@ -647,8 +647,9 @@ int cli_confine_prepare(cli *c, plan_store *store, cli_confine *k, const char *n
         return EXIT_OK;
     if (plan_limits_prepare(c->ctx, &k->limits, name, &k->setup))
         return cli_fail(c);
-    if (!c->quiet)
+    if (!c->quiet && !k->reported)
         fprintf(stderr, "plan: limits: %s\n", plan_limits_report(k->setup));
+    k->reported = true;
     return EXIT_OK;
 }
 

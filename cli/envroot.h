@@ -75,6 +75,7 @@ typedef struct cli_confine {
     plan_limits_setup *setup;
     plan_isolation iso;
     plan_strlist keep;             /* what isolation keeps reachable */
+    bool reported;                 /* the limits line was printed (once per run) */
 } cli_confine;
 void cli_confine_init(cli_confine *k);
 /* --limit SPEC (repeatable; later keys win).  EXIT_USAGE (reported) when

@@ -79,4 +79,6 @@ void cli_child_signals_default(void)
 {
     for (size_t i = 0; i < 4; i++)
         signal(forwarded[i], SIG_DFL);
+    /* An ignored SIGPIPE (plan run's) would survive exec. */
+    signal(SIGPIPE, SIG_DFL);
 }
