@@ -318,6 +318,8 @@ static int lay_out(cli *c, cli_run *r, const run_plan *rp, const char *state_dir
         rc = cli_error(c, "cannot create the working directory '%s' (the recipe's 'workdir: "
                           "%s'): %s", *workdir, rp->workdir, strerror(errno));
     cli_env_set(&er->env, "TMPDIR", tmp);
+    /* The logical path: a workdir through the state link stays in the run root. */
+    cli_env_set(&er->env, "PWD", *workdir);
     cli_env_set(&er->env, "PLAN_RUN_ID", r->id);
     cli_env_set(&er->env, "PLAN_PLAN", rp->path);
     if (state_dir)
