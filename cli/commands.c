@@ -450,14 +450,18 @@ int cli_unknown_command(cli *c, const command *table, size_t n, const char *pref
 {
     const command *best = NULL;
     size_t best_d = (size_t)-1;
+    bool best_prefix = false;
     for (size_t i = 0; i < n; i++) {
         size_t d = plan_edit_distance(name, table[i].name);
-        /* A prefix ("pat" for "path-info") is as good as a typo. */
-        if (!strncmp(table[i].name, name, strlen(name)))
+        /* A prefix ("pat" for "path-info") is as good as a typo, and wins
+         * a tie with one ("stor": store, not stop). */
+        bool is_prefix = !strncmp(table[i].name, name, strlen(name));
+        if (is_prefix)
             d = d < 1 ? d : 1;
-        if (d < best_d) {
+        if (d < best_d || (d == best_d && is_prefix && !best_prefix)) {
             best_d = d;
             best = &table[i];
+            best_prefix = is_prefix;
         }
     }
     cli_clear_progress(c);
