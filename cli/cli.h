@@ -69,13 +69,14 @@ volatile sig_atomic_t *cli_catch_interrupts(void);
 /* While a command runs: INT, TERM, HUP and QUIT sent to plan by a process
  * (not by the terminal, which signals the command itself) are forwarded to
  * the pid of cli_forward_to; each one received is noted for
- * cli_forward_take (the last signal since the previous take, or 0). */
+ * cli_forward_take (the last signal since the previous take, or 0; with
+ * *was_missed true when it came while no pid was set, so nobody got it). */
 typedef struct cli_forwarding {
     struct sigaction old[4];
 } cli_forwarding;
 void cli_forward_begin(cli_forwarding *f);
 void cli_forward_to(pid_t pid);
-int cli_forward_take(void);
+int cli_forward_take(bool *was_missed);
 void cli_forward_end(cli_forwarding *f);
 /* In a forked child: those four, and SIGPIPE, back to their defaults. */
 void cli_child_signals_default(void);

@@ -254,10 +254,13 @@ static int supervise(cli_run *r, pid_t pid, int out_r, int err_r, int log_fd, at
         /* A signal sent to plan (plan stop, kill) was forwarded to the
          * command by the handler; one from the terminal reached it
          * directly.  Either way the run is to stop. */
-        int sig = cli_forward_take();
+        bool missed;
+        int sig = cli_forward_take(&missed);
         if (!exited && sig && !at->stopped) {
             at->stopped = true;
             deadline = now() + stop_grace(r);
+            if (missed) /* it came before this attempt's command existed */
+                kill(pid, SIGTERM);
         }
         if (!exited && at->stopped && !killed && now() >= deadline) {
             kill(pid, SIGKILL);
@@ -428,7 +431,7 @@ static bool backoff(const cli_run *r, double seconds)
 {
     double end = now() + seconds;
     while (now() < end) {
-        if (cli_forward_take() || stop_asked(r))
+        if (cli_forward_take(NULL) || stop_asked(r))
             return true;
         nanosleep(&(struct timespec){0, 50 * 1000 * 1000}, NULL);
     }

@@ -11,6 +11,7 @@
 static volatile sig_atomic_t interrupted;
 static volatile sig_atomic_t forward_pid;   /* the command plan waits for, or 0 */
 static volatile sig_atomic_t last_signal;   /* received while forwarding, not yet taken */
+static volatile sig_atomic_t missed;        /* it came while there was no command to pass it to */
 
 static void on_signal(int sig)
 {
@@ -37,6 +38,7 @@ static void forward(int sig, siginfo_t *si, void *uc)
 {
     (void)uc;
     last_signal = sig;
+    missed = forward_pid <= 0;
     if (forward_pid > 0 && si && si->si_code <= 0)
         kill((pid_t)forward_pid, sig);
 }
@@ -61,10 +63,13 @@ void cli_forward_to(pid_t pid)
     forward_pid = pid;
 }
 
-int cli_forward_take(void)
+int cli_forward_take(bool *was_missed)
 {
     int sig = last_signal;
+    if (was_missed)
+        *was_missed = sig && missed;
     last_signal = 0;
+    missed = 0;
     return sig;
 }
 
