@@ -127,7 +127,7 @@ static void run_plan_release(run_plan *rp)
 }
 
 /* The manifest's resources are the defaults; --limit wins, key by key. */
-static int default_limits(cli *c, const run_plan *rp, plan_limits *l)
+static void default_limits(cli *c, const run_plan *rp, plan_limits *l)
 {
     json_t *res = json_object_get(rp->manifest, "resources");
     const char *k;
@@ -144,7 +144,6 @@ static int default_limits(cli *c, const run_plan *rp, plan_limits *l)
             plan_ctx_clear_error(c->ctx);
         }
     }
-    return EXIT_OK;
 }
 
 /* sh -c 'exec CMD "$@"' ENTRY ARGS...: the command as the recipe wrote it
@@ -335,10 +334,9 @@ static int lay_out(cli *c, cli_run *r, const run_plan *rp, const char *state_dir
 static json_t *new_attempt(cli_run *r, long n, const char *run_root)
 {
     json_t *atts = json_object_get(r->rec, "attempts");
-    json_t *o = json_pack("{s:I, s:I, s:s, s:s}", "n", (json_int_t)n, "started",
-                          (json_int_t)time(NULL), "log", "", "run_root", run_root);
     char *log = plan_xasprintf("attempt-%ld.log", n);
-    json_object_set_new(o, "log", json_string(log));
+    json_t *o = json_pack("{s:I, s:I, s:s, s:s}", "n", (json_int_t)n, "started",
+                          (json_int_t)time(NULL), "log", log, "run_root", run_root);
     free(log);
     json_array_append_new(atts, o);
     return o;
@@ -630,7 +628,7 @@ int cmd_run(cli *c, const command *cmd, int argc, char **argv)
     if (rc == EXIT_OK)
         rc = load_plan(c, store, &a, lock, &rp);
     if (rc == EXIT_OK)
-        rc = default_limits(c, &rp, &a.confine.limits);
+        default_limits(c, &rp, &a.confine.limits);
     if (rc == EXIT_OK && a.confine.isolate && plan_isolation_check(c->ctx, a.confine.no_network))
         rc = cli_fail(c);
     if (rc == EXIT_OK)

@@ -57,8 +57,11 @@ int cli_run_create(cli *c, cli_run *r)
     char *lock = plan_path_join(r->dir, "lock");
     r->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     free(lock);
-    if (r->lock_fd < 0 || flock(r->lock_fd, LOCK_EX | LOCK_NB) != 0)
-        return cli_error(c, "cannot lock the run folder '%s': %s", r->dir, strerror(errno));
+    if (r->lock_fd < 0 || flock(r->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        int rc = cli_error(c, "cannot lock the run folder '%s': %s", r->dir, strerror(errno));
+        plan_fs_rmtree(r->dir); /* nothing half-made stays */
+        return rc;
+    }
     r->rec = json_object();
     return EXIT_OK;
 }

@@ -243,18 +243,15 @@ static const char *rlimit_problem(const plan_limits *l, int i)
     }
 }
 
-static const char *how(int i)
-{
-    static const char *const rl[PLAN_LIMIT_COUNT] = {NULL, "RLIMIT_DATA", "RLIMIT_NOFILE",
-                                                     "RLIMIT_NPROC", "setpriority"};
-    return rl[i];
-}
+/* What applies each limit in this process and in the cgroup. */
+static const char *const by_rlimit[PLAN_LIMIT_COUNT] = {NULL, "RLIMIT_DATA", "RLIMIT_NOFILE",
+                                                        "RLIMIT_NPROC", "setpriority"};
+static const char *const by_cgroup[PLAN_LIMIT_COUNT] = {"cpu.max", "memory.max", NULL,
+                                                        "pids.max", NULL};
 
 int plan_limits_prepare(plan_ctx *ctx, const plan_limits *l, const char *name,
                         plan_limits_setup **out)
 {
-    static const char *const cg[PLAN_LIMIT_COUNT] = {"cpu.max", "memory.max", NULL, "pids.max",
-                                                     NULL};
     plan_limits_setup *s = plan_xcalloc(1, sizeof(*s));
     s->l = *l;
     const char *cg_why = "no limit needs it";
@@ -270,7 +267,7 @@ int plan_limits_prepare(plan_ctx *ctx, const plan_limits *l, const char *name,
         const char *problem = rlimit_problem(l, i);
         s->rlimit[i] = !problem;
         if (!s->rlimit[i] && !s->cgroup[i]) {
-            char *why = cg[i] ? plan_xasprintf("%s; no cgroup: %s", problem, cg_why)
+            char *why = by_cgroup[i] ? plan_xasprintf("%s; no cgroup: %s", problem, cg_why)
                               : plan_xstrdup(problem);
             if (l->required[i])
                 rc = plan_fail(ctx, PLAN_ERR_FAILED,
@@ -284,9 +281,9 @@ int plan_limits_prepare(plan_ctx *ctx, const plan_limits *l, const char *name,
         }
         plan_buf_printf(&done, "%s%s=%s (", done.len ? ", " : "", limit_names[i], l->text[i]);
         if (s->rlimit[i])
-            plan_buf_adds(&done, how(i));
+            plan_buf_adds(&done, by_rlimit[i]);
         if (s->cgroup[i])
-            plan_buf_printf(&done, "%s%s", s->rlimit[i] ? ", " : "", cg[i]);
+            plan_buf_printf(&done, "%s%s", s->rlimit[i] ? ", " : "", by_cgroup[i]);
         plan_buf_addc(&done, ')');
     }
     if (rc) {
