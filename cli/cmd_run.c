@@ -246,7 +246,7 @@ static int supervise(cli_run *r, pid_t pid, int out_r, int err_r, int log_fd, at
     struct pollfd fds[2] = {{.fd = out_r, .events = POLLIN}, {.fd = err_r, .events = POLLIN}};
     const int to[2] = {1, 2};
     bool exited = false, killed = false;
-    double deadline = 0;
+    double deadline = 0, drain_end = 0;
     int st = 0;
     char buf[65536];
     for (;;) {
@@ -266,6 +266,8 @@ static int supervise(cli_run *r, pid_t pid, int out_r, int err_r, int log_fd, at
             killed = true;
         }
         int ready = poll(fds, 2, exited ? 0 : 100);
+        if (ready < 0 && errno == EINTR)
+            continue; /* a signal: look at it first */
         for (int i = 0; i < 2 && ready > 0; i++) {
             if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR)))
                 continue;
@@ -280,12 +282,16 @@ static int supervise(cli_run *r, pid_t pid, int out_r, int err_r, int log_fd, at
             write_all(to[i], buf, (size_t)n);
             write_all(log_fd, buf, (size_t)n);
         }
-        if (!exited && waitpid(pid, &st, WNOHANG) == pid)
-            exited = true;
-        /* Once it has exited, drain what is there; something it left
-         * running may hold the pipes, and is not waited for. */
-        if (exited && (ready <= 0 || (fds[0].fd < 0 && fds[1].fd < 0)))
+        /* Once it has exited, drain what is there (at least one more
+         * look: it may have written after this poll); something it left
+         * running may hold the pipes, and is not waited for, nor read
+         * for more than a second. */
+        if (exited && (ready <= 0 || (fds[0].fd < 0 && fds[1].fd < 0) || now() > drain_end))
             break;
+        if (!exited && waitpid(pid, &st, WNOHANG) == pid) {
+            exited = true;
+            drain_end = now() + 1.0;
+        }
     }
     for (int i = 0; i < 2; i++)
         if (fds[i].fd >= 0)
