@@ -89,6 +89,7 @@ json_t *cli_path_info_json(const plan_path_info *info);
 
 /* ---- commands ---- */
 int cmd_build(cli *c, const command *cmd, int argc, char **argv);
+int cmd_config(cli *c, const command *cmd, int argc, char **argv);
 int cmd_env(cli *c, const command *cmd, int argc, char **argv);
 int cmd_gc(cli *c, const command *cmd, int argc, char **argv);
 int cmd_generations(cli *c, const command *cmd, int argc, char **argv);

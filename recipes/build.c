@@ -157,6 +157,20 @@ static json_t *config_json(const plan_recipe *r)
             json_object_set_new(k, "default", json_string(c->default_value));
         if (c->description)
             json_object_set_new(k, "description", json_string(c->description));
+        /* Written only when declared, so the manifests (and recipe hashes)
+         * of recipes that declare none stay as they were. */
+        if (c->allowed.len) {
+            json_t *a = json_array();
+            for (size_t j = 0; j < c->allowed.len; j++)
+                json_array_append_new(a, json_string(c->allowed.items[j]));
+            json_object_set_new(k, "allowed", a);
+        }
+        if (c->env)
+            json_object_set_new(k, "env", json_string(c->env));
+        if (c->file)
+            json_object_set_new(k, "file", json_string(c->file));
+        if (c->secret)
+            json_object_set_new(k, "secret", json_true());
         json_object_set_new(o, c->key, k);
     }
     return o;

@@ -382,26 +382,150 @@ static int parse_run(parser *p, struct fy_node *v)
     return rc;
 }
 
-static const char *check_config_value(const char *type, const char *value)
+static bool is_decimal_int64(const char *value)
 {
+    const char *d = value + (*value == '-' || *value == '+');
+    if (!*d)
+        return false;
+    for (const char *c = d; *c; c++)
+        if (*c < '0' || *c > '9')
+            return false;
+    errno = 0;
     char *end;
-    if (!strcmp(type, "int")) {
-        errno = 0;
-        long long n = strtoll(value, &end, 10);
-        (void)n;
-        return (*value && !*end && !errno) ? NULL : "expected an integer";
+    long long n = strtoll(value, &end, 10);
+    (void)n;
+    return !errno && !*end;
+}
+
+char *plan_config_check_value(const plan_recipe_config *k, const char *value)
+{
+    if (!strcmp(k->type, "int") && !is_decimal_int64(value))
+        return plan_xstrdup("expected an integer for type int");
+    if (!strcmp(k->type, "bool") && strcmp(value, "true") && strcmp(value, "false"))
+        return plan_xstrdup("expected true or false for type bool");
+    if (k->allowed.len && plan_strlist_index(&k->allowed, value) < 0) {
+        plan_buf b;
+        plan_buf_init(&b);
+        plan_buf_adds(&b, "expected one of ");
+        for (size_t i = 0; i < k->allowed.len; i++)
+            plan_buf_printf(&b, "%s'%s'", i ? ", " : "", k->allowed.items[i]);
+        return plan_buf_detach(&b);
     }
-    if (!strcmp(type, "bool"))
-        return !strcmp(value, "true") || !strcmp(value, "false") ? NULL
-                                                                 : "expected true or false";
-    return NULL; /* string, path */
+    return NULL; /* string and path take any text */
+}
+
+bool recipe_config_env_ok(const char *env)
+{
+    return is_identifier(env, true) && strncmp(env, "PLAN_", 5) != 0;
+}
+
+bool recipe_config_key_ok(const char *key)
+{
+    return is_identifier(key, false);
+}
+
+char *recipe_config_env_name(const char *key)
+{
+    char *v = plan_xasprintf("PLAN_CONFIG_%s", key);
+    for (char *c = v + 12; *c; c++)
+        *c = *c == '-' ? '_' : (char)toupper((unsigned char)*c);
+    return v;
+}
+
+static int parse_config_allowed(parser *p, const char *key, struct fy_node *v,
+                                plan_recipe_config *c)
+{
+    if (!v || fy_node_is_alias(v) || !fy_node_is_sequence(v) || !fy_node_sequence_item_count(v))
+        return perr(p, v, "field 'config.%s.allowed': expected a non-empty list of values, "
+                          "found %s; for example: allowed: [debug, info, warn]",
+                    key, node_kind(v));
+    void *it = NULL;
+    struct fy_node *item;
+    while ((item = fy_node_sequence_iterate(v, &it))) {
+        char *value = NULL;
+        int rc = get_string(p, item, "config.allowed", &value);
+        if (rc)
+            return rc;
+        if (plan_strlist_contains(&c->allowed, value)) {
+            rc = perr(p, item, "field 'config.%s.allowed': '%s' is listed twice", key, value);
+            free(value);
+            return rc;
+        }
+        plan_strlist_take(&c->allowed, value);
+    }
+    return 0;
+}
+
+/* Where a value is materialised must stay below the config directory and
+ * clear of what plan writes there itself. */
+const char *recipe_config_file_problem(const char *file)
+{
+    if (!is_inner_path(file))
+        return "a relative path below the configuration directory, with no empty or '..' "
+               "part";
+    if (!strcmp(file, "config.json") || !strcmp(file, "secrets") || !strncmp(file, "secrets/", 8))
+        return "a path other than 'config.json' and 'secrets/', which plan writes itself";
+    return NULL;
+}
+
+static int check_config_key(parser *p, const char *key, plan_recipe_config *c,
+                            struct fy_node *at[5])
+{
+    enum { AT_TYPE, AT_DEFAULT, AT_ALLOWED, AT_ENV, AT_FILE };
+    static const char *const types[] = {"string", "int", "bool", "path", NULL};
+    if (!c->type)
+        return perr(p, at[AT_TYPE], "field 'config.%s': 'type' is missing (string, int, bool or path)",
+                    key);
+    bool known_type = false;
+    for (size_t i = 0; types[i]; i++)
+        known_type |= !strcmp(types[i], c->type);
+    if (!known_type)
+        return perr(p, at[AT_TYPE], "field 'config.%s.type': expected string, int, bool or path, found '%s'",
+                    key, c->type);
+    /* The type first, on its own: an allowed list must fit it. */
+    plan_strlist allowed = c->allowed;
+    plan_strlist_init(&c->allowed);
+    for (size_t i = 0; i < allowed.len; i++) {
+        char *why = plan_config_check_value(c, allowed.items[i]);
+        if (why) {
+            struct fy_node *item = fy_node_sequence_get_by_index(at[AT_ALLOWED], (int)i);
+            int rc = perr(p, item ? item : at[AT_ALLOWED], "field 'config.%s.allowed': %s, found '%s'",
+                          key, why, allowed.items[i]);
+            free(why);
+            c->allowed = allowed;
+            return rc;
+        }
+    }
+    c->allowed = allowed;
+    if (c->default_value && c->secret)
+        return perr(p, at[AT_DEFAULT], "field 'config.%s.default': a secret has no default (the "
+                                       "manifest is public); set it with 'plan config set NAME "
+                                       "%s VALUE --secret'",
+                    key, key);
+    char *why = c->default_value ? plan_config_check_value(c, c->default_value) : NULL;
+    if (why) {
+        int rc = perr(p, at[AT_DEFAULT], "field 'config.%s.default': %s, found '%s'", key, why,
+                      c->default_value);
+        free(why);
+        return rc;
+    }
+    if (c->env && !recipe_config_env_ok(c->env))
+        return perr(p, at[AT_ENV], "field 'config.%s.env': expected a variable name (letters, "
+                                   "digits, _) that does not start with PLAN_, found '%s'",
+                    key, c->env);
+    const char *fwhy = c->file ? recipe_config_file_problem(c->file) : NULL;
+    if (fwhy)
+        return perr(p, at[AT_FILE], "field 'config.%s.file': expected %s, found '%s'", key, fwhy,
+                    c->file);
+    return 0;
 }
 
 static int parse_config_key(parser *p, const char *key, struct fy_node *v,
                             plan_recipe_config *c)
 {
-    static const char *const known[] = {"type", "default", "description", NULL};
-    static const char *const types[] = {"string", "int", "bool", "path", NULL};
+    static const char *const known[] = {"type", "default", "description", "allowed", "env",
+                                        "file", "secret", NULL};
+    enum { AT_TYPE, AT_DEFAULT, AT_ALLOWED, AT_ENV, AT_FILE };
     c->key = plan_xstrdup(key);
     if (!fy_node_is_mapping(v) || fy_node_is_alias(v))
         return perr(p, v,
@@ -411,7 +535,7 @@ static int parse_config_key(parser *p, const char *key, struct fy_node *v,
     void *it = NULL;
     struct fy_node_pair *pair;
     int rc = 0;
-    struct fy_node *default_node = NULL, *type_node = v;
+    struct fy_node *at[5] = {v, v, v, v, v};
     while (!rc && (pair = fy_node_mapping_iterate(v, &it))) {
         const char *k = key_of(pair);
         struct fy_node *val = fy_node_pair_value(pair);
@@ -419,31 +543,69 @@ static int parse_config_key(parser *p, const char *key, struct fy_node *v,
             rc = perr(p, fy_node_pair_key(pair), "field 'config.%s': keys must be strings", key);
         else if (!strcmp(k, "type")) {
             rc = get_string(p, val, "config.type", &c->type);
-            type_node = val;
-        }
-        else if (!strcmp(k, "default")) {
+            at[AT_TYPE] = val;
+        } else if (!strcmp(k, "default")) {
             rc = get_string(p, val, "config.default", &c->default_value);
-            default_node = val;
+            at[AT_DEFAULT] = val;
         } else if (!strcmp(k, "description"))
             rc = get_string(p, val, "config.description", &c->description);
-        else
+        else if (!strcmp(k, "allowed")) {
+            rc = parse_config_allowed(p, key, val, c);
+            at[AT_ALLOWED] = val;
+        } else if (!strcmp(k, "env")) {
+            rc = get_string(p, val, "config.env", &c->env);
+            at[AT_ENV] = val;
+        } else if (!strcmp(k, "file")) {
+            rc = get_string(p, val, "config.file", &c->file);
+            at[AT_FILE] = val;
+        } else if (!strcmp(k, "secret")) {
+            char *b = NULL;
+            if (!(rc = get_string(p, val, "config.secret", &b)) && strcmp(b, "true") &&
+                strcmp(b, "false"))
+                rc = perr(p, val, "field 'config.%s.secret': expected true or false, found '%s'",
+                          key, b);
+            c->secret = b && !strcmp(b, "true");
+            free(b);
+        } else
             rc = unknown_key(p, fy_node_pair_key(pair), " in a config key", k, known);
     }
-    if (rc)
-        return rc;
-    if (!c->type)
-        return perr(p, v, "field 'config.%s': 'type' is missing (string, int, bool or path)",
-                    key);
-    bool known_type = false;
-    for (size_t i = 0; types[i]; i++)
-        known_type |= !strcmp(types[i], c->type);
-    if (!known_type)
-        return perr(p, type_node, "field 'config.%s.type': expected string, int, bool or path, found '%s'",
-                    key, c->type);
-    const char *why = c->default_value ? check_config_value(c->type, c->default_value) : NULL;
-    if (why)
-        return perr(p, default_node, "field 'config.%s.default': %s for type %s, found '%s'",
-                    key, why, c->type, c->default_value);
+    return rc ? rc : check_config_key(p, key, c, at);
+}
+
+/* Two keys must not meet in one variable or one file of the run. */
+static int check_config_clashes(parser *p, struct fy_node *const *nodes)
+{
+    const plan_recipe *r = p->r;
+    for (size_t i = 0; i < r->n_config; i++) {
+        const plan_recipe_config *a = &r->config[i];
+        char *auto_a = recipe_config_env_name(a->key);
+        int rc = 0;
+        for (size_t j = 0; j < i && !rc; j++) {
+            const plan_recipe_config *b = &r->config[j];
+            char *auto_b = recipe_config_env_name(b->key);
+            if (!strcmp(auto_a, auto_b))
+                rc = perr(p, nodes[i], "field 'config': '%s' and '%s' would both be %s; rename "
+                                       "one",
+                          b->key, a->key, auto_a);
+            else if (a->env && b->env && !strcmp(a->env, b->env))
+                rc = perr(p, nodes[i], "field 'config.%s.env': '%s' is already the variable of "
+                                       "'%s'",
+                          a->key, a->env, b->key);
+            else if (a->file && b->file) {
+                size_t la = strlen(a->file), lb = strlen(b->file);
+                const char *s = la < lb ? a->file : b->file, *l = la < lb ? b->file : a->file;
+                size_t ls = la < lb ? la : lb;
+                if (!strcmp(a->file, b->file) || (!strncmp(s, l, ls) && l[ls] == '/'))
+                    rc = perr(p, nodes[i], "field 'config.%s.file': '%s' clashes with the file "
+                                           "'%s' of '%s'",
+                              a->key, a->file, b->file, b->key);
+            }
+            free(auto_b);
+        }
+        free(auto_a);
+        if (rc)
+            return rc;
+    }
     return 0;
 }
 
@@ -456,16 +618,23 @@ static int parse_config(parser *p, struct fy_node *v)
         return rc;
     int count = fy_node_mapping_item_count(v);
     p->r->config = plan_xcalloc((size_t)(count > 0 ? count : 1), sizeof(plan_recipe_config));
+    struct fy_node **nodes = plan_xcalloc((size_t)(count > 0 ? count : 1), sizeof(*nodes));
     void *it = NULL;
     struct fy_node_pair *pair;
     while (!rc && (pair = fy_node_mapping_iterate(v, &it))) {
         const char *k = key_of(pair);
-        if (!k || !is_identifier(k, false))
-            return perr(p, fy_node_pair_key(pair),
-                        "field 'config': '%s' is not a key name (letters, digits, _ -)",
-                        k ? k : "?");
+        if (!k || !is_identifier(k, false)) {
+            rc = perr(p, fy_node_pair_key(pair),
+                      "field 'config': '%s' is not a key name (letters, digits, _ -)",
+                      k ? k : "?");
+            break;
+        }
+        nodes[p->r->n_config] = fy_node_pair_key(pair);
         rc = parse_config_key(p, k, fy_node_pair_value(pair), &p->r->config[p->r->n_config++]);
     }
+    if (!rc)
+        rc = check_config_clashes(p, nodes);
+    free(nodes);
     return rc;
 }
 
@@ -863,6 +1032,9 @@ void plan_recipe_free(plan_recipe *r)
         free(r->config[i].type);
         free(r->config[i].default_value);
         free(r->config[i].description);
+        plan_strlist_release(&r->config[i].allowed);
+        free(r->config[i].env);
+        free(r->config[i].file);
     }
     free(r->config);
     free(r->resources.cpu);

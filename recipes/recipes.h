@@ -44,6 +44,11 @@ typedef struct plan_recipe_config {
     char *type;       /* string, int, bool, path */
     char *default_value; /* as text; NULL when required */
     char *description;
+    plan_strlist allowed; /* the only values accepted; empty: any of the type */
+    char *env;        /* a variable that also receives the value in a run, or NULL */
+    char *file;       /* a file (relative to the run's config directory) that
+                         receives it, or NULL */
+    bool secret;      /* values are always stored and materialised as secrets */
 } plan_recipe_config;
 
 typedef struct plan_recipe_resources {
@@ -210,6 +215,58 @@ void plan_env_plan_release(plan_env_plan *e);
  * the one in the list), then its appends in plan order, ':'-separated. */
 void plan_env_apply(const plan_env_plan *e, plan_strlist *environ_list);
 
+/* ---- a plan's dynamic configuration (docs/commands/config.md) ---- */
+/* NULL when value fits the key's type and allowed values, else what was
+ * expected ("expected an integer for type int"; caller frees). */
+char *plan_config_check_value(const plan_recipe_config *key, const char *value);
+
+/* The configuration schema a store path's manifest declares. */
+typedef struct plan_config_schema {
+    char *path;                 /* the store path it was read from */
+    plan_recipe_config *keys;   /* in the manifest's order (sorted by key) */
+    size_t n;
+} plan_config_schema;
+
+/* Read the schema from <plan_path>/.plan/manifest.json; a path without a
+ * manifest has an empty schema.  A manifest's declarations are checked as
+ * a recipe's are (it may come from an import).  Release with
+ * plan_config_schema_release. */
+int plan_config_schema_load(plan_ctx *ctx, const char *plan_path, plan_config_schema *out);
+void plan_config_schema_release(plan_config_schema *s);
+/* The key, or NULL. */
+const plan_recipe_config *plan_config_schema_key(const plan_config_schema *s, const char *key);
+
+/* Which store path gives name its schema: the plan named name in the
+ * current generation of profile (when profile is not NULL and exists),
+ * else the registered path of that name with the highest version (SemVer
+ * precedence; the latest registered among equals).  PLAN_ERR_NOT_FOUND
+ * with a message naming the way out when there is none.  Caller frees. */
+int plan_config_find_plan(plan_store *store, const char *name, const char *profile,
+                          char **path);
+
+/* Check value for key of name against schema; the message names the key
+ * and what was expected, and never repeats a secret value.
+ * PLAN_ERR_INVALID or 0. */
+int plan_config_validate(plan_ctx *ctx, const char *name, const plan_config_schema *schema,
+                         const char *key, const char *value, bool secret);
+
+typedef struct plan_run_config {
+    plan_strlist env_names, env_values; /* variables to set in the run */
+    int64_t version;                    /* config version used; 0 = defaults only */
+    bool overridden;                    /* an override file was applied */
+} plan_run_config;
+
+/* Effective configuration of the plan at store path `plan_path` (its
+ * manifest gives the schema) named `name`: stored values, else defaults;
+ * override_file (JSON or YAML mapping key -> value, may be NULL) wins for
+ * this run only and is validated the same way.  Writes the declared files
+ * under config_dir (created, 0700; secrets 0600) and fills out.  A required
+ * key (no default) that is unset is an error naming it and the command to
+ * set it.  Release with plan_run_config_release. */
+int plan_config_materialise(plan_store *store, const char *name, const char *plan_path,
+                            const char *config_dir, const char *override_file,
+                            plan_run_config *out);
+void plan_run_config_release(plan_run_config *c);
 /* ---- resource limits and isolation for plan run and plan env
  * (recipes/limits.c; docs/commands/run.md#limits) ---- */
 enum {

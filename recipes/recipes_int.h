@@ -18,6 +18,16 @@ bool recipe_range_satisfied(const char *range, const char *version);
 int recipe_unpack(plan_ctx *ctx, const char *archive, const char *dir, int strip,
                   const char *display);
 
+/* PLAN_CONFIG_<KEY>: the variable every config key is given in a run
+ * (upper case, '-' as '_'; caller frees). */
+char *recipe_config_env_name(const char *key);
+/* The rules of a recipe's config declarations, for manifests read back:
+ * a key name, a variable of 'env' (not PLAN_...), and a 'file' (NULL when
+ * valid, else what was expected). */
+bool recipe_config_key_ok(const char *key);
+bool recipe_config_env_ok(const char *env);
+const char *recipe_config_file_problem(const char *file);
+
 /* value with $out and ${out} replaced by path (caller frees). */
 char *recipe_expand_out(const char *value, const char *path);
 

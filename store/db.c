@@ -37,6 +37,26 @@ static const char *const migrations[] = {
     "  entries BLOB NOT NULL,"
     "  updated INTEGER NOT NULL"
     ");",
+    /* 1 -> 2: plans' configuration, versioned per plan name */
+    "CREATE TABLE config_versions ("
+    "  name TEXT NOT NULL,"
+    "  version INTEGER NOT NULL,"
+    "  created INTEGER NOT NULL,"
+    "  action TEXT NOT NULL,"
+    "  target INTEGER,"
+    "  PRIMARY KEY (name, version)"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE config_changes ("
+    "  name TEXT NOT NULL,"
+    "  version INTEGER NOT NULL,"
+    "  key TEXT NOT NULL,"
+    "  old_value TEXT,"
+    "  new_value TEXT,"
+    "  old_secret INTEGER NOT NULL,"
+    "  new_secret INTEGER NOT NULL,"
+    "  PRIMARY KEY (name, key, version),"
+    "  FOREIGN KEY (name, version) REFERENCES config_versions(name, version)"
+    ") WITHOUT ROWID;",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))

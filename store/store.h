@@ -418,4 +418,68 @@ int plan_profile_delete_generation(plan_profile *p, unsigned number);
 int plan_profile_names(plan_store *store, plan_strlist *out);
 int plan_profile_check_name(const char *name); /* 0 or -1 */
 
+/* ---- plans' dynamic configuration (docs/formats/database.md#configuration-schema-version-2) ----
+ * Per plan name (so it survives upgrades), versioned: every set, unset and
+ * rollback is a new version (1, 2, ... per name) that records its time and,
+ * per key it changes, the old and the new value.  Secret values live apart,
+ * in <root>/var/secrets/config.db (mode 0600 in a 0700 folder); the main
+ * database records only that a value is secret.  The store does not know
+ * schemas: callers validate (recipes/recipes.h). */
+typedef struct plan_config_value {
+    char *key;
+    char *value;      /* NULL for a secret unless asked for (with_secrets) */
+    bool secret;
+    int64_t version;  /* the version that gave the key this value */
+} plan_config_value;
+
+typedef struct plan_config_state {
+    int64_t version;          /* the name's latest version; 0 when it has none */
+    plan_config_value *items; /* the keys that have a value, sorted by key */
+    size_t n;
+} plan_config_state;
+
+typedef struct plan_config_change {
+    char *key;
+    char *old_value, *new_value; /* NULL: no value; and always NULL for a secret */
+    bool old_secret, new_secret;
+} plan_config_change;
+
+typedef struct plan_config_version {
+    int64_t version;
+    int64_t created;          /* unix time */
+    char *action;             /* "set", "unset" or "rollback" */
+    int64_t target;           /* rollback: the version returned to */
+    plan_config_change *changes; /* sorted by key; empty for a rollback that changed nothing */
+    size_t n;
+} plan_config_version;
+
+typedef struct plan_config_history {
+    plan_config_version *items; /* oldest first */
+    size_t n;
+} plan_config_history;
+
+/* Set key of name to value (a new version, into *version if not NULL).
+ * A secret value goes to the secrets database.  A key whose value is a
+ * secret stays secret when it is set again, until it is unset. */
+int plan_store_config_set(plan_store *store, const char *name, const char *key,
+                          const char *value, bool secret, int64_t *version);
+/* Remove key's value (a new version).  PLAN_ERR_NOT_FOUND if it has none. */
+int plan_store_config_unset(plan_store *store, const char *name, const char *key,
+                            int64_t *version);
+/* Make the values of version `to` (0: none at all) current again, as a
+ * new version.  PLAN_ERR_NOT_FOUND if name has no version `to`. */
+int plan_store_config_rollback(plan_store *store, const char *name, int64_t to,
+                               int64_t *version);
+/* The values now (at == 0) or as of version at.  with_secrets reads the
+ * secret values too (for materialising a run, never for display).
+ * Release with plan_config_state_release. */
+int plan_store_config_state(plan_store *store, const char *name, int64_t at, bool with_secrets,
+                            plan_config_state *out);
+void plan_config_state_release(plan_config_state *s);
+/* The value of key in s, or NULL. */
+const plan_config_value *plan_config_state_get(const plan_config_state *s, const char *key);
+/* Every version of name.  Release with plan_config_history_release. */
+int plan_store_config_history(plan_store *store, const char *name, plan_config_history *out);
+void plan_config_history_release(plan_config_history *h);
+
 #endif
