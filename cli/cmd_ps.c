@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 static void when(int64_t secs, char *out, size_t len)
@@ -54,12 +55,17 @@ typedef struct run_row {
     json_t *rec;
     const char *state;
     int64_t started;
+    struct timespec made;          /* the run's lock file: orders runs of the same second */
 } run_row;
 
 static int by_start(const void *a, const void *b)
 {
     const run_row *x = a, *y = b;
-    return x->started < y->started ? -1 : x->started > y->started;
+    if (x->started != y->started)
+        return x->started < y->started ? -1 : 1;
+    if (x->made.tv_sec != y->made.tv_sec)
+        return x->made.tv_sec < y->made.tv_sec ? -1 : 1;
+    return x->made.tv_nsec < y->made.tv_nsec ? -1 : x->made.tv_nsec > y->made.tv_nsec;
 }
 
 static size_t list_runs(cli *c, bool all, json_t *arr, bool envs_shown)
@@ -77,12 +83,19 @@ static size_t list_runs(cli *c, bool all, json_t *arr, bool envs_shown)
             continue;
         }
         const char *state = cli_run_state(rec, cli_run_alive(dir));
+        char *lock = plan_path_join(dir, "lock");
+        struct stat st;
+        struct timespec made = {0, 0};
+        if (stat(lock, &st) == 0)
+            made = st.st_mtim;
+        free(lock);
         free(dir);
         if (!all && !strcmp(state, "exited")) {
             json_decref(rec);
             continue;
         }
-        rows[n++] = (run_row){rec, state, json_integer_value(json_object_get(rec, "started"))};
+        rows[n++] = (run_row){rec, state, json_integer_value(json_object_get(rec, "started")),
+                              made};
     }
     plan_strlist_release(&ids);
     qsort(rows, n, sizeof(*rows), by_start);

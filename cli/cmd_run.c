@@ -1,5 +1,5 @@
 /* plan run NAME[@RANGE]|PATH [--entry NAME] [--restart POLICY] [--max-restarts N]
- *          [--limit SPEC] [--isolate [--no-network]] [-- ARGS]
+ *          [--config FILE] [--limit SPEC] [--isolate [--no-network]] [-- ARGS]
  *
  * Run a plan's entry point (from its manifest) in a fresh run root, as
  * plan env runs a command: the same lock, cache, farm, session and
@@ -34,6 +34,7 @@ static const char *const policy_names[] = {"no", "on-failure", "always"};
 typedef struct run_args {
     cli_env_request rq;            /* the one plan */
     const char *entry;             /* --entry, else "default" */
+    const char *config_file;       /* --config: an override for this run */
     restart_policy restart;
     long max_restarts;
     cli_confine confine;
@@ -177,18 +178,23 @@ static void free_argv(char **argv)
 
 /* ---------- configuration ---------- */
 
-/* The one place where plan run applies the plan's configuration: into
- * config_dir (under the run root) and env.  *version is the configuration
- * version used; -1 while plan has no configuration store (the recipe's
- * schema is in the manifest, but nothing materialises it yet). */
-static int apply_config(cli *c, const run_plan *rp, const char *config_dir, plan_strlist *env,
-                        int64_t *version)
+/* The one place where plan run applies the plan's configuration
+ * (docs/commands/config.md#in-a-run): the stored values, else the
+ * defaults, with the --config override for this run, into config_dir
+ * (under the run root) and env.  *version is the configuration version
+ * used (0: defaults only). */
+static int apply_config(cli *c, plan_store *store, const run_plan *rp, const char *config_dir,
+                        const char *override, plan_strlist *env, int64_t *version,
+                        bool *overridden)
 {
-    (void)rp;
-    if (plan_fs_mkdirs(config_dir, 0700) != 0)
-        return cli_error(c, "cannot create '%s': %s", config_dir, strerror(errno));
-    cli_env_set(env, "PLAN_CONFIG_DIR", config_dir);
-    *version = -1;
+    plan_run_config rc;
+    if (plan_config_materialise(store, rp->name, rp->path, config_dir, override, &rc))
+        return cli_fail(c);
+    for (size_t i = 0; i < rc.env_names.len; i++)
+        cli_env_set(env, rc.env_names.items[i], rc.env_values.items[i]);
+    *version = rc.version;
+    *overridden = rc.overridden;
+    plan_run_config_release(&rc);
     return EXIT_OK;
 }
 
@@ -301,8 +307,9 @@ static int supervise(cli_run *r, pid_t pid, int out_r, int err_r, int log_fd, at
 }
 
 /* The run root's layout: tmp/, config/, the state link; the variables. */
-static int lay_out(cli *c, cli_run *r, const run_plan *rp, const char *state_dir,
-                   cli_envroot *er, char **workdir, int64_t *config_version)
+static int lay_out(cli *c, plan_store *store, const run_args *a, cli_run *r, const run_plan *rp,
+                   const char *state_dir, cli_envroot *er, char **workdir, int64_t *config_version,
+                   bool *overridden)
 {
     const char *rr = plan_runroot_path(er->rr);
     char *tmp = plan_path_join(rr, "tmp");
@@ -318,7 +325,8 @@ static int lay_out(cli *c, cli_run *r, const run_plan *rp, const char *state_dir
         free(link);
     }
     if (!rc)
-        rc = apply_config(c, rp, config, &er->env, config_version);
+        rc = apply_config(c, store, rp, config, a->config_file, &er->env, config_version,
+                          overridden);
     *workdir = rp->workdir && strcmp(rp->workdir, ".") ? plan_path_join(rr, rp->workdir)
                                                        : plan_xstrdup(rr);
     struct stat sb;
@@ -357,7 +365,8 @@ static int one_attempt(cli *c, plan_store *store, run_args *a, const plan_lock *
         return rc;
     char *workdir = NULL;
     int64_t config_version = -1;
-    rc = lay_out(c, r, rp, state_dir, &er, &workdir, &config_version);
+    bool overridden = false;
+    rc = lay_out(c, store, a, r, rp, state_dir, &er, &workdir, &config_version, &overridden);
     char *cg = plan_xasprintf("%s-%ld", r->id, at->n);
     const char *keep[] = {plan_runroot_path(er.rr), state_dir};
     if (!rc)
@@ -371,8 +380,8 @@ static int one_attempt(cli *c, plan_store *store, run_args *a, const plan_lock *
     if (!rc && (log_fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
         rc = cli_error(c, "cannot create the log '%s': %s", log, strerror(errno));
     if (!rc) {
-        if (config_version >= 0)
-            json_object_set_new(r->rec, "config_version", json_integer(config_version));
+        json_object_set_new(r->rec, "config_version", json_integer(config_version));
+        json_object_set_new(r->rec, "config_override", json_boolean(overridden));
         if (a->confine.setup)
             json_object_set_new(r->rec, "limits",
                                 json_string(plan_limits_report(a->confine.setup)));
@@ -390,6 +399,7 @@ static int one_attempt(cli *c, plan_store *store, run_args *a, const plan_lock *
             cli_forward_to(pid);
             att = new_attempt(r, at->n, plan_runroot_path(er.rr));
             json_object_set_new(att, "pid", json_integer(pid));
+            json_object_set_new(att, "config_version", json_integer(config_version));
             json_object_set_new(r->rec, "state", json_string("running"));
             cli_run_save(c, r);
             int sig = supervise(r, pid, out_p[0], err_p[0], log_fd, at);
@@ -555,6 +565,7 @@ int cmd_run(cli *c, const command *cmd, int argc, char **argv)
 {
     static const struct option opts[] = {
         {"entry", required_argument, NULL, 'e'},
+        {"config", required_argument, NULL, 'C'},
         {"restart", required_argument, NULL, 'R'},
         {"max-restarts", required_argument, NULL, 'M'},
         {"recipes", required_argument, NULL, 'r'},
@@ -582,6 +593,7 @@ int cmd_run(cli *c, const command *cmd, int argc, char **argv)
         char *end;
         switch (o) {
         case 'e': a.entry = optarg; break;
+        case 'C': a.config_file = optarg; break;
         case 'R':
             if (parse_restart(optarg, &a.restart))
                 rc = cli_usage(c, cmd, "--restart is no, on-failure or always, not '%s'", optarg);

@@ -361,12 +361,13 @@ const command plan_commands[] = {
      "  plan rollback\n"
      "  plan rollback --to 2\n"},
     {"run", cmd_run, "run a plan's entry point in a fresh run root, supervised",
-     "usage: plan run NAME[@RANGE]|PATH [--entry NAME] [--restart POLICY]\n"
-     "                [--max-restarts N] [--limit SPEC] [--isolate [--no-network]]\n"
-     "                [--recipes DIR]... [-- ARGS...]\n"
+     "usage: plan run NAME[@RANGE]|PATH [--entry NAME] [--config FILE]\n"
+     "                [--restart POLICY] [--max-restarts N] [--limit SPEC]\n"
+     "                [--isolate [--no-network]] [--recipes DIR]... [-- ARGS...]\n"
      "\n"
      "Realise the plan as 'plan env' does, make a fresh run root (its farm, a\n"
-     "private TMPDIR, config/, the plan's state directory linked in), and run the\n"
+     "private TMPDIR, the plan's configuration in config/ and PLAN_CONFIG_* (see\n"
+     "'plan help config'), its state directory linked in), and run the\n"
      "entry point its manifest names (default: 'default') with ARGS, in the\n"
      "recipe's workdir.  plan supervises in the foreground: the output goes to the\n"
      "terminal and to a log per attempt ('plan logs ID'); 'plan stop ID' ends it.\n"
@@ -375,6 +376,8 @@ const command plan_commands[] = {
      "\n"
      "Options:\n"
      "  --entry NAME         the entry point (the recipe's 'run:' keys)\n"
+     "  --config FILE        configuration values for this run only (JSON or\n"
+     "                       YAML key: value), over the stored ones\n"
      "  --restart POLICY     no (default), on-failure, always; the delay doubles\n"
      "                       from 0.5 s to at most 30 s\n"
      "  --max-restarts N     restarts allowed (default 5)\n"
@@ -390,6 +393,7 @@ const command plan_commands[] = {
      "  plan run --recipes examples/recipes greeter\n"
      "  plan run greeter --entry version\n"
      "  plan run ./result --restart on-failure --max-restarts 3 -- --port 8080\n"
+     "  plan run greeter --config ./staging.yaml\n"
      "  plan run greeter --limit mem=128M,nofile=512 --isolate --no-network\n"},
     {"search", cmd_search, "find package names in the registries",
      "usage: plan search TERM [--json]\n"

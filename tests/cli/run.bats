@@ -408,3 +408,55 @@ run-root-writable" ]
     [ "$status" -eq 2 ]
     nothing_left
 }
+
+@test "the configuration is materialised in the run root; its version is recorded and shown" {
+    cat >"$R/cfg-1.0.0.yaml" <<'YAML'
+name: cfg
+version: 1.0.0
+build: |
+  mkdir -p $out/bin
+  cat >$out/bin/cfg <<'X'
+  #!/bin/sh
+  echo "greeting=$PLAN_CONFIG_GREETING"
+  echo "version=$PLAN_RUN_CONFIG_VERSION"
+  test "$PLAN_RUN_CONFIG" = "$PLAN_RUN_ROOT/config" && echo config-in-run-root
+  test -f "$PLAN_RUN_CONFIG/config.json" && echo has-json
+  X
+  chmod +x $out/bin/cfg
+run:
+  default: bin/cfg
+config:
+  greeting:
+    type: string
+    default: hello
+YAML
+    run --separate-stderr plan run --recipes "$R" cfg
+    [ "$status" -eq 0 ]
+    [ "$output" = "greeting=hello
+version=0
+config-in-run-root
+has-json" ]
+    id=$(last_run)
+    [ "$(rec "$id" .config_version)" = 0 ]
+    [ "$(rec "$id" .config_override)" = false ]
+    run plan config set cfg greeting hi
+    [ "$status" -eq 0 ]
+    run --separate-stderr plan run --recipes "$R" cfg
+    [ "${lines[0]}" = greeting=hi ]
+    [ "${lines[1]}" = version=1 ]
+    id=$(last_run)
+    [ "$(rec "$id" .config_version)" = 1 ]
+    [ "$(rec "$id" '.attempts[0].config_version')" = 1 ]
+    run plan logs "$id"
+    [[ "$output" == *"configuration version 1; exited with status 0"* ]]
+    run plan ps -a
+    [[ "$(printf '%s\n' "$output" | grep "^$id")" == *" 1  "* ]]
+    # an override for this run only
+    printf 'greeting: yo\n' >"$BATS_TEST_TMPDIR/over.yaml"
+    run --separate-stderr plan run --recipes "$R" cfg --config "$BATS_TEST_TMPDIR/over.yaml"
+    [ "${lines[0]}" = greeting=yo ]
+    [ "$(rec "$(last_run)" .config_override)" = true ]
+    run --separate-stderr plan run --recipes "$R" cfg
+    [ "${lines[0]}" = greeting=hi ]
+    nothing_left
+}
