@@ -460,3 +460,41 @@ has-json" ]
     [ "${lines[0]}" = greeting=hi ]
     nothing_left
 }
+
+@test "a stop during the backoff ends the run at once; plan ps shows it restarting before" {
+    start_bg "$BATS_TEST_TMPDIR/out" "$PLAN" --root "$ROOT" run --recipes "$R" svc --entry status --restart on-failure --max-restarts 1000 -- 4
+    pid=$BG_PID
+    wait_until 400 eval 'ls "$ROOT/var/runs" 2>/dev/null | grep -q .'
+    id=$(last_run)
+    wait_until 400 run_state "$id" restarting
+    run plan ps
+    [[ "$output" == *"$id  restarting"* ]]
+    run plan stop "$id" --grace 5
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"(status 4)"* ]]
+    st=0
+    wait "$pid" || st=$?
+    [ "$st" -eq 4 ]
+    [ "$(rec "$id" '.attempts | length')" -lt 1000 ]
+    [ "$(rec "$id" .state)" = exited ]
+    nothing_left
+}
+
+@test "plan logs --follow prints what the attempt writes until it ends" {
+    start_bg "$BATS_TEST_TMPDIR/out" "$PLAN" --root "$ROOT" run --recipes "$R" svc --entry wait
+    pid=$BG_PID
+    wait_until 400 test -s "$M/child"
+    id=$(last_run)
+    wait_until 100 run_state "$id" running
+    "$PLAN" --root "$ROOT" logs -f "$id" >"$BATS_TEST_TMPDIR/followed" 2>&1 3>&- &
+    follower=$!
+    echo "$follower" >>"$BATS_TEST_TMPDIR/bg.pids"
+    sleep 0.2
+    kill -0 "$follower" # still following the running attempt
+    run plan stop "$id"
+    [ "$status" -eq 0 ]
+    wait_until 100 proc_gone "$follower"
+    grep -q got-term "$BATS_TEST_TMPDIR/followed"
+    wait "$pid" || true
+    nothing_left
+}
