@@ -173,44 +173,43 @@ bool sandbox_available(void)
 
 /* ---------- isolation for plan run and plan env ---------- */
 
-/* The one process a forwarder passes signals to; each forwarder is a
- * separate process, so this is per process, not shared. */
-static volatile sig_atomic_t forward_to;
-
-static void forward_down(int sig)
-{
-    if (forward_to > 0)
-        kill((pid_t)forward_to, sig);
-}
-
-static void forward_signals(pid_t pid)
-{
-    forward_to = pid;
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = forward_down;
-    sigemptyset(&sa.sa_mask);
-    const int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT};
-    for (size_t i = 0; i < 4; i++)
-        sigaction(sigs[i], &sa, NULL);
-}
-
 static int exit_code(int st)
 {
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
+/* The signals a forwarder passes on, and SIGCHLD; blocked before each
+ * fork, so that none is lost between the fork and the wait, and taken
+ * with sigwaitinfo: no handler, no global. */
+static void forwarded_set(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGHUP);
+    sigaddset(set, SIGQUIT);
+    sigaddset(set, SIGCHLD);
+}
+
 /* Forward signals to pid, reap every child (PID 1 inherits orphans) until
  * pid is gone, and exit with its status. */
-static void forward_and_wait(pid_t pid) __attribute__((noreturn));
-static void forward_and_wait(pid_t pid)
+static void forward_and_wait(pid_t pid, const sigset_t *set) __attribute__((noreturn));
+static void forward_and_wait(pid_t pid, const sigset_t *set)
 {
-    forward_signals(pid);
     for (;;) {
+        siginfo_t si;
+        int sig = sigwaitinfo(set, &si);
+        if (sig < 0)
+            continue; /* EINTR */
+        if (sig != SIGCHLD) {
+            kill(pid, sig);
+            continue;
+        }
         int st;
-        pid_t got = waitpid(-1, &st, 0);
-        if (got == pid)
-            _exit(exit_code(st));
+        pid_t got;
+        while ((got = waitpid(-1, &st, WNOHANG)) > 0)
+            if (got == pid)
+                _exit(exit_code(st));
         if (got < 0 && errno == ECHILD)
             _exit(127);
     }
@@ -289,13 +288,17 @@ int sandbox_isolate(const sandbox_isolation *iso, char *err, size_t errlen)
     }
     /* The next child is PID 1 of the new namespace; this process stays
      * outside it, to pass signals in and report the status out. */
+    sigset_t set, old;
+    forwarded_set(&set);
+    sigprocmask(SIG_BLOCK, &set, &old);
     pid_t init = fork();
     if (init < 0) {
         snprintf(err, errlen, "cannot fork: %s", strerror(errno));
+        sigprocmask(SIG_SETMASK, &old, NULL);
         return -1;
     }
     if (init > 0)
-        forward_and_wait(init);
+        forward_and_wait(init, &set);
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (isolate_mounts(iso) != 0)
         _exit(127);
@@ -305,8 +308,8 @@ int sandbox_isolate(const sandbox_isolation *iso, char *err, size_t errlen)
     if (cmd < 0)
         _exit(127);
     if (cmd > 0)
-        forward_and_wait(cmd);
+        forward_and_wait(cmd, &set);
     prctl(PR_SET_PDEATHSIG, SIGKILL);
-    signal(SIGTERM, SIG_DFL);
+    sigprocmask(SIG_SETMASK, &old, NULL); /* the command's mask is plan's */
     return 0;
 }

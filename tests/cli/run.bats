@@ -60,6 +60,7 @@ build: |
   #!/bin/sh
   echo "$PLAN_RUN_ROOT" >"$M/runroot"
   trap 'echo got-term; exit 0' TERM
+  echo ready
   echo $$ >"$M/child"
   while :; do sleep 0.05; done
   X
@@ -389,6 +390,17 @@ run_state() { [ "$(plan ps -a --json 2>/dev/null | jq -r --arg i "$1" '.runs[] |
     [ "$status" -eq 0 ]
     [[ "$output" == *refused* ]]
     [ "$(rec "$(last_run)" .no_network)" = true ]
+    nothing_left
+    # signals reach the command through the namespaces' two forwarders
+    start_bg "$BATS_TEST_TMPDIR/out" "$PLAN" --root "$ROOT" run --recipes "$R" svc --entry wait --isolate
+    pid=$BG_PID
+    wait_until 400 eval 'grep -qs ready "$ROOT"/var/runs/*/attempt-1.log'
+    id=$(grep -ls ready "$ROOT"/var/runs/*/attempt-1.log | xargs dirname | xargs basename)
+    run plan stop "$id"
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"(status 0)"* ]]
+    wait "$pid" || true
+    grep -q got-term "$BATS_TEST_TMPDIR/out"
     nothing_left
 }
 
