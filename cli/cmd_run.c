@@ -490,9 +490,14 @@ static int supervise_run(cli *c, plan_store *store, run_args *a, const plan_lock
             return rc;
         }
     }
+    /* From before the record exists, so that a plan stop that finds it
+     * is always taken as a stop. */
+    cli_forwarding fw;
+    cli_forward_begin(&fw);
     cli_run r;
     int rc = cli_run_create(c, &r);
     if (rc) {
+        cli_forward_end(&fw);
         cli_run_close(&r);
         free(state_dir);
         return rc;
@@ -512,8 +517,6 @@ static int supervise_run(cli *c, plan_store *store, run_args *a, const plan_lock
     struct sigaction ign = {.sa_handler = SIG_IGN}, old_pipe;
     sigemptyset(&ign.sa_mask);
     sigaction(SIGPIPE, &ign, &old_pipe);
-    cli_forwarding fw;
-    cli_forward_begin(&fw);
     attempt at = {0};
     double delay = BACKOFF_FIRST;
     for (;;) {
