@@ -1,11 +1,10 @@
-/* plan env [NAME[@RANGE]...] [-f plan.yaml] [--frozen] [--pure] [--keep] [-- CMD ARGS]
+/* plan env [NAME[@RANGE]...] [-f plan.yaml] [--frozen] [--pure] [--keep]
+ *          [--limit SPEC] [--isolate [--no-network]] [-- CMD ARGS]
  *
  * Resolve (or take the lock), realise, build the farm in a fresh run root,
  * run the command there with the composed environment, remove the run root.
- * Re-entry: the realised lock is cached under var/cache/env, keyed by what
- * decides it (the requests or plan.yaml and plan.lock, the recipes'
- * fingerprint, the store); a hit whose paths are all present resolves and
- * builds nothing. */
+ * All of it is in envroot.c, shared with plan run (the re-entry cache
+ * included); this file parses the command line and puts it together. */
 #include "envroot.h"
 
 #include <getopt.h>
