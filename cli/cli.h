@@ -66,6 +66,20 @@ bool cli_wants_help(const command *cmd, int argc, char **argv);
 
 /* ---- helpers ---- */
 volatile sig_atomic_t *cli_catch_interrupts(void);
+/* While a command runs: INT, TERM, HUP and QUIT sent to plan by a process
+ * (not by the terminal, which signals the command itself) are forwarded to
+ * the pid of cli_forward_to; each one received is noted for
+ * cli_forward_take (the last signal since the previous take, or 0; with
+ * *was_missed true when it came while no pid was set, so nobody got it). */
+typedef struct cli_forwarding {
+    struct sigaction old[4];
+} cli_forwarding;
+void cli_forward_begin(cli_forwarding *f);
+void cli_forward_to(pid_t pid);
+int cli_forward_take(bool *was_missed);
+void cli_forward_end(cli_forwarding *f);
+/* In a forked child: those four, and SIGPIPE, back to their defaults. */
+void cli_child_signals_default(void);
 char *cli_cache_dir(const cli *c); /* caller frees */
 char *cli_log_dir(const cli *c);   /* caller frees */
 /* --threads N (1..64); EXIT_USAGE with a message when it is not. */
@@ -83,11 +97,14 @@ int cmd_info(cli *c, const command *cmd, int argc, char **argv);
 int cmd_install(cli *c, const command *cmd, int argc, char **argv);
 int cmd_keys(cli *c, const command *cmd, int argc, char **argv);
 int cmd_list(cli *c, const command *cmd, int argc, char **argv);
+int cmd_logs(cli *c, const command *cmd, int argc, char **argv);
 int cmd_ps(cli *c, const command *cmd, int argc, char **argv);
 int cmd_registry(cli *c, const command *cmd, int argc, char **argv);
 int cmd_remove(cli *c, const command *cmd, int argc, char **argv);
 int cmd_rollback(cli *c, const command *cmd, int argc, char **argv);
+int cmd_run(cli *c, const command *cmd, int argc, char **argv);
 int cmd_shell_init(cli *c, const command *cmd, int argc, char **argv);
+int cmd_stop(cli *c, const command *cmd, int argc, char **argv);
 int cmd_upgrade(cli *c, const command *cmd, int argc, char **argv);
 int cmd_help(cli *c, const command *cmd, int argc, char **argv);
 int cmd_lock(cli *c, const command *cmd, int argc, char **argv);

@@ -5,7 +5,7 @@
  * the recipes or registries, built when missing; arguments with a '/' are
  * store paths), in the order given, which is the order prefer-first and
  * prefer-last follow.  The merge itself is plan_merge_plans. */
-#include "realise.h"
+#include "envroot.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -160,8 +160,16 @@ int cmd_merge(cli *c, const command *cmd, int argc, char **argv)
     if (rc == EXIT_OK && cli_open_store(c, &store))
         rc = EXIT_FAILURE_;
     if (rc == EXIT_OK) {
-        cli_requests rq = {&a.names, &a.ranges, &a.paths, &a.recipes};
-        rc = cli_lock_requests(c, store, &rq, &lock);
+        /* The plans are resolved exactly as plan env resolves its own. */
+        cli_env_request rq;
+        cli_env_request_init(&rq);
+        const plan_strlist *from[] = {&a.names, &a.ranges, &a.paths, &a.recipes};
+        plan_strlist *to[] = {&rq.names, &rq.ranges, &rq.paths, &rq.recipes};
+        for (size_t l = 0; l < 4; l++)
+            for (size_t i = 0; i < from[l]->len; i++)
+                plan_strlist_add(to[l], from[l]->items[i]);
+        rc = cli_env_lock_requests(c, store, &rq, &lock);
+        cli_env_request_release(&rq);
     }
     for (size_t i = 0; rc == EXIT_OK && i < n; i++)
         rc = plan_of(c, store, lock, a.order.items[i], &plans[i], &paths[i]);

@@ -102,6 +102,11 @@ const command plan_commands[] = {
      "  --prefer NAME       NAME wins any collision it is part of (repeatable)\n"
      "  --strategy S        collisions: error (default), prefer-first, prefer-last\n"
      "  --choose PATH=NAME  take PATH (e.g. bin/tool) from NAME\n"
+     "  --limit SPEC        resource limits for CMD: cpu=0.5,mem=64M,nofile=256,\n"
+     "                      nproc=32,nice=10 (any of them; see 'plan help run')\n"
+     "  --isolate           private mount, PID and IPC namespaces: the store\n"
+     "                      read-only, a private /tmp\n"
+     "  --no-network        with --isolate: no network at all\n"
      "\n"
      "The environment: <farm>/bin first on PATH, then each plan's env declarations\n"
      "(prepend/append take the directory in the farm), then plan.yaml's env.\n"
@@ -110,7 +115,8 @@ const command plan_commands[] = {
      "Examples:\n"
      "  plan env hello -- hello\n"
      "  plan env --recipes examples/recipes greeter@^1 wordfreq -- sh -c 'greeter | wordfreq'\n"
-     "  plan env --frozen -- make test     # CI, from plan.yaml and plan.lock\n"},
+     "  plan env --frozen -- make test     # CI, from plan.yaml and plan.lock\n"
+     "  plan env --limit mem=1G,nofile=1024 --isolate --no-network hello -- hello\n"},
     {"gc", cmd_gc, "delete store paths no root reaches",
      "usage: plan gc [--dry-run] [--delete-generations OLDER|+KEEP] [--max-freed SIZE]\n"
      "               [--yes]\n"
@@ -258,6 +264,21 @@ const command plan_commands[] = {
      "Examples:\n"
      "  plan log ./result\n"
      "  plan log --json ./result\n"},
+    {"logs", cmd_logs, "show the output of a plan run",
+     "usage: plan logs ID [--attempt N] [-f|--follow]\n"
+     "\n"
+     "Print what the run ID (from 'plan ps') wrote, standard output and error as\n"
+     "they came, for its last attempt or attempt N.  A line on standard error says\n"
+     "which run, attempt and configuration version it was.\n"
+     "\n"
+     "Options:\n"
+     "  --attempt N    that attempt (1 is the first)\n"
+     "  -f, --follow   keep printing while the attempt runs\n"
+     "\n"
+     "Examples:\n"
+     "  plan logs 3fa2c1d0\n"
+     "  plan logs 3fa2c1d0 --attempt 1\n"
+     "  plan logs -f 3fa2c1d0\n"},
     {"merge", cmd_merge, "merge plans into a new plan (one tree, one manifest, a lineage)",
      "usage: plan merge A B [C...] -o NAME@VERSION [--strategy S] [--prefer NAME]...\n"
      "                  [--merge-config] [--recipes DIR]...\n"
@@ -291,14 +312,21 @@ const command plan_commands[] = {
      "  plan merge --recipes examples/recipes hello motd -o hello-motd@1.0.0\n"
      "  plan merge web@^2 metrics -o site@2.1.0 --merge-config --prefer web\n"
      "  plan merge $(plan build a.yaml) $(plan build b.yaml) -o ab@0.1.0 --json\n"},
-    {"ps", cmd_ps, "list live run roots (plan env)",
-     "usage: plan ps [--json]\n"
+    {"ps", cmd_ps, "list live run roots (plan env) and runs (plan run)",
+     "usage: plan ps [-a|--all] [--json]\n"
      "\n"
-     "List the run roots that are alive: id, pid of plan, start time, plans and\n"
-     "command.  Liveness is a lock the run holds, not a guess from /proc.\n"
+     "List the run roots that are alive (plan env): id, pid of plan, start time,\n"
+     "plans and command; then the runs of plan run that are not over: id, state\n"
+     "(starting, running, restarting, lost), plan, entry, attempts, configuration\n"
+     "version, start time, command.  Liveness is a lock the run holds, not a guess\n"
+     "from /proc: 'lost' means plan itself was killed during the run.\n"
+     "\n"
+     "Options:\n"
+     "  -a, --all   also the runs that have exited\n"
      "\n"
      "Examples:\n"
      "  plan ps\n"
+     "  plan ps -a\n"
      "  plan ps --json\n"},
     {"publish", cmd_publish, "sign and upload a plan and its closure",
      "usage: plan publish RECIPE|PATH [--registry NAME] [--key NAME] [--token TOKEN]\n"
@@ -372,6 +400,41 @@ const command plan_commands[] = {
      "Examples:\n"
      "  plan rollback\n"
      "  plan rollback --to 2\n"},
+    {"run", cmd_run, "run a plan's entry point in a fresh run root, supervised",
+     "usage: plan run NAME[@RANGE]|PATH [--entry NAME] [--config FILE]\n"
+     "                [--restart POLICY] [--max-restarts N] [--limit SPEC]\n"
+     "                [--isolate [--no-network]] [--recipes DIR]... [-- ARGS...]\n"
+     "\n"
+     "Realise the plan as 'plan env' does, make a fresh run root (its farm, a\n"
+     "private TMPDIR, the plan's configuration in config/ and PLAN_CONFIG_* (see\n"
+     "'plan help config'), its state directory linked in), and run the\n"
+     "entry point its manifest names (default: 'default') with ARGS, in the\n"
+     "recipe's workdir.  plan supervises in the foreground: the output goes to the\n"
+     "terminal and to a log per attempt ('plan logs ID'); 'plan stop ID' ends it.\n"
+     "When an attempt ends, its run root is removed; only <root>/var/state/NAME\n"
+     "survives.  The exit status is the last attempt's (128+N for signal N).\n"
+     "\n"
+     "Options:\n"
+     "  --entry NAME         the entry point (the recipe's 'run:' keys)\n"
+     "  --config FILE        configuration values for this run only (JSON or\n"
+     "                       YAML key: value), over the stored ones\n"
+     "  --restart POLICY     no (default), on-failure, always; the delay doubles\n"
+     "                       from 0.5 s to at most 30 s\n"
+     "  --max-restarts N     restarts allowed (default 5)\n"
+     "  --limit SPEC         cpu=0.5,mem=64M,nofile=256,nproc=32,nice=10: over the\n"
+     "                       recipe's resources, key by key; mem is RLIMIT_DATA,\n"
+     "                       with a cgroup v2 group when one can be made\n"
+     "  --isolate            private mount, PID and IPC namespaces: the store\n"
+     "                       read-only, a private /tmp\n"
+     "  --no-network         with --isolate: no network at all\n"
+     "  --recipes DIR        recipe repositories (repeatable)\n"
+     "\n"
+     "Examples:\n"
+     "  plan run --recipes examples/recipes greeter\n"
+     "  plan run greeter --entry version\n"
+     "  plan run ./result --restart on-failure --max-restarts 3 -- --port 8080\n"
+     "  plan run greeter --config ./staging.yaml\n"
+     "  plan run greeter --limit mem=128M,nofile=512 --isolate --no-network\n"},
     {"search", cmd_search, "find package names in the registries",
      "usage: plan search TERM [--json]\n"
      "\n"
@@ -411,6 +474,20 @@ const command plan_commands[] = {
      "Examples:\n"
      "  echo 'eval \"$(plan shell-init bash)\"' >> ~/.bashrc\n"
      "  plan shell-init fish | source\n"},
+    {"stop", cmd_stop, "stop a plan run: SIGTERM, then SIGKILL after a grace period",
+     "usage: plan stop ID [--grace SECONDS]\n"
+     "\n"
+     "Ask the supervisor of run ID (from 'plan ps') to stop: it sends SIGTERM to\n"
+     "the command, SIGKILL once the grace period is over (default 10 s), does not\n"
+     "restart it, removes the run root and exits.  'plan stop' waits for that and\n"
+     "prints the command's status.\n"
+     "\n"
+     "Options:\n"
+     "  --grace SECONDS   time between SIGTERM and SIGKILL (default 10)\n"
+     "\n"
+     "Examples:\n"
+     "  plan stop 3fa2c1d0\n"
+     "  plan stop 3fa2c1d0 --grace 2\n"},
     {"store", cmd_store, "work with the store directly (add, verify, export, ...)", NULL},
     {"upgrade", cmd_upgrade, "move a profile's packages to the newest versions allowed",
      "usage: plan upgrade [--profile NAME] [--recipes DIR]... [--prefer NAME]...\n"
@@ -464,14 +541,18 @@ int cli_unknown_command(cli *c, const command *table, size_t n, const char *pref
 {
     const command *best = NULL;
     size_t best_d = (size_t)-1;
+    bool best_prefix = false;
     for (size_t i = 0; i < n; i++) {
         size_t d = plan_edit_distance(name, table[i].name);
-        /* A prefix ("pat" for "path-info") is as good as a typo. */
-        if (!strncmp(table[i].name, name, strlen(name)))
+        /* A prefix ("pat" for "path-info") is as good as a typo, and wins
+         * a tie with one ("stor": store, not stop). */
+        bool is_prefix = !strncmp(table[i].name, name, strlen(name));
+        if (is_prefix)
             d = d < 1 ? d : 1;
-        if (d < best_d) {
+        if (d < best_d || (d == best_d && is_prefix && !best_prefix)) {
             best_d = d;
             best = &table[i];
+            best_prefix = is_prefix;
         }
     }
     cli_clear_progress(c);

@@ -28,18 +28,6 @@ char *cli_run_dir(const cli *c);
  * when absent).  EXIT_USAGE (reported) on a malformed request. */
 int cli_split_request(cli *c, const command *cmd, const char *arg, char **name, char **range);
 
-/* Requests as plan env takes them: NAME[@RANGE] (names[i], ranges[i],
- * "*" for none) from the recipe repositories (recipes, else the
- * configuration file's) or registries, and store-path arguments. */
-typedef struct cli_requests {
-    const plan_strlist *names, *ranges, *paths, *recipes;
-} cli_requests;
-/* Resolve and realise them (cached as plan env caches them) into a lock
- * whose packages all have store paths, held by the store's session; a
- * store path joins as a request named after it.  EXIT_OK, or a failure
- * already reported (cmd_env.c). */
-int cli_lock_requests(cli *c, plan_store *store, const cli_requests *requests, plan_lock **out);
-
 /* A lineage as JSON: [{name, version, content_hash, path, present,
  * lineage?}] (cmd_store_path_info.c). */
 json_t *cli_lineage_json(const plan_lineage *l, size_t n);

@@ -104,6 +104,10 @@ say "plan env: merge plans in a fresh run root, run a command natively, remove t
 p env --recipes "$recipes" greeter wordfreq -- sh -c 'greeter | wordfreq 3; echo "run root: $PLAN_RUN_ROOT"'
 ls -A "$PLAN_RUN_DIR"
 
+say "plan run: greeter's entry point in a fresh run root, supervised, with its recipe's limits; the record stays"
+p run --recipes "$recipes" greeter
+p ps -a
+
 say "a project: plan.yaml + plan.lock, then the CI form 'plan env --frozen'"
 mkdir -p "$work/project" && cd "$work/project"
 printf 'packages:\n  greeter: ^1.0.0\nrecipes:\n  - %s\nenv:\n  GREETER_NAME: CI\n' "$recipes" >plan.yaml

@@ -209,6 +209,9 @@ static json_t *describe(const plan_recipe *r, const input *in, size_t nin)
     json_object_set_new(o, "run", run_json(r));
     json_object_set_new(o, "config", config_json(r));
     json_object_set_new(o, "resources", resources_json(r));
+    /* Only when set, so that recipes without them keep their hashes. */
+    set_opt(o, "workdir", r->workdir);
+    set_opt(o, "state", r->state);
     return o;
 }
 

@@ -638,6 +638,32 @@ static int parse_config(parser *p, struct fy_node *v)
     return rc;
 }
 
+const char *plan_resource_check(const char *key, const char *value, bool *known)
+{
+    *known = true;
+    char *end;
+    if (!strcmp(key, "cpu")) {
+        double d = strtod(value, &end);
+        return *end || end == value || !(d > 0) || d > 4096
+                   ? "a number of CPUs such as 0.5 or 2" : NULL;
+    }
+    if (!strcmp(key, "mem")) {
+        uint64_t size;
+        return plan_parse_size(value, &size) != 0 || size == 0 ? "a size such as 512M or 2G"
+                                                                : NULL;
+    }
+    bool nice = !strcmp(key, "nice");
+    if (!nice && strcmp(key, "nofile") && strcmp(key, "nproc")) {
+        *known = false;
+        return NULL;
+    }
+    errno = 0;
+    long n = strtol(value, &end, 10);
+    if (*end || end == value || errno || (nice ? (n < -20 || n > 19) : (n < 1 || n > 1 << 24)))
+        return nice ? "an integer from -20 to 19" : "a positive integer";
+    return NULL;
+}
+
 static int parse_resources(parser *p, struct fy_node *v)
 {
     static const char *const known[] = {"cpu", "mem", "nofile", "nproc", "nice", NULL};
@@ -660,26 +686,46 @@ static int parse_resources(parser *p, struct fy_node *v)
             return unknown_key(p, fy_node_pair_key(pair), " in 'resources'", k ? k : "?", known);
         if ((rc = get_string(p, val, k, slot)))
             return rc;
-        char *end;
-        uint64_t size;
-        if (slot == &res->cpu) {
-            double d = strtod(*slot, &end);
-            if (*end || end == *slot || !(d > 0) || d > 4096)
-                rc = perr(p, val, "field 'resources.cpu': expected a number of CPUs such as 0.5 "
-                                  "or 2, found '%s'", *slot);
-        } else if (slot == &res->mem) {
-            if (plan_parse_size(*slot, &size) != 0 || size == 0)
-                rc = perr(p, val, "field 'resources.mem': expected a size such as 512M or 2G, "
-                                  "found '%s'", *slot);
-        } else {
-            long n = strtol(*slot, &end, 10);
-            bool nice = slot == &res->nice;
-            if (*end || end == *slot || (nice ? (n < -20 || n > 19) : (n < 1 || n > 1 << 24)))
-                rc = perr(p, val, "field 'resources.%s': expected %s, found '%s'", k,
-                          nice ? "an integer from -20 to 19" : "a positive integer", *slot);
-        }
+        bool is_known;
+        const char *expected = plan_resource_check(k, *slot, &is_known);
+        if (expected)
+            rc = perr(p, val, "field 'resources.%s': expected %s, found '%s'", k, expected,
+                      *slot);
     }
     return rc;
+}
+
+/* ---------- workdir and state: where plan run works and what it keeps ---------- */
+
+/* Names the run root itself uses (docs/commands/run.md#the-run-root). */
+static const char *const run_root_names[] = {"env", "tmp", "config", NULL};
+
+static int parse_workdir(parser *p, struct fy_node *v)
+{
+    int rc = get_string(p, v, "workdir", &p->r->workdir);
+    if (!rc && strcmp(p->r->workdir, ".") != 0 && !is_inner_path(p->r->workdir))
+        rc = perr(p, v, "field 'workdir': expected a directory relative to the run root, such as "
+                        "'.', 'data' or 'env/share/app', found '%s'", p->r->workdir);
+    return rc;
+}
+
+static int parse_state(parser *p, struct fy_node *v)
+{
+    int rc = get_string(p, v, "state", &p->r->state);
+    if (rc)
+        return rc;
+    const char *s = p->r->state;
+    bool ok = *s && strcmp(s, ".") && strcmp(s, "..") && strlen(s) <= 100;
+    for (const char *c = s; ok && *c; c++)
+        ok = isalnum((unsigned char)*c) || *c == '.' || *c == '_' || *c == '-';
+    if (!ok)
+        return perr(p, v, "field 'state': expected a directory name (letters, digits, . _ -) "
+                          "such as 'data', found '%s'", s);
+    for (size_t i = 0; run_root_names[i]; i++)
+        if (!strcmp(s, run_root_names[i]))
+            return perr(p, v, "field 'state': '%s' is a name the run root uses itself (env, tmp, "
+                              "config); choose another, such as 'data'", s);
+    return 0;
 }
 
 /* ---------- the top level ---------- */
@@ -688,7 +734,8 @@ static int parse_top(parser *p, struct fy_node *root)
 {
     static const char *const known[] = {
         "name", "version", "summary", "license", "homepage", "sources", "depends",
-        "build-depends", "build", "check", "env", "run", "config", "resources", NULL};
+        "build-depends", "build", "check", "env", "run", "config", "resources", "workdir",
+        "state", NULL};
     if (!root || !fy_node_is_mapping(root))
         return perr(p, root, "a recipe is a mapping of fields (name, version, build, ...), "
                              "found %s; 'plan recipe new NAME' writes a template",
@@ -730,6 +777,10 @@ static int parse_top(parser *p, struct fy_node *root)
             rc = parse_config(p, v);
         else if (!strcmp(k, "resources"))
             rc = parse_resources(p, v);
+        else if (!strcmp(k, "workdir"))
+            rc = parse_workdir(p, v);
+        else if (!strcmp(k, "state"))
+            rc = parse_state(p, v);
         else
             rc = unknown_key(p, fy_node_pair_key(pair), "", k, known);
         if (!rc && !strcmp(k, "name")) {
@@ -991,6 +1042,8 @@ void plan_recipe_free(plan_recipe *r)
     free(r->resources.nofile);
     free(r->resources.nproc);
     free(r->resources.nice);
+    free(r->workdir);
+    free(r->state);
     free(r);
 }
 

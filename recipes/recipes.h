@@ -73,7 +73,14 @@ typedef struct plan_recipe {
     plan_recipe_config *config;
     size_t n_config;
     plan_recipe_resources resources;
+    char *workdir;    /* plan run's working directory, relative to the run root; NULL: the run root */
+    char *state;      /* the name of the plan's state directory in the run root, or NULL */
 } plan_recipe;
+
+/* Is value a valid resources value for key (cpu, mem, nofile, nproc, nice)?
+ * NULL when it is, else what was expected ("a size such as 512M or 2G"),
+ * and for an unknown key NULL with *known false. */
+const char *plan_resource_check(const char *key, const char *value, bool *known);
 
 /* Parse and validate a recipe file.  Errors name file:line:column, the
  * field, what was expected and a hint.  Free with plan_recipe_free. */
@@ -260,6 +267,68 @@ int plan_config_materialise(plan_store *store, const char *name, const char *pla
                             const char *config_dir, const char *override_file,
                             plan_run_config *out);
 void plan_run_config_release(plan_run_config *c);
+/* ---- resource limits and isolation for plan run and plan env
+ * (recipes/limits.c; docs/commands/run.md#limits) ---- */
+enum {
+    PLAN_LIMIT_CPU, PLAN_LIMIT_MEM, PLAN_LIMIT_NOFILE, PLAN_LIMIT_NPROC, PLAN_LIMIT_NICE,
+    PLAN_LIMIT_COUNT
+};
+
+typedef struct plan_limits {
+    bool set[PLAN_LIMIT_COUNT];
+    bool required[PLAN_LIMIT_COUNT];  /* from --limit: an error when it cannot be applied */
+    char text[PLAN_LIMIT_COUNT][32];  /* as written */
+    double cpu;                       /* CPUs */
+    uint64_t mem;                     /* bytes */
+    long nofile, nproc, nice;
+} plan_limits;
+
+/* The key of a limit ("cpu", ...), by its index. */
+const char *plan_limit_name(int which);
+/* Set one limit from its text, validated as a recipe's resources are;
+ * required marks it as asked for explicitly.  PLAN_ERR_INVALID naming the
+ * key and what was expected. */
+int plan_limits_set(plan_ctx *ctx, plan_limits *l, const char *key, const char *value,
+                    bool required);
+/* "cpu=0.5,mem=64M,nofile=256,nproc=32,nice=10" (any subset), each required. */
+int plan_limits_parse(plan_ctx *ctx, plan_limits *l, const char *spec);
+bool plan_limits_any(const plan_limits *l);
+
+/* How the limits are applied: setrlimit (mem as RLIMIT_DATA, nofile,
+ * nproc), setpriority (nice), and a cgroup v2 child group (memory.max,
+ * cpu.max, pids.max) when /sys/fs/cgroup is a cgroup v2 hierarchy that
+ * can be written.  A required limit that nothing can apply is an error;
+ * a default one is left out and said so in the report. */
+typedef struct plan_limits_setup plan_limits_setup;
+/* Decide, and make the cgroup (named after name) if one is used.  Free
+ * with plan_limits_setup_free, which removes the cgroup. */
+int plan_limits_prepare(plan_ctx *ctx, const plan_limits *l, const char *name,
+                        plan_limits_setup **out);
+/* One line for people: "mem=64M (RLIMIT_DATA), nofile=256 (RLIMIT_NOFILE); not applied: cpu=0.5 (...)". */
+const char *plan_limits_report(const plan_limits_setup *s);
+/* In the forked child: join the cgroup first (so that everything the
+ * child starts is in it), and set the rlimits and the nice value last,
+ * right before exec (so that nothing of plan's own runs under a small
+ * RLIMIT_DATA).  0, or -1 with a message in err. */
+int plan_limits_join(const plan_limits_setup *s, char *err, size_t errlen);
+int plan_limits_apply(const plan_limits_setup *s, char *err, size_t errlen);
+void plan_limits_setup_free(plan_limits_setup *s);
+
+typedef struct plan_isolation {
+    bool no_network;
+    const char *store_dir;          /* read-only inside */
+    const char *const *keep;        /* directories that must stay reachable (run root, state, cwd) */
+    size_t n_keep;
+} plan_isolation;
+/* Can this process isolate (mount, PID, IPC, and network with
+ * no_network)?  0, or PLAN_ERR_FAILED naming the namespace that is
+ * unavailable and the way out (run without --isolate). */
+int plan_isolation_check(plan_ctx *ctx, bool no_network);
+/* In the forked child, after plan_limits_join: enter the namespaces.
+ * Returns 0 in the process that is to exec the command; the processes
+ * above it forward signals and _exit with its status.  -1 with a message
+ * in err. */
+int plan_isolation_enter(const plan_isolation *iso, char *err, size_t errlen);
 
 /* ---- merging plans into a new plan (docs/commands/merge.md) ---- */
 typedef struct plan_merge_request {

@@ -147,21 +147,169 @@ int sandbox_run(const sandbox_spec *sp, char *const argv[], char *const envp[], 
     _exit(127);
 }
 
-bool sandbox_available(void)
+int sandbox_probe(int flags)
 {
-    /* Try the same unshare in a throwaway child: a cheap, honest answer. */
+    /* Try the unshare in a throwaway child: a cheap, honest answer. */
     pid_t pid = fork();
     if (pid < 0)
-        return false;
+        return errno;
     if (pid == 0) {
-        int flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET;
         if (getuid() != 0)
             flags |= CLONE_NEWUSER;
-        _exit(unshare(flags) == 0 ? 0 : 1);
+        _exit(unshare(flags) == 0 ? 0 : (errno & 0xff ? errno & 0xff : 1));
     }
     int st;
     while (waitpid(pid, &st, 0) < 0)
         if (errno != EINTR)
-            return false;
-    return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+            return errno;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : EPERM;
+}
+
+bool sandbox_available(void)
+{
+    return sandbox_probe(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS |
+                         CLONE_NEWNET) == 0;
+}
+
+/* ---------- isolation for plan run and plan env ---------- */
+
+static int exit_code(int st)
+{
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* The signals a forwarder passes on, and SIGCHLD; blocked before each
+ * fork, so that none is lost between the fork and the wait, and taken
+ * with sigwaitinfo: no handler, no global. */
+static void forwarded_set(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGHUP);
+    sigaddset(set, SIGQUIT);
+    sigaddset(set, SIGCHLD);
+}
+
+/* Forward signals to pid, reap every child (PID 1 inherits orphans) until
+ * pid is gone, and exit with its status. */
+static void forward_and_wait(pid_t pid, const sigset_t *set) __attribute__((noreturn));
+static void forward_and_wait(pid_t pid, const sigset_t *set)
+{
+    for (;;) {
+        siginfo_t si;
+        int sig = sigwaitinfo(set, &si);
+        if (sig < 0)
+            continue; /* EINTR */
+        if (sig != SIGCHLD) {
+            kill(pid, sig);
+            continue;
+        }
+        int st;
+        pid_t got;
+        while ((got = waitpid(-1, &st, WNOHANG)) > 0)
+            if (got == pid)
+                _exit(exit_code(st));
+        if (got < 0 && errno == ECHILD)
+            _exit(127);
+    }
+}
+
+static bool below_tmp(const char *path)
+{
+    return !strcmp(path, "/tmp") || !strncmp(path, "/tmp/", 5);
+}
+
+/* Shorter paths first, so a parent is bound before what lies below it. */
+static int by_length(const void *a, const void *b)
+{
+    size_t la = strlen(*(const char *const *)a), lb = strlen(*(const char *const *)b);
+    return la < lb ? -1 : la > lb;
+}
+
+static int isolate_mounts(const sandbox_isolation *iso)
+{
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) {
+        say("plan: isolation: %s cannot make mounts private: %s\n", "", errno);
+        return -1;
+    }
+    /* What lives below /tmp (a test root, a run root) would vanish under
+     * the private /tmp: open it first, bind it back afterwards. */
+    size_t n = iso->n_keep + 1;
+    const char **paths = plan_xcalloc(n, sizeof(char *));
+    int *fds = plan_xcalloc(n, sizeof(int));
+    paths[0] = iso->store_dir;
+    for (size_t i = 0; i < iso->n_keep; i++)
+        paths[i + 1] = iso->keep[i];
+    qsort(paths, n, sizeof(char *), by_length);
+    for (size_t i = 0; i < n; i++)
+        fds[i] = below_tmp(paths[i]) ? open(paths[i], O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
+    int rc = 0;
+    if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") != 0) {
+        say("plan: isolation: %s no private /tmp: %s\n", "", errno);
+        rc = -1;
+    }
+    for (size_t i = 0; !rc && i < n; i++) {
+        if (fds[i] < 0)
+            continue;
+        char from[64];
+        snprintf(from, sizeof(from), "/proc/self/fd/%d", fds[i]);
+        if (plan_fs_mkdirs(paths[i], 0755) != 0 ||
+            mount(from, paths[i], NULL, MS_BIND | MS_REC, NULL) != 0) {
+            say("plan: isolation: cannot keep '%s' below the private /tmp: %s\n", paths[i],
+                errno);
+            rc = -1;
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    free(fds);
+    free(paths);
+    if (!rc && (bind(iso->store_dir) != 0 || make_read_only(iso->store_dir) != 0))
+        rc = -1;
+    if (!rc && mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0) {
+        say("plan: isolation: %s no private /proc: %s\n", "", errno);
+        rc = -1;
+    }
+    return rc;
+}
+
+int sandbox_isolate(const sandbox_isolation *iso, char *err, size_t errlen)
+{
+    uid_t uid = getuid();
+    gid_t gid = getgid();
+    int flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | (iso->no_network ? CLONE_NEWNET : 0);
+    if (uid != 0)
+        flags |= CLONE_NEWUSER;
+    if (unshare(flags) != 0 || (uid != 0 && map_user(uid, gid) != 0)) {
+        snprintf(err, errlen, "cannot create the namespaces: %s", strerror(errno));
+        return -1;
+    }
+    /* The next child is PID 1 of the new namespace; this process stays
+     * outside it, to pass signals in and report the status out. */
+    sigset_t set, old;
+    forwarded_set(&set);
+    sigprocmask(SIG_BLOCK, &set, &old);
+    pid_t init = fork();
+    if (init < 0) {
+        snprintf(err, errlen, "cannot fork: %s", strerror(errno));
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        return -1;
+    }
+    if (init > 0)
+        forward_and_wait(init, &set);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (isolate_mounts(iso) != 0)
+        _exit(127);
+    /* PID 1 ignores signals it has no handler for, so the command runs as
+     * PID 2 and PID 1 forwards to it. */
+    pid_t cmd = fork();
+    if (cmd < 0)
+        _exit(127);
+    if (cmd > 0)
+        forward_and_wait(cmd, &set);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    sigprocmask(SIG_SETMASK, &old, NULL); /* the command's mask is plan's */
+    return 0;
 }

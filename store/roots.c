@@ -272,6 +272,9 @@ static void session_parse(const char *text, plan_session *out)
                 char *name = note_value(v);
                 if (name)
                     plan_strlist_take(&out->plans, name);
+            } else if (!strcmp(line, "run")) {
+                free(out->run);
+                out->run = note_value(v);
             }
         }
         free(line);
@@ -284,6 +287,7 @@ static void session_release(plan_session *x)
     free(x->id);
     free(x->runroot);
     free(x->command);
+    free(x->run);
     plan_strlist_release(&x->roots);
     plan_strlist_release(&x->plans);
     plan_strlist_release(&x->runroots);

@@ -270,7 +270,7 @@ int plan_store_rewrite_digest(plan_ctx *ctx, const char *dir, const char *from,
  * PLAN_ERR_NOT_FOUND if one is not (or no longer) in the store. */
 int plan_store_hold(plan_store *store, const char *basename);
 int plan_store_hold_many(plan_store *store, const char *const *basenames, size_t n);
-/* Describe the session for 'plan ps': key is "command" or "plan". */
+/* Describe the session for 'plan ps': key is "command", "plan" or "run". */
 int plan_store_session_note(plan_store *store, const char *key, const char *value);
 /* The session's locked descriptor, or -1 before anything was held.  A
  * child that inherits it keeps the session (and its run root) alive. */
@@ -284,6 +284,7 @@ typedef struct plan_session {
     plan_strlist runroots;  /* every run root it made */
     char *command;          /* from plan_store_session_note, or NULL */
     plan_strlist plans;     /* from plan_store_session_note */
+    char *run;              /* the id of the plan run it belongs to, or NULL */
     plan_strlist roots;     /* basenames held */
     bool live;              /* its lock is held */
 } plan_session;
