@@ -4,7 +4,9 @@
 # script that names its own store path, a resources-only plan and a service
 # with entry points and a configuration schema), then shows reuse, the
 # reproducibility check, references, deterministic export, hostile-safe
-# import, verification, repair and optimisation.
+# import, verification, repair and optimisation; then profiles, plan env,
+# plan run, plan config, plan merge, a project's frozen lock, gc, and a
+# signed registry on loopback (publish, install from it).
 set -euo pipefail
 build=${1:-build}
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -107,6 +109,19 @@ ls -A "$PLAN_RUN_DIR"
 say "plan run: greeter's entry point in a fresh run root, supervised, with its recipe's limits; the record stays"
 p run --recipes "$recipes" greeter
 p ps -a
+
+say "plan config: greeter's configuration lives outside the store, versioned and validated"
+p config set greeter name operator
+p config set greeter repeat many || echo "(refused, as it must be: 'repeat' is an int)"
+p config list greeter
+p run --recipes "$recipes" greeter
+p config history greeter
+p config rollback greeter 0
+
+say "plan merge: hello and motd merged into one new plan (hard links), with its lineage"
+merged=$(p merge --recipes "$recipes" hello motd -o hello-motd@1.0.0)
+p store path-info "$merged"
+p env "$merged" -- hello merged
 
 say "a project: plan.yaml + plan.lock, then the CI form 'plan env --frozen'"
 mkdir -p "$work/project" && cd "$work/project"

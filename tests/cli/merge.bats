@@ -284,3 +284,13 @@ ln -s $out/bin/e $out/bin/e-abs'
     [ "$status" -eq 0 ]
     [[ "$output" == *"Examples:"* ]]
 }
+
+@test "merge: plan run starts a merged plan's entry points, from either constituent" {
+    m=$(plan merge --recipes "$R" a b -o ab@1.0.0 --prefer a)
+    run --separate-stderr plan run "$m"
+    [ "$status" -eq 0 ] || { echo "$stderr"; false; }
+    [ "$output" = from-a ]
+    run --separate-stderr plan run "$m" --entry tool-b
+    [ "$status" -eq 0 ] || { echo "$stderr"; false; }
+    [ "$output" = from-b ]
+}

@@ -182,7 +182,9 @@ add() { plan store add "$SRC" --name hello --version 1.0 "$@"; }
 
 @test "an add killed midway leaves nothing after the next start" {
     for i in $(seq 1 400); do head -c 100000 /dev/zero >"$SRC/f$i"; echo $i >>"$SRC/f$i"; done
-    add --threads 1 & pid=$!
+    # exec: $! must be plan itself, not a subshell running the add function
+    # (killing that would leave plan running)
+    (exec "$PLAN" --root "$ROOT" store add "$SRC" --name hello --version 1.0 --threads 1) & pid=$!
     sleep 0.05
     kill -9 $pid || true
     wait $pid || true
