@@ -98,7 +98,7 @@ void cli_sources_close(cli_sources *s)
  * (their paths would not be valid here): their published recipes are
  * downloaded, verified and built, with the lock's versions pinned. */
 static int build_foreign(cli *c, cli_sources *s, plan_store *store, plan_lock *lock,
-                         plan_lock_package **todo, size_t n)
+                         plan_lock_package **pkgs, size_t n)
 {
     /* A fresh folder each time: the repository holds exactly the
      * recipes just verified. */
@@ -110,7 +110,7 @@ static int build_foreign(cli *c, cli_sources *s, plan_store *store, plan_lock *l
         rc = cli_error(c, "cannot create a folder in '%s' for published recipes", cache);
     for (size_t k = 0; k < n && rc == EXIT_OK; k++) {
         char *file = NULL;
-        if (plan_regsource_recipe(s->reg, todo[k]->name, todo[k]->version, dir, &file))
+        if (plan_regsource_recipe(s->reg, pkgs[k]->name, pkgs[k]->version, dir, &file))
             rc = cli_fail(c);
         free(file);
     }
@@ -120,7 +120,7 @@ static int build_foreign(cli *c, cli_sources *s, plan_store *store, plan_lock *l
     cli_build_opts_init(c, &bo, repo);
     bo.pins = lock;
     for (size_t k = 0; k < n && rc == EXIT_OK; k++) {
-        plan_lock_package *p = todo[k];
+        plan_lock_package *p = pkgs[k];
         const plan_recipe *r = plan_recipe_repo_exact(repo, p->name, p->version);
         plan_build_result br;
         if (!r) {

@@ -64,7 +64,7 @@ build: |
   echo $$ >"$M/child"
   while :; do sleep 0.05; done
   X
-  cat >$out/bin/stubborn <<'X'
+  cat >$out/bin/deaf <<'X'
   #!/bin/sh
   echo "$PLAN_RUN_ROOT" >"$M/runroot"
   trap '' TERM
@@ -99,7 +99,7 @@ run:
   status: bin/status
   crash: bin/crash
   wait: bin/wait
-  stubborn: bin/stubborn
+  deaf: bin/deaf
   alloc: bin/alloc
   files: bin/files
   connect: bin/connect
@@ -208,10 +208,10 @@ run_state() { [ "$(plan ps -a --json 2>/dev/null | jq -r --arg i "$1" '.runs[] |
 }
 
 @test "SIGKILL of plan: the run is 'lost', and the next plan run or plan gc removes the stale run root" {
-    # stubborn is one process (exec sleep), so nothing else holds the session
+    # deaf is one process (exec sleep), so nothing else holds the session
     for reaper in run gc; do
         rm -f "$M/child" "$M/runroot"
-        start_bg "$BATS_TEST_TMPDIR/out" "$PLAN" --root "$ROOT" run --recipes "$R" svc --entry stubborn
+        start_bg "$BATS_TEST_TMPDIR/out" "$PLAN" --root "$ROOT" run --recipes "$R" svc --entry deaf
         pid=$BG_PID
         wait_until 400 test -s "$M/child"
         id=$(last_run)
@@ -273,7 +273,7 @@ run_state() { [ "$(plan ps -a --json 2>/dev/null | jq -r --arg i "$1" '.runs[] |
 }
 
 @test "plan stop: a command that ignores SIGTERM is killed once the grace is over" {
-    start_bg "$BATS_TEST_TMPDIR/out" "$PLAN" --root "$ROOT" run --recipes "$R" svc --entry stubborn
+    start_bg "$BATS_TEST_TMPDIR/out" "$PLAN" --root "$ROOT" run --recipes "$R" svc --entry deaf
     pid=$BG_PID
     wait_until 400 test -s "$M/child"
     id=$(last_run)
