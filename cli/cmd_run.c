@@ -109,8 +109,17 @@ static int load_plan(cli *c, plan_store *store, run_args *a, const plan_lock *lo
     } else {
         rp->command = plan_xstrdup(json_string_value(json_object_get(run, entry)));
         const char *w = json_str(rp->manifest, "workdir"), *s = json_str(rp->manifest, "state");
-        rp->workdir = w ? plan_xstrdup(w) : NULL;
-        rp->state = s ? plan_xstrdup(s) : NULL;
+        /* The manifest may come from an imported archive: its fields get
+         * the recipe's checks again before they name paths. */
+        const char *why = w ? plan_recipe_workdir_problem(w) : NULL;
+        const char *swhy = s ? plan_recipe_state_problem(s) : NULL;
+        if (why || swhy)
+            rc = cli_error(c, "the manifest of %s %s declares %s '%s', but it must be %s: the "
+                              "plan was not made by plan build, or was changed; refused",
+                           rp->name, rp->version, why ? "workdir" : "state", why ? w : s,
+                           why ? why : swhy);
+        rp->workdir = w && !rc ? plan_xstrdup(w) : NULL;
+        rp->state = s && !rc ? plan_xstrdup(s) : NULL;
     }
     free(file);
     return rc;
@@ -306,6 +315,29 @@ static int supervise(cli_run *r, pid_t pid, int out_r, int err_r, int log_fd, at
     return WIFSIGNALED(st) ? WTERMSIG(st) : 0;
 }
 
+/* The working directory, links resolved, must be in the run root, the
+ * state directory or the store: a plan's links never take a run elsewhere. */
+static int check_workdir(cli *c, plan_store *store, const char *rr, const char *state_dir,
+                         const run_plan *rp, const char *workdir)
+{
+    char *real = realpath(workdir, NULL);
+    const char *within[] = {rr, state_dir, plan_store_dir(store)};
+    bool ok = false;
+    for (size_t i = 0; real && i < 3 && !ok; i++) {
+        char *top = within[i] ? realpath(within[i], NULL) : NULL;
+        size_t n = top ? strlen(top) : 0;
+        ok = top && !strncmp(real, top, n) && (real[n] == '/' || real[n] == '\0');
+        free(top);
+    }
+    int rc = ok ? EXIT_OK
+                : cli_error(c, "the working directory of %s %s ('workdir: %s') leads to '%s', "
+                               "outside its run root, state and the store: refused",
+                            rp->name, rp->version, rp->workdir ? rp->workdir : ".",
+                            real ? real : workdir);
+    free(real);
+    return rc;
+}
+
 /* The run root's layout: tmp/, config/, the state link; the variables. */
 static int lay_out(cli *c, plan_store *store, const run_args *a, cli_run *r, const run_plan *rp,
                    const char *state_dir, cli_envroot *er, char **workdir, int64_t *config_version,
@@ -330,9 +362,15 @@ static int lay_out(cli *c, plan_store *store, const run_args *a, cli_run *r, con
     *workdir = rp->workdir && strcmp(rp->workdir, ".") ? plan_path_join(rr, rp->workdir)
                                                        : plan_xstrdup(rr);
     struct stat sb;
-    if (!rc && stat(*workdir, &sb) != 0 && plan_fs_mkdirs(*workdir, 0755) != 0)
-        rc = cli_error(c, "cannot create the working directory '%s' (the recipe's 'workdir: "
-                          "%s'): %s", *workdir, rp->workdir, strerror(errno));
+    /* What the plans provide (env/...) is only ever entered, never made:
+     * a link a plan ships could lead the creation anywhere. */
+    bool in_farm = rp->workdir && (!strcmp(rp->workdir, "env") || !strncmp(rp->workdir, "env/", 4));
+    if (!rc && stat(*workdir, &sb) != 0 && (in_farm || plan_fs_mkdirs(*workdir, 0755) != 0))
+        rc = cli_error(c, "cannot %s the working directory '%s' (the recipe's 'workdir: "
+                          "%s'): %s", in_farm ? "enter" : "create", *workdir, rp->workdir,
+                       in_farm ? "the plans provide no such directory" : strerror(errno));
+    if (!rc)
+        rc = check_workdir(c, store, rr, state_dir, rp, *workdir);
     cli_env_set(&er->env, "TMPDIR", tmp);
     /* The logical path: a workdir through the state link stays in the run root. */
     cli_env_set(&er->env, "PWD", *workdir);

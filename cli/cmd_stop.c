@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,12 +56,19 @@ int cmd_stop(cli *c, const command *cmd, int argc, char **argv)
                                 "('plan logs %s' and the record in '%s')", id, id, dir);
         goto out;
     }
+    /* The record is a file: a pid that is not a plain process id (0, -1,
+     * or one that a cast would turn into them) is never signalled. */
+    if (pid <= 1 || pid > INT_MAX) {
+        rc = cli_error(c, "the record of '%s' names no valid supervisor (pid %lld): it is "
+                          "damaged; remove '%s'", id, (long long)pid, dir);
+        goto out;
+    }
     char *file = plan_path_join(dir, "stop");
     char *text = plan_xasprintf("%g\n", grace);
     int wr = plan_fs_write_atomic(file, text, strlen(text), 0644);
     free(text);
     free(file);
-    if (wr != 0 || pid <= 0 || kill((pid_t)pid, SIGTERM) != 0) {
+    if (wr != 0 || kill((pid_t)pid, SIGTERM) != 0) {
         rc = cli_error(c, "cannot ask the supervisor of '%s' (pid %lld) to stop: %s", id,
                        (long long)pid, strerror(wr ? -wr : errno));
         goto out;

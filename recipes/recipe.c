@@ -173,6 +173,23 @@ static bool is_inner_path(const char *s)
     return true;
 }
 
+/* A path of inner parts with no '.' part either ("a/./b" names "a/b", and
+ * would slip past comparisons of the text). */
+static bool is_plain_inner_path(const char *s)
+{
+    if (!is_inner_path(s))
+        return false;
+    for (const char *c = s; *c;) {
+        size_t n = strcspn(c, "/");
+        if (n == 1 && *c == '.')
+            return false;
+        c += n;
+        if (*c)
+            c++;
+    }
+    return true;
+}
+
 /* ---------- sources ---------- */
 
 static int parse_source(parser *p, struct fy_node *item, plan_recipe_source *src)
@@ -460,8 +477,8 @@ static int parse_config_allowed(parser *p, const char *key, struct fy_node *v,
  * clear of what plan writes there itself. */
 const char *recipe_config_file_problem(const char *file)
 {
-    if (!is_inner_path(file))
-        return "a relative path below the configuration directory, with no empty or '..' "
+    if (!is_plain_inner_path(file))
+        return "a relative path below the configuration directory, with no empty, '.' or '..' "
                "part";
     if (!strcmp(file, "config.json") || !strcmp(file, "secrets") || !strncmp(file, "secrets/", 8))
         return "a path other than 'config.json' and 'secrets/', which plan writes itself";
@@ -700,32 +717,42 @@ static int parse_resources(parser *p, struct fy_node *v)
 /* Names the run root itself uses (docs/commands/run.md#the-run-root). */
 static const char *const run_root_names[] = {"env", "tmp", "config", NULL};
 
+const char *plan_recipe_workdir_problem(const char *workdir)
+{
+    if (strcmp(workdir, ".") != 0 && !is_plain_inner_path(workdir))
+        return "a directory relative to the run root, such as '.', 'data' or 'env/share/app'";
+    return NULL;
+}
+
+const char *plan_recipe_state_problem(const char *s)
+{
+    bool ok = *s && strcmp(s, ".") && strcmp(s, "..") && strlen(s) <= 100;
+    for (const char *c = s; ok && *c; c++)
+        ok = isalnum((unsigned char)*c) || *c == '.' || *c == '_' || *c == '-';
+    if (!ok)
+        return "a directory name (letters, digits, . _ -) such as 'data'";
+    for (size_t i = 0; run_root_names[i]; i++)
+        if (!strcmp(s, run_root_names[i]))
+            return "a name the run root does not use itself (env, tmp, config), such as 'data'";
+    return NULL;
+}
+
 static int parse_workdir(parser *p, struct fy_node *v)
 {
     int rc = get_string(p, v, "workdir", &p->r->workdir);
-    if (!rc && strcmp(p->r->workdir, ".") != 0 && !is_inner_path(p->r->workdir))
-        rc = perr(p, v, "field 'workdir': expected a directory relative to the run root, such as "
-                        "'.', 'data' or 'env/share/app', found '%s'", p->r->workdir);
+    const char *why = rc ? NULL : plan_recipe_workdir_problem(p->r->workdir);
+    if (why)
+        rc = perr(p, v, "field 'workdir': expected %s, found '%s'", why, p->r->workdir);
     return rc;
 }
 
 static int parse_state(parser *p, struct fy_node *v)
 {
     int rc = get_string(p, v, "state", &p->r->state);
-    if (rc)
-        return rc;
-    const char *s = p->r->state;
-    bool ok = *s && strcmp(s, ".") && strcmp(s, "..") && strlen(s) <= 100;
-    for (const char *c = s; ok && *c; c++)
-        ok = isalnum((unsigned char)*c) || *c == '.' || *c == '_' || *c == '-';
-    if (!ok)
-        return perr(p, v, "field 'state': expected a directory name (letters, digits, . _ -) "
-                          "such as 'data', found '%s'", s);
-    for (size_t i = 0; run_root_names[i]; i++)
-        if (!strcmp(s, run_root_names[i]))
-            return perr(p, v, "field 'state': '%s' is a name the run root uses itself (env, tmp, "
-                              "config); choose another, such as 'data'", s);
-    return 0;
+    const char *why = rc ? NULL : plan_recipe_state_problem(p->r->state);
+    if (why)
+        rc = perr(p, v, "field 'state': expected %s, found '%s'", why, p->r->state);
+    return rc;
 }
 
 /* ---------- the top level ---------- */

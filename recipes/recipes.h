@@ -81,6 +81,11 @@ typedef struct plan_recipe {
  * NULL when it is, else what was expected ("a size such as 512M or 2G"),
  * and for an unknown key NULL with *known false. */
 const char *plan_resource_check(const char *key, const char *value, bool *known);
+/* NULL when a recipe's (or a manifest's) 'workdir' / 'state' is valid,
+ * else what was expected (static text).  A manifest may come from an
+ * imported archive: plan run checks both again before it uses them. */
+const char *plan_recipe_workdir_problem(const char *workdir);
+const char *plan_recipe_state_problem(const char *state);
 
 /* Parse and validate a recipe file.  Errors name file:line:column, the
  * field, what was expected and a hint.  Free with plan_recipe_free. */

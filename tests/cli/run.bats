@@ -510,3 +510,53 @@ has-json" ]
     wait "$pid" || true
     nothing_left
 }
+
+# hostile_plan NAME MANIFEST-JSON: a store path whose manifest says anything
+# (as one from an imported archive may); prints its path.
+hostile_plan() {
+    local d="$BATS_TEST_TMPDIR/hostile-$1"
+    mkdir -p "$d/.plan" "$d/bin"
+    printf '%s' "$2" >"$d/.plan/manifest.json"
+    plan store add "$d" --name "$1" --version 1.0.0
+}
+
+@test "a manifest's workdir and state get the recipe's checks: nothing is made outside the run root" {
+    out="$BATS_TEST_TMPDIR/outside"
+    p=$(hostile_plan hs '{"run":{"default":"true"},"state":"../../../../'"${out#/}"'"}')
+    run --separate-stderr plan run "$p"
+    [ "$status" -eq 1 ]
+    [[ "$stderr" == *"declares state"*"refused"* ]] || { echo "$stderr"; false; }
+    p=$(hostile_plan hw '{"run":{"default":"true"},"workdir":"../../../../'"${out#/}"'"}')
+    run --separate-stderr plan run "$p"
+    [ "$status" -eq 1 ]
+    [[ "$stderr" == *"declares workdir"*"refused"* ]] || { echo "$stderr"; false; }
+    p=$(hostile_plan hc '{"run":{"default":"true"},"state":"config"}')
+    run --separate-stderr plan run "$p"
+    [ "$status" -eq 1 ]
+    [ ! -e "$out" ]
+    [ ! -e "$ROOT/var/state/hc" ]
+}
+
+@test "a workdir through a link a plan ships is refused when it leads outside the run root" {
+    out="$BATS_TEST_TMPDIR/outside"
+    mkdir -p "$out"
+    plan_recipe "$R" wl 1.0.0 'mkdir -p $out/share $out/bin
+ln -s '"$out"' $out/share/out
+printf "#!/bin/sh\npwd\n" >$out/bin/wl
+chmod +x $out/bin/wl' 'run:
+  default: bin/wl
+  made: bin/wl
+workdir: env/share/out/made-by-workdir'
+    run --separate-stderr plan run --recipes "$R" wl
+    [ "$status" -eq 1 ]
+    [ ! -e "$out/made-by-workdir" ]
+    plan_recipe "$R" wm 1.0.0 'mkdir -p $out/share $out/bin
+ln -s '"$out"' $out/share/out
+printf "#!/bin/sh\npwd\n" >$out/bin/wm
+chmod +x $out/bin/wm' 'run:
+  default: bin/wm
+workdir: env/share/out'
+    run --separate-stderr plan run --recipes "$R" wm
+    [ "$status" -eq 1 ]
+    [[ "$stderr" == *"outside its run root"* ]] || { echo "$stderr"; false; }
+}
