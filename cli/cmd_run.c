@@ -19,6 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -254,6 +256,68 @@ static void write_all(int fd, const char *p, size_t n)
     }
 }
 
+/* plan's own children right now (with plan the subreaper of its runs,
+ * whatever a command left behind becomes one): from the parent pid in
+ * /proc/N/stat, the one place Linux lists them without CONFIG_PROC_CHILDREN. */
+static size_t own_children(pid_t *out, size_t max)
+{
+    DIR *d = opendir("/proc");
+    size_t n = 0;
+    struct dirent *de;
+    pid_t self = getpid();
+    while (d && n < max && (de = readdir(d)) != NULL) {
+        char *end;
+        long pid = strtol(de->d_name, &end, 10);
+        if (*end || pid <= 1 || pid == self)
+            continue;
+        char path[64], stat[512];
+        snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        ssize_t len = fd >= 0 ? read(fd, stat, sizeof(stat) - 1) : -1;
+        if (fd >= 0)
+            close(fd);
+        if (len <= 0)
+            continue;
+        stat[len] = '\0';
+        /* "pid (comm) state ppid ...": comm may hold anything, ')' too. */
+        char *close_paren = strrchr(stat, ')');
+        char state;
+        long ppid;
+        if (close_paren && sscanf(close_paren + 1, " %c %ld", &state, &ppid) == 2 &&
+            ppid == self)
+            out[n++] = (pid_t)pid;
+    }
+    if (d)
+        closedir(d);
+    return n;
+}
+
+/* What the command left running when it ended (a daemon it started, a
+ * background job): SIGTERM, SIGKILL after the grace, everything reaped, so
+ * nothing outlives its run root and the session that protects its plans. */
+static unsigned end_leftovers(double grace)
+{
+    pid_t kids[256];
+    size_t n = own_children(kids, 256);
+    unsigned ended = (unsigned)n;
+    for (size_t i = 0; i < n; i++)
+        kill(kids[i], SIGTERM);
+    double deadline = now() + grace;
+    while (n) {
+        while (waitpid(-1, NULL, WNOHANG) > 0)
+            ;
+        n = own_children(kids, 256);
+        if (n && now() >= deadline)
+            for (size_t i = 0; i < n; i++)
+                kill(kids[i], SIGKILL);
+        if (n) {
+            struct timespec ts = {0, 20 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    return ended;
+}
+
 /* Pass the child's output through and into the log; wait for it; on a
  * stop, SIGTERM (forwarded or sent here), then SIGKILL after the grace. */
 static int supervise(cli_run *r, pid_t pid, int out_r, int err_r, int log_fd, attempt *at)
@@ -442,6 +506,9 @@ static int one_attempt(cli *c, plan_store *store, run_args *a, const plan_lock *
             cli_run_save(c, r);
             int sig = supervise(r, pid, out_p[0], err_p[0], log_fd, at);
             out_p[0] = err_p[0] = -1;
+            unsigned left = end_leftovers(stop_grace(r));
+            if (left)
+                json_object_set_new(att, "leftovers_ended", json_integer(left));
             cli_forward_to(0);
             json_object_set_new(att, "ended", json_integer(time(NULL)));
             json_object_set_new(att, "status", json_integer(at->status));
@@ -528,6 +595,9 @@ static int supervise_run(cli *c, plan_store *store, run_args *a, const plan_lock
             return rc;
         }
     }
+    /* plan is the supervisor: what a command leaves running becomes its
+     * child when the command ends, and is ended with it (end_leftovers). */
+    prctl(PR_SET_CHILD_SUBREAPER, 1L, 0L, 0L, 0L);
     /* From before the record exists, so that a plan stop that finds it
      * is always taken as a stop. */
     cli_forwarding fw;

@@ -560,3 +560,24 @@ workdir: env/share/out'
     [ "$status" -eq 1 ]
     [[ "$stderr" == *"outside its run root"* ]] || { echo "$stderr"; false; }
 }
+
+@test "what an entry point leaves running is ended with its run, on a normal end and on plan stop" {
+    plan_recipe "$R" bg 1.0.0 'mkdir -p $out/bin
+printf "#!/bin/sh\nsetsid sleep 7771 &\nsleep 7772 &\necho started\nwait\n" >$out/bin/bg
+printf "#!/bin/sh\nsleep 7773 &\necho bye\n" >$out/bin/quick
+chmod +x $out/bin/bg $out/bin/quick' 'run:
+  default: bin/bg
+  quick: bin/quick'
+    run --separate-stderr plan run --recipes "$R" bg --entry quick
+    [ "$status" -eq 0 ]
+    [ "$output" = bye ]
+    ! pgrep -f 'sleep 7773'
+    start_bg "$BATS_TEST_TMPDIR/out" "$PLAN" --root "$ROOT" run --recipes "$R" bg
+    wait_until 400 grep -q started "$BATS_TEST_TMPDIR/out"
+    wait_until 100 pgrep -f 'sleep 7771'
+    id=$(last_run)
+    run plan stop "$id" --grace 1
+    [ "$status" -eq 0 ] || { echo "$output"; false; }
+    ! pgrep -f 'sleep 777[12]'
+    [ "$(rec "$id" '.attempts[0].leftovers_ended')" -ge 1 ]
+}
