@@ -479,7 +479,7 @@ static int one_attempt(cli *c, plan_store *store, run_args *a, const plan_lock *
     char *log = cli_run_log_path(r->dir, at->n);
     if (!rc && (pipe2(out_p, O_CLOEXEC) || pipe2(err_p, O_CLOEXEC)))
         rc = cli_error(c, "cannot make a pipe: %s", strerror(errno));
-    if (!rc && (log_fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
+    if (!rc && (log_fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0)
         rc = cli_error(c, "cannot create the log '%s': %s", log, strerror(errno));
     if (!rc) {
         json_object_set_new(r->rec, "config_version", json_integer(config_version));

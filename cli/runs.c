@@ -45,7 +45,7 @@ int cli_run_create(cli *c, cli_run *r)
         randombytes_buf(rnd, sizeof(rnd));
         plan_hex_encode(rnd, sizeof(rnd), r->id);
         char *dir = plan_path_join(runs, r->id);
-        if (mkdir(dir, 0755) == 0)
+        if (mkdir(dir, 0700) == 0)
             r->dir = dir;
         else
             free(dir);
@@ -70,7 +70,7 @@ void cli_run_save(cli *c, cli_run *r)
 {
     char *text = json_dumps(r->rec, JSON_INDENT(2) | JSON_SORT_KEYS);
     char *file = plan_path_join(r->dir, "run.json");
-    if (plan_fs_write_atomic(file, text, strlen(text), 0644) != 0)
+    if (plan_fs_write_atomic(file, text, strlen(text), 0600) != 0)
         plan_warn(c->ctx, "cannot write the run record '%s': %s", file, strerror(errno));
     free(file);
     free(text);

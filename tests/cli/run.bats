@@ -581,3 +581,12 @@ chmod +x $out/bin/bg $out/bin/quick' 'run:
     ! pgrep -f 'sleep 777[12]'
     [ "$(rec "$id" '.attempts[0].leftovers_ended')" -ge 1 ]
 }
+
+@test "a run's record and logs are its owner's alone" {
+    run --separate-stderr plan run --recipes "$R" svc
+    [ "$status" -eq 0 ]
+    id=$(last_run)
+    [ "$(stat -c %a "$ROOT/var/runs/$id")" = 700 ]
+    [ "$(stat -c %a "$ROOT/var/runs/$id/run.json")" = 600 ]
+    [ "$(stat -c %a "$ROOT/var/runs/$id/attempt-1.log")" = 600 ]
+}
