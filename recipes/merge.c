@@ -351,6 +351,39 @@ static json_t *merge_members(const merging *g, json_t *const *manifests, const c
     return out;
 }
 
+/* One string field of plan run's (workdir, state): the value the plans
+ * that declare it agree on, or the one --prefer/--strategy settles on;
+ * values the recipe rules refuse are not carried over.  NULL: none. */
+static json_t *merge_run_field(const merging *g, json_t *const *manifests, const char *field,
+                               const char *(*problem)(const char *), plan_strlist *conflicts)
+{
+    size_t n = g->req->n_plans, k = 0;
+    json_t **vals = plan_xcalloc(n, sizeof(json_t *));
+    size_t *from = plan_xcalloc(n, sizeof(size_t));
+    for (size_t i = 0; i < n; i++) {
+        json_t *v = manifests[i] ? json_object_get(manifests[i], field) : NULL;
+        if (json_is_string(v) && !problem(json_string_value(v))) {
+            vals[k] = v;
+            from[k++] = i;
+        }
+    }
+    json_t *win = NULL;
+    if (k && all_equal(vals, k)) {
+        win = vals[0];
+    } else if (k) {
+        ssize_t w = settle(g, from, k);
+        if (w >= 0)
+            win = vals[w];
+        else
+            clash(g, conflicts, "", field, vals, from, k);
+    }
+    if (win)
+        json_incref(win);
+    free(vals);
+    free(from);
+    return win;
+}
+
 /* Configuration keys clash on their type and default; the description
  * is the first one given. */
 static json_t *merge_config_schema(const merging *g, json_t *const *manifests,
@@ -447,6 +480,13 @@ static json_t *merge_manifests(const merging *g, plan_store *store, json_t *cons
     json_object_set_new(m, "depends",
                         merge_members(g, manifests, "depends", "dependency", conflicts));
     json_object_set_new(m, "build_depends", json_object());
+    json_t *workdir = merge_run_field(g, manifests, "workdir", plan_recipe_workdir_problem,
+                                      conflicts);
+    json_t *state = merge_run_field(g, manifests, "state", plan_recipe_state_problem, conflicts);
+    if (workdir)
+        json_object_set_new(m, "workdir", workdir);
+    if (state)
+        json_object_set_new(m, "state", state);
     json_object_set_new(m, "env", concat_env(g, manifests));
     json_object_set_new(m, "lineage", make_lineage(g, store, manifests));
     json_object_set_new(m, "merge",

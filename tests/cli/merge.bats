@@ -294,3 +294,23 @@ ln -s $out/bin/e $out/bin/e-abs'
     [ "$status" -eq 0 ] || { echo "$stderr"; false; }
     [ "$output" = from-b ]
 }
+
+@test "merge: workdir and state are carried over; different ones are a conflict that --prefer settles" {
+    plan_recipe "$R" sa 1.0.0 'mkdir -p $out/bin
+printf "#!/bin/sh\necho kept >>keep.txt\n" >$out/bin/sa
+chmod +x $out/bin/sa' 'run:
+  default: bin/sa
+workdir: data
+state: data'
+    plan_recipe "$R" sb 1.0.0 'mkdir -p $out/share
+echo sb >$out/share/sb' 'state: other'
+    run --separate-stderr plan merge --recipes "$R" sa sb -o sab@1.0.0
+    [ "$status" -eq 1 ]
+    [[ "$stderr" == *'state is "data" in sa 1.0.0 and "other" in sb 1.0.0'* ]] || { echo "$stderr"; false; }
+    m=$(plan merge --recipes "$R" sa sb -o sab@1.0.0 --prefer sa)
+    [ "$(jq -r .state "$m/.plan/manifest.json")" = data ]
+    [ "$(jq -r .workdir "$m/.plan/manifest.json")" = data ]
+    plan run "$m"
+    plan run "$m"
+    [ "$(cat "$ROOT/var/state/sab/keep.txt")" = "$(printf 'kept\nkept')" ]
+}
