@@ -3,12 +3,7 @@
  * name its schema, validation messages, and materialising a run. */
 #include "test_helpers.h"
 #include "recipes/recipes.h"
-
-typedef struct fixture {
-    plan_ctx *ctx;
-    char *root, *src, *run;
-    plan_store *store;
-} fixture;
+#include "store_fixture.h"
 
 static const char schema_json[] =
     "{\"format\": \"plan-manifest-v1\", \"config\": {"
@@ -29,31 +24,6 @@ static char *add_plan(fixture *f, const char *name, const char *version, const c
         fail_msg("add: %s", plan_ctx_error(f->ctx));
     free(dir);
     return r.path;
-}
-
-static int setup(void **state)
-{
-    fixture *f = plan_xcalloc(1, sizeof(*f));
-    f->ctx = plan_ctx_new();
-    f->root = th_tmpdir();
-    f->src = th_tmpdir();
-    f->run = th_tmpdir();
-    if (plan_store_open(f->ctx, f->root, &f->store))
-        fail_msg("open: %s", plan_ctx_error(f->ctx));
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fixture *f = *state;
-    plan_store_close(f->store);
-    plan_ctx_free(f->ctx);
-    th_rmtree(f->root);
-    th_rmtree(f->src);
-    th_rmtree(f->run);
-    free(f);
-    return 0;
 }
 
 static const char *env_of(const plan_run_config *c, const char *name)
@@ -241,7 +211,7 @@ static void materialise_writes_what_the_schema_declares(void **state)
     free(p);
 }
 
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, store_fixture_setup, store_fixture_teardown)
 
 int main(void)
 {

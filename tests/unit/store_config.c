@@ -3,35 +3,9 @@
  * mode, and hostile keys and values. */
 #include "test_helpers.h"
 #include "store/store.h"
+#include "store_fixture.h"
 
 #include <time.h>
-
-typedef struct fixture {
-    plan_ctx *ctx;
-    char *root;
-    plan_store *store;
-} fixture;
-
-static int setup(void **state)
-{
-    fixture *f = plan_xcalloc(1, sizeof(*f));
-    f->ctx = plan_ctx_new();
-    f->root = th_tmpdir();
-    if (plan_store_open(f->ctx, f->root, &f->store))
-        fail_msg("open: %s", plan_ctx_error(f->ctx));
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fixture *f = *state;
-    plan_store_close(f->store);
-    plan_ctx_free(f->ctx);
-    th_rmtree(f->root);
-    free(f);
-    return 0;
-}
 
 static int64_t set(fixture *f, const char *name, const char *key, const char *value, bool secret)
 {
@@ -324,7 +298,7 @@ static void hostile_keys_and_values_are_kept_exactly(void **state)
     plan_ctx_clear_error(f->ctx);
 }
 
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, store_fixture_setup, store_fixture_teardown)
 
 int main(void)
 {

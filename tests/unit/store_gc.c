@@ -4,43 +4,11 @@
  * deletion and stale sessions with their run roots. */
 #include "test_helpers.h"
 #include "store/store.h"
+#include "store_fixture.h"
 
 #include <limits.h>
 #include <sys/file.h>
 #include <sys/wait.h>
-
-typedef struct fixture {
-    plan_ctx *ctx;
-    char *root;
-    char *src;
-    char *run;            /* a parent for run roots */
-    plan_store *store;    /* the collector's handle: holds nothing */
-} fixture;
-
-static int setup(void **state)
-{
-    fixture *f = plan_xcalloc(1, sizeof(*f));
-    f->ctx = plan_ctx_new();
-    f->root = th_tmpdir();
-    f->src = th_tmpdir();
-    f->run = th_tmpdir();
-    if (plan_store_open(f->ctx, f->root, &f->store))
-        fail_msg("open: %s", plan_ctx_error(f->ctx));
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fixture *f = *state;
-    plan_store_close(f->store);
-    plan_ctx_free(f->ctx);
-    th_rmtree(f->root);
-    th_rmtree(f->src);
-    th_rmtree(f->run);
-    free(f);
-    return 0;
-}
 
 static plan_store *open_other(fixture *f)
 {
@@ -667,7 +635,7 @@ static void one_collector_at_a_time(void **state)
     free(a);
 }
 
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, store_fixture_setup, store_fixture_teardown)
 
 int main(void)
 {

@@ -2,21 +2,13 @@
  * export/import and repair. */
 #include "test_helpers.h"
 #include "store/store.h"
+#include "store_fixture.h"
 
 #include <sys/stat.h>
 #include <sys/wait.h>
 
 /* store_int.h is private to the store: the threshold, repeated here. */
 #define ZREAD_MIN_SIZE_FOR_TEST (256 * 1024)
-
-typedef struct fixture {
-    plan_ctx *ctx;
-    char *root;
-    char *src;
-    char *out;   /* archives the tests write: private to the test, as tests
-                    of other checkouts may run at the same time */
-    plan_store *store;
-} fixture;
 
 static void make_tree(const char *dir)
 {
@@ -27,32 +19,6 @@ static void make_tree(const char *dir)
     th_write_str(dir, "share/doc/README", "hello, world\n");
     th_write_str(dir, "share/doc/COPY", "hello, world\n"); /* same bytes: optimise */
     th_symlink(dir, "share/latest", "doc/README");
-}
-
-static int setup(void **state)
-{
-    fixture *f = plan_xcalloc(1, sizeof(*f));
-    f->ctx = plan_ctx_new();
-    f->root = th_tmpdir();
-    f->src = th_tmpdir();
-    f->out = th_tmpdir();
-    make_tree(f->src);
-    if (plan_store_open(f->ctx, f->root, &f->store))
-        fail_msg("open: %s", plan_ctx_error(f->ctx));
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fixture *f = *state;
-    plan_store_close(f->store);
-    plan_ctx_free(f->ctx);
-    th_rmtree(f->root);
-    th_rmtree(f->src);
-    th_rmtree(f->out);
-    free(f);
-    return 0;
 }
 
 static char *add(fixture *f, const char *dir, const char *name, bool *existed)
@@ -604,7 +570,15 @@ static void reopening_keeps_the_schema(void **state)
     free(path);
 }
 
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+/* Every test starts from the small tree make_tree writes. */
+static int setup(void **state)
+{
+    store_fixture_setup(state);
+    make_tree(((fixture *)*state)->src);
+    return 0;
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, store_fixture_teardown)
 
 int main(void)
 {
