@@ -136,18 +136,30 @@ static key_view *key_views(const plan_config_schema *schema, const plan_config_s
     return v;
 }
 
+/* The schema (as load_schema) and the values stored now (secrets not
+ * read).  On failure nothing is left to release. */
+static int load_schema_and_state(cli *c, plan_store *store, const config_args *a,
+                                 bool optional, plan_config_schema *schema, bool *have,
+                                 plan_config_state *state)
+{
+    int rc = load_schema(c, store, a, optional, schema, have);
+    if (rc)
+        return rc;
+    if (plan_store_config_state(store, a->name, 0, false, state)) {
+        plan_config_schema_release(schema);
+        return cli_fail(c);
+    }
+    return EXIT_OK;
+}
+
 static int config_show(cli *c, plan_store *store, const config_args *a)
 {
     plan_config_schema schema;
+    plan_config_state state;
     bool have;
-    int rc = load_schema(c, store, a, true, &schema, &have);
+    int rc = load_schema_and_state(c, store, a, true, &schema, &have, &state);
     if (rc)
         return rc;
-    plan_config_state state;
-    if (plan_store_config_state(store, a->name, 0, false, &state)) {
-        plan_config_schema_release(&schema);
-        return cli_fail(c);
-    }
     size_t n;
     key_view *views = key_views(&schema, &state, &n);
     if (!a->key) {
@@ -201,15 +213,11 @@ static int config_show(cli *c, plan_store *store, const config_args *a)
 static int config_set(cli *c, plan_store *store, const config_args *a)
 {
     plan_config_schema schema;
+    plan_config_state state;
     bool have;
-    int rc = load_schema(c, store, a, false, &schema, &have);
+    int rc = load_schema_and_state(c, store, a, false, &schema, &have, &state);
     if (rc)
         return rc;
-    plan_config_state state;
-    if (plan_store_config_state(store, a->name, 0, false, &state)) {
-        plan_config_schema_release(&schema);
-        return cli_fail(c);
-    }
     const plan_config_value *old = plan_config_state_get(&state, a->key);
     const plan_recipe_config *decl = plan_config_schema_key(&schema, a->key);
     bool secret = a->secret || (old && old->secret) || (decl && decl->secret);
