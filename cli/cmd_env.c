@@ -68,9 +68,7 @@ int cmd_env(cli *c, const command *cmd, int argc, char **argv)
         {"prefer", required_argument, NULL, 'p'},
         {"strategy", required_argument, NULL, 's'},
         {"choose", required_argument, NULL, 'c'},
-        {"limit", required_argument, NULL, 'L'},
-        {"isolate", no_argument, NULL, 'I'},
-        {"no-network", no_argument, NULL, 'N'},
+        CLI_CONFINE_OPTIONS,
         {NULL, 0, NULL, 0},
     };
     if (cli_wants_help(cmd, argc, argv))
@@ -85,14 +83,13 @@ int cmd_env(cli *c, const command *cmd, int argc, char **argv)
     /* '+': stop at the first non-option, so that everything after '--' (or
      * after the names) is left alone. */
     while (rc == EXIT_OK && (o = getopt_long(argc, argv, "+f:", opts, NULL)) != -1) {
+        if (cli_confine_option(c, cmd, &a.confine, o, optarg, &rc))
+            continue;
         switch (o) {
         case 'f': rq->file = optarg; break;
         case 'F': rq->frozen = true; break;
         case 'P': rq->pure = true; break;
         case 'k': a.keep = true; break;
-        case 'L': rc = cli_confine_limit(c, cmd, &a.confine, optarg); break;
-        case 'I': a.confine.isolate = true; break;
-        case 'N': a.confine.no_network = true; break;
         case 'r': plan_strlist_add(&rq->recipes, optarg); break;
         case 'p': plan_strlist_add(&rq->prefer, optarg); break;
         case 's': {

@@ -680,9 +680,7 @@ int cmd_run(cli *c, const command *cmd, int argc, char **argv)
         {"restart", required_argument, NULL, 'R'},
         {"max-restarts", required_argument, NULL, 'M'},
         {"recipes", required_argument, NULL, 'r'},
-        {"limit", required_argument, NULL, 'L'},
-        {"isolate", no_argument, NULL, 'I'},
-        {"no-network", no_argument, NULL, 'N'},
+        CLI_CONFINE_OPTIONS,
         {NULL, 0, NULL, 0},
     };
     if (cli_wants_help(cmd, argc, argv))
@@ -702,6 +700,8 @@ int cmd_run(cli *c, const command *cmd, int argc, char **argv)
     opterr = 0;
     while (rc == EXIT_OK && (o = getopt_long(dd, argv, "e:", opts, NULL)) != -1) {
         char *end;
+        if (cli_confine_option(c, cmd, &a.confine, o, optarg, &rc))
+            continue;
         switch (o) {
         case 'e': a.entry = optarg; break;
         case 'C': a.config_file = optarg; break;
@@ -717,9 +717,6 @@ int cmd_run(cli *c, const command *cmd, int argc, char **argv)
                                        "'%s'", optarg);
             break;
         case 'r': plan_strlist_add(&a.rq.recipes, optarg); break;
-        case 'L': rc = cli_confine_limit(c, cmd, &a.confine, optarg); break;
-        case 'I': a.confine.isolate = true; break;
-        case 'N': a.confine.no_network = true; break;
         default:
             rc = cli_usage(c, cmd, "unknown option or missing value '%s'", argv[optind - 1]);
         }

@@ -608,16 +608,23 @@ void cli_confine_init(cli_confine *k)
     plan_strlist_init(&k->keep);
 }
 
-int cli_confine_limit(cli *c, const command *cmd, cli_confine *k, const char *spec)
+bool cli_confine_option(cli *c, const command *cmd, cli_confine *k, int opt, const char *arg,
+                        int *rc)
 {
-    if (plan_limits_parse(c->ctx, &k->limits, spec)) {
+    *rc = EXIT_OK;
+    if (opt == 'I')
+        k->isolate = true;
+    else if (opt == 'N')
+        k->no_network = true;
+    else if (opt != 'L')
+        return false;
+    else if (plan_limits_parse(c->ctx, &k->limits, arg)) {
         char *msg = plan_xstrdup(plan_ctx_error(c->ctx));
         plan_ctx_clear_error(c->ctx);
-        int rc = cli_usage(c, cmd, "--limit %s: %s", spec, msg);
+        *rc = cli_usage(c, cmd, "--limit %s: %s", arg, msg);
         free(msg);
-        return rc;
     }
-    return EXIT_OK;
+    return true;
 }
 
 int cli_confine_check(cli *c, const command *cmd, const cli_confine *k)

@@ -78,9 +78,15 @@ typedef struct cli_confine {
     bool reported;                 /* the limits line was printed (once per run) */
 } cli_confine;
 void cli_confine_init(cli_confine *k);
-/* --limit SPEC (repeatable; later keys win).  EXIT_USAGE (reported) when
- * it does not parse. */
-int cli_confine_limit(cli *c, const command *cmd, cli_confine *k, const char *spec);
+/* The getopt_long entries of the options plan env and plan run share. */
+#define CLI_CONFINE_OPTIONS                                                                     \
+    {"limit", required_argument, NULL, 'L'}, {"isolate", no_argument, NULL, 'I'},               \
+        {"no-network", no_argument, NULL, 'N'}
+/* Take option opt (from CLI_CONFINE_OPTIONS) into k: true when it was one
+ * of them, with *rc EXIT_OK or EXIT_USAGE (reported: a --limit SPEC that
+ * does not parse; --limit is repeatable, later keys win). */
+bool cli_confine_option(cli *c, const command *cmd, cli_confine *k, int opt, const char *arg,
+                        int *rc);
 /* After the options: --no-network needs --isolate. */
 int cli_confine_check(cli *c, const command *cmd, const cli_confine *k);
 /* Decide (limits, isolation) once the run root exists; say which limits
