@@ -174,69 +174,7 @@ static char *referenced_version(json_t *entry, const char *name)
     return NULL;
 }
 
-static int find_verified(plan_regsource *s, const char *name, const char *version,
-                         const plan_registry **reg, json_t **entry);
-
-static int deps_cb(void *user, plan_ctx *ctx, const char *name, const char *version,
-                   plan_strlist *names, plan_strlist *ranges)
-{
-    (void)ctx;
-    plan_regsource *s = user;
-    const plan_registry *reg;
-    json_t *entry;
-    /* The dependencies steer the solver: they count only once the
-     * publisher's signature over them verifies (the registry's own
-     * signature does not vouch for what the publisher declared). */
-    int rc = find_verified(s, name, version, &reg, &entry);
-    if (rc)
-        return rc;
-    const char *dep;
-    json_t *range;
-    json_object_foreach(json_object_get(entry, "dependencies"), dep, range) {
-        if (!json_is_string(range))
-            return plan_fail(s->ctx, PLAN_ERR_HOSTILE, "the index of %s in registry '%s' has a "
-                                                       "dependency range that is not text",
-                             name, reg->name);
-        /* The archive refers to exact store paths: a dependency it was
-         * built against is needed in exactly that version, whatever the
-         * recipe's range allows. */
-        char *exact = referenced_version(entry, dep);
-        plan_strlist_add(names, dep);
-        plan_strlist_add(ranges, exact ? exact : json_string_value(range));
-        free(exact);
-    }
-    return 0;
-}
-
-plan_resolver_provider plan_regsource_provider(plan_regsource *s)
-{
-    plan_resolver_provider p = {.versions = versions_cb, .dependencies = deps_cb, .user = s};
-    return p;
-}
-
-/* ---------- realising ---------- */
-
-static int verify_publisher(plan_regsource *s, const plan_registry *reg, const char *name,
-                            json_t *entry);
-
-/* Each entry is verified once per source: the solver and the realising
- * both ask, and the entry (held by the loaded index) cannot change. */
-static int check_publisher(plan_regsource *s, const plan_registry *reg, const char *name,
-                           json_t *entry)
-{
-    const char *version = json_string_value(json_object_get(entry, "version"));
-    char *key = plan_xasprintf("%s/%s@%s", reg->name, name, version ? version : "");
-    int rc = 0;
-    if (!plan_strlist_contains(&s->verified, key)) {
-        rc = verify_publisher(s, reg, name, entry);
-        if (!rc) {
-            plan_strlist_take(&s->verified, key);
-            key = NULL;
-        }
-    }
-    free(key);
-    return rc;
-}
+/* ---------- publisher signatures ---------- */
 
 /* The publisher's signature over the fields docs/formats/registry.md
  * lists, with a key this machine trusts. */
@@ -279,6 +217,25 @@ static int verify_publisher(plan_regsource *s, const plan_registry *reg, const c
     return rc;
 }
 
+/* Each entry is verified once per source: the solver and the realising
+ * both ask, and the entry (held by the loaded index) cannot change. */
+static int check_publisher(plan_regsource *s, const plan_registry *reg, const char *name,
+                           json_t *entry)
+{
+    const char *version = json_string_value(json_object_get(entry, "version"));
+    char *key = plan_xasprintf("%s/%s@%s", reg->name, name, version ? version : "");
+    int rc = 0;
+    if (!plan_strlist_contains(&s->verified, key)) {
+        rc = verify_publisher(s, reg, name, entry);
+        if (!rc) {
+            plan_strlist_take(&s->verified, key);
+            key = NULL;
+        }
+    }
+    free(key);
+    return rc;
+}
+
 /* name@version's index entry, its publisher signature verified. */
 static int find_verified(plan_regsource *s, const char *name, const char *version,
                          const plan_registry **reg, json_t **entry)
@@ -286,6 +243,45 @@ static int find_verified(plan_regsource *s, const char *name, const char *versio
     int rc = plan_regsource_find(s, name, version, reg, entry);
     return rc ? rc : check_publisher(s, *reg, name, *entry);
 }
+
+static int deps_cb(void *user, plan_ctx *ctx, const char *name, const char *version,
+                   plan_strlist *names, plan_strlist *ranges)
+{
+    (void)ctx;
+    plan_regsource *s = user;
+    const plan_registry *reg;
+    json_t *entry;
+    /* The dependencies steer the solver: they count only once the
+     * publisher's signature over them verifies (the registry's own
+     * signature does not vouch for what the publisher declared). */
+    int rc = find_verified(s, name, version, &reg, &entry);
+    if (rc)
+        return rc;
+    const char *dep;
+    json_t *range;
+    json_object_foreach(json_object_get(entry, "dependencies"), dep, range) {
+        if (!json_is_string(range))
+            return plan_fail(s->ctx, PLAN_ERR_HOSTILE, "the index of %s in registry '%s' has a "
+                                                       "dependency range that is not text",
+                             name, reg->name);
+        /* The archive refers to exact store paths: a dependency it was
+         * built against is needed in exactly that version, whatever the
+         * recipe's range allows. */
+        char *exact = referenced_version(entry, dep);
+        plan_strlist_add(names, dep);
+        plan_strlist_add(ranges, exact ? exact : json_string_value(range));
+        free(exact);
+    }
+    return 0;
+}
+
+plan_resolver_provider plan_regsource_provider(plan_regsource *s)
+{
+    plan_resolver_provider p = {.versions = versions_cb, .dependencies = deps_cb, .user = s};
+    return p;
+}
+
+/* ---------- realising ---------- */
 
 /* The signed "archive" of an entry: 64 hex (borrowed) and size. */
 static int signed_archive(plan_regsource *s, const plan_registry *reg, const char *name,
