@@ -78,7 +78,8 @@ const command plan_commands[] = {
     {"env", cmd_env, "run a command in an environment of plans, then remove it",
      "usage: plan env [NAME[@RANGE]|PATH...] [-f plan.yaml] [--frozen] [--pure] [--keep]\n"
      "                [--recipes DIR]... [--prefer NAME]... [--strategy S]\n"
-     "                [--choose PATH=NAME]... [-- CMD ARGS...]\n"
+     "                [--choose PATH=NAME]... [--limit SPEC] [--isolate [--no-network]]\n"
+     "                [-- CMD ARGS...]\n"
      "\n"
      "Resolve the plans (or, with no names, plan.yaml and its plan.lock), build what\n"
      "the store lacks, merge them into a symlink farm in a fresh run root (on a\n"
