@@ -151,6 +151,9 @@ int plan_fs_write_atomic(const char *path, const void *data, size_t len, mode_t 
 /* Read a whole (small) file into buf; fails with -EFBIG beyond max bytes. */
 int plan_fs_read_file(const char *path, size_t max, plan_buf *out);
 int plan_fs_fsync_dir(const char *path);
+/* The process's file mode creation mask, read without changing it (from
+ * /proc/self/status); (mode_t)-1 when it cannot be known. */
+mode_t plan_umask(void);
 char *plan_path_join(const char *a, const char *b); /* caller frees */
 /* Lexically, does a relative symlink target stay inside the tree that
  * holds the link at rel (a '/'-separated path below the tree's root)?

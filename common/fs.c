@@ -243,3 +243,22 @@ bool plan_path_link_inside(const char *rel, const char *target)
     }
     return true;
 }
+
+mode_t plan_umask(void)
+{
+    /* umask(2) can only be read by setting it, which would race with
+     * other threads creating files. */
+    plan_buf st;
+    plan_buf_init(&st);
+    mode_t mask = (mode_t)-1;
+    if (plan_fs_read_file("/proc/self/status", 1 << 16, &st) == 0) {
+        plan_buf_addc(&st, '\0');
+        const char *line = strstr(st.data, "\nUmask:");
+        char *end = NULL;
+        unsigned long v = line ? strtoul(line + 7, &end, 8) : 0;
+        if (line && end != line + 7 && v <= 0777)
+            mask = (mode_t)v;
+    }
+    plan_buf_release(&st);
+    return mask;
+}

@@ -18,11 +18,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zstd.h>
 
 #define EXPORT_FORMAT "plan-export-v1"
 #define META_NAME "plan-export.json"
@@ -269,6 +272,15 @@ int plan_store_export(plan_store *s, const char *const *paths, size_t n, bool cl
 
 /* ---------- import: the metadata ---------- */
 
+/* What reading an export needs of the store: where errors go (a worker
+ * thread has a context of its own) and the store directory the paths
+ * must be bound to.  Nothing else of the store is touched while reading,
+ * so archives can be read on several threads at once. */
+typedef struct import_env {
+    plan_ctx *ctx;
+    const char *store_dir;
+} import_env;
+
 typedef struct import_path {
     char *basename, *name, *version, *digest;
     plan_hash content;
@@ -319,9 +331,9 @@ static const char *json_str(json_t *obj, const char *key)
     return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
-static int parse_path(plan_store *s, const char *file, json_t *p, import_path *out)
+static int parse_path(const import_env *env, const char *file, json_t *p, import_path *out)
 {
-    plan_ctx *ctx = s->ctx;
+    plan_ctx *ctx = env->ctx;
     const char *basename = json_str(p, "basename"), *name = json_str(p, "name");
     const char *version = json_str(p, "version"), *digest = json_str(p, "digest");
     const char *content = json_str(p, "content_hash");
@@ -337,7 +349,7 @@ static int parse_path(plan_store *s, const char *file, json_t *p, import_path *o
     if (plan_hash_parse(content, &out->content) != 0)
         return bad_meta(ctx, file, "has a malformed content hash");
     char expect[PLAN_DIGEST_CHARS + 1];
-    plan_store_digest(s->store_dir, name, version, &out->content, expect);
+    plan_store_digest(env->store_dir, name, version, &out->content, expect);
     char *want = make_basename(expect, name, version);
     bool match = !strcmp(want, basename) && !strcmp(expect, digest);
     free(want);
@@ -364,10 +376,10 @@ static int parse_path(plan_store *s, const char *file, json_t *p, import_path *o
     return 0;
 }
 
-static int parse_meta(plan_store *s, const char *file, const char *text, size_t len,
+static int parse_meta(const import_env *env, const char *file, const char *text, size_t len,
                       import_meta *m)
 {
-    plan_ctx *ctx = s->ctx;
+    plan_ctx *ctx = env->ctx;
     json_error_t jerr;
     json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root)
@@ -385,12 +397,12 @@ static int parse_meta(plan_store *s, const char *file, const char *text, size_t 
                        file, format ? format : "(none)", EXPORT_FORMAT);
     } else if (!store_dir) {
         rc = bad_meta(ctx, file, "names no store directory");
-    } else if (strcmp(store_dir, s->store_dir) != 0) {
+    } else if (strcmp(store_dir, env->store_dir) != 0) {
         rc = plan_fail(ctx, PLAN_ERR_INVALID,
                        "'%s' holds paths for the store '%s', but this store is '%s'; store "
                        "paths are bound to their store directory: import into a root whose "
                        "store is '%s'",
-                       file, store_dir, s->store_dir, store_dir);
+                       file, store_dir, env->store_dir, store_dir);
     } else if (!json_is_array(paths) || json_array_size(paths) == 0 ||
                json_array_size(paths) > MAX_PATHS) {
         rc = bad_meta(ctx, file, "lists no paths, or too many");
@@ -399,7 +411,7 @@ static int parse_meta(plan_store *s, const char *file, const char *text, size_t 
         m->n = json_array_size(paths);
         m->paths = plan_xcalloc(m->n, sizeof(*m->paths));
         for (size_t i = 0; i < m->n && !rc; i++) {
-            rc = parse_path(s, file, json_array_get(paths, i), &m->paths[i]);
+            rc = parse_path(env, file, json_array_get(paths, i), &m->paths[i]);
             for (size_t j = 0; j < i && !rc; j++)
                 if (!strcmp(m->paths[j].basename, m->paths[i].basename))
                     rc = bad_meta(ctx, file, "lists a path twice");
@@ -420,19 +432,25 @@ static import_path *find_import_path(import_meta *m, const char *basename, size_
 /* ---------- import: entries ---------- */
 
 typedef struct extractor {
-    plan_store *s;
+    const import_env *env;
     const char *file;
     import_meta *meta;
     int root_fd;         /* the work directory */
-    char *cached_parent; /* the last parent directory opened, and its fd */
-    int cached_fd;
+    /* The directories of the last parent opened, one descriptor per
+     * component: entries come parents first, so the next entry's parent
+     * shares most of them and only the rest is opened. */
+    plan_buf open_path;  /* that parent, relative to the work directory */
+    int *open_fds;       /* open_fds[i]: its first i + 1 components */
+    size_t *open_ends;   /* open_ends[i]: where component i ends in open_path */
+    size_t depth, cap;
+    mode_t umask;        /* the process's, or (mode_t)-1 when unknown */
     char *buf;
     const ref_scanner *scanner; /* NULL: no reference scan */
 } extractor;
 
 static int refuse(extractor *x, const char *entry, const char *why)
 {
-    return plan_fail(x->s->ctx, PLAN_ERR_HOSTILE,
+    return plan_fail(x->env->ctx, PLAN_ERR_HOSTILE,
                      "refusing '%s': entry '%s' %s; nothing was imported", x->file, entry, why);
 }
 
@@ -493,41 +511,58 @@ const char *link_target_problem(const char *store_dir, const char *rel, const ch
 static const char *check_link_target(extractor *x, const char *entry, const char *target)
 {
     const char *slash = strchr(entry, '/');
-    return link_target_problem(x->s->store_dir, slash ? slash + 1 : "", target);
+    return link_target_problem(x->env->store_dir, slash ? slash + 1 : "", target);
+}
+
+/* Close the open directories deeper than depth components. */
+static void close_open_dirs(extractor *x, size_t depth)
+{
+    while (x->depth > depth)
+        close(x->open_fds[--x->depth]);
+    plan_buf_truncate(&x->open_path, depth ? x->open_ends[depth - 1] : 0);
 }
 
 /* Open the directory that will hold entry name (relative to the work
- * directory), component by component, never following a symlink. */
+ * directory), component by component, never following a symlink.  The
+ * descriptor stays owned by x. */
 static int open_parent(extractor *x, const char *name, const char **last)
 {
     const char *slash = strrchr(name, '/');
     *last = slash ? slash + 1 : name;
     size_t plen = slash ? (size_t)(slash - name) : 0;
-    if (x->cached_parent && strlen(x->cached_parent) == plen &&
-        !memcmp(x->cached_parent, name, plen))
-        return x->cached_fd;
-    if (x->cached_parent) {
-        close(x->cached_fd);
-        free(x->cached_parent);
-        x->cached_parent = NULL;
+    /* Keep the open components that are a prefix of this parent. */
+    size_t keep = 0;
+    while (keep < x->depth) {
+        size_t end = x->open_ends[keep];
+        if (end > plen || memcmp(x->open_path.data, name, end) != 0 ||
+            (end < plen && name[end] != '/'))
+            break;
+        keep++;
     }
-    int fd = dup(x->root_fd);
-    const char *p = name;
-    while (fd >= 0 && p < name + plen) {
+    close_open_dirs(x, keep);
+    int fd = keep ? x->open_fds[keep - 1] : x->root_fd;
+    const char *p = name + (keep ? x->open_ends[keep - 1] + 1 : 0);
+    while (p < name + plen) {
         const char *end = memchr(p, '/', (size_t)(name + plen - p));
         if (!end)
             end = name + plen;
         char *comp = plan_xstrndup(p, (size_t)(end - p));
-        int next = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        fd = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         free(comp);
-        close(fd);
-        fd = next;
+        if (fd < 0)
+            return -1;
+        if (x->depth == x->cap) {
+            x->cap = x->cap ? 2 * x->cap : 16;
+            x->open_fds = plan_xrealloc(x->open_fds, x->cap * sizeof(*x->open_fds));
+            x->open_ends = plan_xrealloc(x->open_ends, x->cap * sizeof(*x->open_ends));
+        }
+        if (x->depth)
+            plan_buf_add(&x->open_path, "/", 1);
+        plan_buf_add(&x->open_path, p, (size_t)(end - p));
+        x->open_fds[x->depth] = fd;
+        x->open_ends[x->depth++] = x->open_path.len;
         p = end + 1;
     }
-    if (fd < 0)
-        return -1;
-    x->cached_parent = plan_xstrndup(name, plen);
-    x->cached_fd = fd;
     return fd;
 }
 
@@ -537,7 +572,7 @@ static int extract_data(extractor *x, struct archive *a, const char *entry, int 
     for (;;) {
         la_ssize_t n = archive_read_data(a, x->buf, IO_CHUNK);
         if (n < 0)
-            return plan_fail(x->s->ctx, PLAN_ERR_HOSTILE,
+            return plan_fail(x->env->ctx, PLAN_ERR_HOSTILE,
                              "'%s' is damaged or truncated at entry '%s': %s", x->file, entry,
                              archive_error_string(a));
         if (n == 0)
@@ -555,7 +590,7 @@ static int extract_data(extractor *x, struct archive *a, const char *entry, int 
             if (w < 0) {
                 if (errno == EINTR)
                     continue;
-                return plan_fail_errno(x->s->ctx, PLAN_ERR_IO, errno,
+                return plan_fail_errno(x->env->ctx, PLAN_ERR_IO, errno,
                                        "cannot write '%s' while importing", entry);
             }
             off += w;
@@ -565,7 +600,7 @@ static int extract_data(extractor *x, struct archive *a, const char *entry, int 
 
 static int extract_entry(extractor *x, struct archive *a, struct archive_entry *ae)
 {
-    plan_ctx *ctx = x->s->ctx;
+    plan_ctx *ctx = x->env->ctx;
     const char *name = archive_entry_pathname(ae);
     const char *why = check_entry_name(name);
     if (why)
@@ -648,9 +683,13 @@ static int extract_entry(extractor *x, struct archive *a, struct archive_entry *
             ref_scan_text(x->scanner, target, strlen(target), ip->found);
     } else {
         int fd = -1;
+        mode_t sealed = (mode & 0111) ? 0555 : 0444;
+        /* Created with its final mode when the umask leaves that intact (a
+         * new file is writable through the descriptor that created it). */
+        bool born_sealed = x->umask != (mode_t)-1 && !(x->umask & sealed);
         if (ip->wanted) {
             fd = openat(pfd, last, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                        (mode & 0111) ? 0700 : 0600);
+                        born_sealed ? sealed : (mode & 0111) ? 0700 : 0600);
             if (fd < 0)
                 rc = errno == EEXIST ? refuse(x, clean, "appears twice")
                                      : plan_fail_errno(ctx, PLAN_ERR_IO, errno,
@@ -678,8 +717,7 @@ static int extract_entry(extractor *x, struct archive *a, struct archive_entry *
             /* Sealed here, while its descriptor is open: the seal of the
              * whole tree then touches only directories and links. */
             struct timespec times[2] = {{1, 0}, {1, 0}};
-            if (!rc && (fchmod(fd, (mode & 0111) ? 0555 : 0444) != 0 ||
-                        futimens(fd, times) != 0))
+            if (!rc && ((!born_sealed && fchmod(fd, sealed) != 0) || futimens(fd, times) != 0))
                 rc = plan_fail_errno(ctx, PLAN_ERR_IO, errno, "cannot seal '%s' while importing",
                                      clean);
             if (!rc)
@@ -709,18 +747,81 @@ static void export_close(export_reader *r)
     r->z = NULL;
 }
 
-/* Open an export and read its metadata (the first entry) into meta; the
- * entries that follow are then read from r->a.  buf is IO_CHUNK bytes of
- * scratch.  Close r with export_close, also after a failure. */
-static int export_open(plan_store *s, const char *file, char *buf, export_reader *r,
-                       import_meta *meta)
+/* A small export, decompressed into memory once: a batch reads its
+ * metadata first and extracts it later, and a file of a few kilobytes
+ * costs more in opens and decompressor set-ups than in bytes.  Whatever
+ * does not qualify (large, not zstd, damaged, or expanding beyond
+ * SMALL_TAR_MAX) is left empty and read from its file, whose reader
+ * reports any damage. */
+#define SMALL_TAR_MAX (8u << 20)
+
+static void load_small(const char *file, ZSTD_DCtx *dctx, plan_buf *tar, uint64_t *size_out)
 {
-    plan_ctx *ctx = s->ctx;
+    plan_buf_reset(tar);
+    *size_out = 0;
+    int fd = open(file, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0)
+        return;
+    if (fstat(fd, &st) != 0) {
+        close(fd);
+        return;
+    }
+    *size_out = (uint64_t)st.st_size;
+    if (!S_ISREG(st.st_mode) || st.st_size < 4 || st.st_size >= ZREAD_MIN_SIZE) {
+        close(fd);
+        return;
+    }
+    size_t size = (size_t)st.st_size, got = 0;
+    uint8_t *in = plan_xmalloc(size);
+    while (got < size) {
+        ssize_t n = read(fd, in + got, size - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    close(fd);
+    bool ok = got == size && in[0] == 0x28 && in[1] == 0xb5 && in[2] == 0x2f && in[3] == 0xfd;
+    ZSTD_DCtx_reset(dctx, ZSTD_reset_session_only);
+    ZSTD_inBuffer zin = {in, size, 0};
+    size_t ret = 1;
+    while (ok && (zin.pos < zin.size || ret != 0)) {
+        if (tar->cap - tar->len < 2) { /* plan_buf keeps one byte for a NUL */
+            if (tar->cap >= SMALL_TAR_MAX) {
+                ok = false;
+                break;
+            }
+            plan_buf_grow(tar, tar->cap ? tar->cap : 64 * 1024);
+        }
+        ZSTD_outBuffer out = {tar->data, tar->cap - 1, tar->len};
+        ret = ZSTD_decompressStream(dctx, &out, &zin);
+        tar->len = out.pos;
+        /* No progress with input left and room to write: a frame that
+         * never ends, or garbage after it. */
+        if (ZSTD_isError(ret) || (ret != 0 && zin.pos == zin.size && out.pos < out.size))
+            ok = false;
+    }
+    free(in);
+    if (!ok)
+        plan_buf_reset(tar);
+}
+
+/* Open an export and read its metadata (the first entry) into meta; the
+ * entries that follow are then read from r->a.  tar, when not NULL and not
+ * empty, is the export already decompressed (load_small).  buf is IO_CHUNK
+ * bytes of scratch.  Close r with export_close, also after a failure. */
+static int export_open(const import_env *env, const char *file, const plan_buf *tar,
+                       char *buf, export_reader *r, import_meta *meta)
+{
+    plan_ctx *ctx = env->ctx;
     struct archive *a = r->a = archive_read_new();
+    bool in_memory = tar && tar->len;
     /* An export is zstd: decompressed on a thread of its own (zread.c) when
      * it is large.  Anything else goes through libarchive's own filters. */
-    bool threaded = zread_is_zstd(file);
-    if (!threaded)
+    bool threaded = !in_memory && zread_is_zstd(file);
+    if (!threaded && !in_memory)
         archive_read_support_filter_zstd(a);
     archive_read_support_filter_none(a);
     archive_read_support_format_tar(a);
@@ -728,7 +829,13 @@ static int export_open(plan_store *s, const char *file, char *buf, export_reader
     plan_buf text;
     plan_buf_init(&text);
     int rc = 0;
-    if (threaded) {
+    if (in_memory) {
+        if (archive_read_open_memory(a, tar->data, tar->len) != ARCHIVE_OK) {
+            rc = plan_fail(ctx, PLAN_ERR_HOSTILE, "'%s' is not a plan export: %s", file,
+                           archive_error_string(a));
+            goto out;
+        }
+    } else if (threaded) {
         if ((rc = zread_open(ctx, file, a, &r->z)))
             goto out;
     } else if (archive_read_open_filename(a, file, IO_CHUNK) != ARCHIVE_OK) {
@@ -772,7 +879,7 @@ static int export_open(plan_store *s, const char *file, char *buf, export_reader
         }
         plan_buf_add(&text, buf, (size_t)n);
     }
-    rc = parse_meta(s, file, text.data, text.len, meta);
+    rc = parse_meta(env, file, text.data, text.len, meta);
 out:
     plan_buf_release(&text);
     return rc;
@@ -780,38 +887,51 @@ out:
 
 /* The metadata of an export alone (a batch learns every digest it holds
  * before it extracts anything). */
-static int export_read_meta(plan_store *s, const char *file, import_meta *meta)
+static int export_read_meta(const import_env *env, const char *file, const plan_buf *tar,
+                            import_meta *meta)
 {
     export_reader r = {0};
     char *buf = plan_xmalloc(IO_CHUNK);
-    int rc = export_open(s, file, buf, &r, meta);
+    int rc = export_open(env, file, tar, buf, &r, meta);
     export_close(&r);
     free(buf);
     return rc;
 }
 
+/* How an extraction reports progress: on its own (NULL), or as part of a
+ * batch whose archives are extracted on several threads at once, as one
+ * phase of the batch's context. */
+typedef struct batch_progress {
+    plan_ctx *ctx;
+    atomic_uint_fast64_t done;
+    uint64_t total;
+} batch_progress;
+
 /* Read the whole archive into the work directory.  Paths for which
- * want(ip) is false are read through (and checked) but not written.  With
- * a scanner, every wanted path gets found[] (one flag per digest of the
- * scanner) set for what its names, link targets and bytes contain. */
-static int extract_archive(plan_store *s, const char *file, const char *workdir,
-                           import_meta *meta, bool (*want)(plan_store *, import_path *, void *),
-                           void *want_arg, const ref_scanner *scanner)
+ * want(ip, want_arg) is false are read through (and checked) but not
+ * written.  With a scanner, every wanted path gets found[] (one flag per
+ * digest of the scanner) set for what its names, link targets and bytes
+ * contain. */
+static int extract_archive(const import_env *env, const char *file, const plan_buf *tar,
+                           const char *workdir, import_meta *meta,
+                           bool (*want)(import_path *, void *), void *want_arg,
+                           const ref_scanner *scanner, mode_t mask, batch_progress *batch)
 {
-    plan_ctx *ctx = s->ctx;
-    extractor x = {.s = s, .file = file, .meta = meta, .root_fd = -1, .cached_fd = -1,
-                   .scanner = scanner};
+    plan_ctx *ctx = env->ctx;
+    extractor x = {.env = env, .file = file, .meta = meta, .root_fd = -1, .scanner = scanner,
+                   .umask = mask};
+    plan_buf_init(&x.open_path);
     x.buf = plan_xmalloc(IO_CHUNK);
     struct archive_entry *ae;
     export_reader rd = {0};
-    int rc = export_open(s, file, x.buf, &rd, meta);
+    int rc = export_open(env, file, tar, x.buf, &rd, meta);
     struct archive *a = rd.a;
     zread *z = rd.z;
     int r;
     if (rc)
         goto out;
     for (size_t i = 0; i < meta->n; i++)
-        meta->paths[i].wanted = want(s, &meta->paths[i], want_arg);
+        meta->paths[i].wanted = want(&meta->paths[i], want_arg);
     for (size_t i = 0; i < meta->n && scanner; i++)
         if (meta->paths[i].wanted)
             meta->paths[i].found = plan_xcalloc(ref_scanner_size(scanner) + 1,
@@ -821,9 +941,12 @@ static int extract_archive(plan_store *s, const char *file, const char *workdir,
         rc = plan_fail_errno(ctx, PLAN_ERR_IO, errno, "cannot open '%s'", workdir);
         goto out;
     }
-    struct stat fst;
-    uint64_t total = stat(file, &fst) == 0 ? (uint64_t)fst.st_size : 0;
-    plan_emit_phase(ctx, "unpacking", total, true);
+    uint64_t total = 0;
+    if (!batch) {
+        struct stat fst;
+        total = stat(file, &fst) == 0 ? (uint64_t)fst.st_size : 0;
+        plan_emit_phase(ctx, "unpacking", total, true);
+    }
     uint64_t entries = 0;
     while (!rc) {
         r = archive_read_next_header(a, &ae);
@@ -835,22 +958,23 @@ static int extract_archive(plan_store *s, const char *file, const char *workdir,
             break;
         }
         rc = extract_entry(&x, a, ae);
-        if (++entries % 256 == 0)
+        if (!batch && ++entries % 256 == 0)
             plan_emit_progress(ctx, "unpacking",
                                z ? zread_consumed(z) : (uint64_t)archive_filter_bytes(a, -1),
                                total, true);
     }
-    plan_emit_done(ctx, "unpacking");
+    if (!batch)
+        plan_emit_done(ctx, "unpacking");
     for (size_t i = 0; i < meta->n && !rc; i++)
         if (!meta->paths[i].has_root)
             rc = plan_fail(ctx, PLAN_ERR_HOSTILE,
                            "'%s' is incomplete: it declares '%s' but holds none of it", file,
                            meta->paths[i].basename);
 out:
-    if (x.cached_parent) {
-        close(x.cached_fd);
-        free(x.cached_parent);
-    }
+    close_open_dirs(&x, 0);
+    free(x.open_fds);
+    free(x.open_ends);
+    plan_buf_release(&x.open_path);
     if (x.root_fd >= 0)
         close(x.root_fd);
     free(x.buf);
@@ -1042,28 +1166,52 @@ static int check_extracted(plan_store *s, const char *file, const char *dir,
 
 /* ---------- import ---------- */
 
-/* A batch of archives may share paths (each closure brings its
- * dependencies): a path is extracted from the first archive that has it,
- * and only when the store lacks it. */
-typedef struct batch {
-    import_meta *metas;
-    size_t done;          /* archives extracted before this one */
-} batch;
+/* One archive of a batch: its bytes, decompressed when it is small (and
+ * the batch's memory budget allows), its metadata as first read, and as
+ * read again by the extraction. */
+typedef struct batch_archive {
+    const char *file;
+    uint64_t size;      /* of the file, for the progress */
+    plan_buf tar;
+    import_meta pre, meta;
+} batch_archive;
 
-static bool in_batch(const batch *b, const char *basename, bool wanted_only)
+/* What a batch holds in memory of its small archives at most. */
+#define BATCH_MEMORY (256u << 20)
+
+static bool batch_has(const batch_archive *arcs, size_t n, const char *basename)
 {
-    for (size_t f = 0; f < b->done; f++) {
-        import_path *ip = find_import_path(&b->metas[f], basename, strlen(basename));
-        if (ip && (!wanted_only || ip->wanted))
+    for (size_t f = 0; f < n; f++)
+        if (find_import_path((import_meta *)&arcs[f].meta, basename, strlen(basename)))
             return true;
-    }
     return false;
 }
 
-static bool want_missing(plan_store *s, import_path *ip, void *arg)
+/* A batch of archives may share paths (each closure brings its
+ * dependencies): a path is extracted from the first archive that has it,
+ * and only when the store lacks it.  Decided from the metadata before
+ * anything is extracted, so the archives can be extracted in any order. */
+static void plan_wanted(plan_store *s, batch_archive *arcs, size_t n)
 {
-    const batch *b = arg;
-    return !in_batch(b, ip->basename, true) && path_present(s, ip->basename) != 1;
+    plan_strlist chosen;
+    plan_strlist_init(&chosen);
+    for (size_t f = 0; f < n; f++)
+        for (size_t i = 0; i < arcs[f].pre.n; i++) {
+            import_path *ip = &arcs[f].pre.paths[i];
+            ip->wanted = !plan_strlist_contains(&chosen, ip->basename) &&
+                         path_present(s, ip->basename) != 1;
+            if (ip->wanted)
+                plan_strlist_add(&chosen, ip->basename);
+        }
+    plan_strlist_release(&chosen);
+}
+
+/* The extraction's choice: what plan_wanted chose from the first reading
+ * (arg) of the same archive. */
+static bool want_planned(import_path *ip, void *arg)
+{
+    import_path *first = find_import_path(arg, ip->basename, strlen(ip->basename));
+    return first && first->wanted;
 }
 
 /* Take the digest locks of the rows, in stripe order so two importers
@@ -1119,19 +1267,19 @@ static void staged_release(staged *g)
 
 /* Every reference must be in the batch (in any of its archives) or
  * already registered. */
-static int check_batch_refs(plan_store *s, const char *const *files, const batch *b)
+static int check_batch_refs(plan_store *s, const batch_archive *arcs, size_t n)
 {
-    for (size_t f = 0; f < b->done; f++)
-        for (size_t i = 0; i < b->metas[f].n; i++) {
-            const import_path *ip = &b->metas[f].paths[i];
+    for (size_t f = 0; f < n; f++)
+        for (size_t i = 0; i < arcs[f].meta.n; i++) {
+            const import_path *ip = &arcs[f].meta.paths[i];
             for (size_t r = 0; r < ip->refs.len; r++) {
                 const char *ref = ip->refs.items[r];
-                if (!in_batch(b, ref, false) && db_has_path(s, ref) != 1)
+                if (!batch_has(arcs, n, ref) && db_has_path(s, ref) != 1)
                     return plan_fail(s->ctx, PLAN_ERR_NOT_FOUND,
                                      "'%s' refers to '%s', which is neither in '%s' nor in "
                                      "the store: export with --closure, or import that path "
                                      "first",
-                                     ip->basename, ref, files[f]);
+                                     ip->basename, ref, arcs[f].file);
             }
         }
     return 0;
@@ -1152,35 +1300,140 @@ static void candidates_release(candidates *c)
 }
 
 /* Read every archive's metadata first, so that the scan during extraction
- * knows every digest of the batch, also of archives not yet extracted. */
-static int candidates_collect(plan_store *s, const char *const *files, size_t nfiles,
-                              import_meta *pre, candidates *c)
+ * knows every digest of the batch, also of archives not yet extracted.
+ * Small archives are decompressed here once and kept for the extraction. */
+static int candidates_collect(plan_store *s, batch_archive *arcs, size_t n, candidates *c)
 {
+    import_env env = {.ctx = s->ctx, .store_dir = s->store_dir};
     plan_strlist_init(&c->digests);
     plan_strlist_init(&c->basenames);
     int rc = registered_candidates(s, &c->digests, &c->basenames);
-    for (size_t f = 0; f < nfiles && !rc; f++) {
-        rc = export_read_meta(s, files[f], &pre[f]);
-        for (size_t i = 0; i < pre[f].n && !rc; i++)
-            if (!plan_strlist_contains(&c->basenames, pre[f].paths[i].basename)) {
-                plan_strlist_add(&c->digests, pre[f].paths[i].digest);
-                plan_strlist_add(&c->basenames, pre[f].paths[i].basename);
+    ZSTD_DCtx *dctx = ZSTD_createDCtx();
+    /* A frame that asks for a huge window is refused, not obeyed. */
+    ZSTD_DCtx_setParameter(dctx, ZSTD_d_windowLogMax, 27);
+    size_t kept = 0;
+    for (size_t f = 0; f < n && !rc; f++) {
+        load_small(arcs[f].file, dctx, &arcs[f].tar, &arcs[f].size);
+        rc = export_read_meta(&env, arcs[f].file, &arcs[f].tar, &arcs[f].pre);
+        if ((kept += arcs[f].tar.len) > BATCH_MEMORY)
+            plan_buf_release(&arcs[f].tar); /* read from its file again */
+        for (size_t i = 0; i < arcs[f].pre.n && !rc; i++)
+            if (!plan_strlist_contains(&c->basenames, arcs[f].pre.paths[i].basename)) {
+                plan_strlist_add(&c->digests, arcs[f].pre.paths[i].digest);
+                plan_strlist_add(&c->basenames, arcs[f].pre.paths[i].basename);
             }
     }
+    ZSTD_freeDCtx(dctx);
     if (!rc)
         c->scanner = ref_scanner_new(&c->digests);
     return rc;
 }
 
 /* The metadata read again for the extraction must be what was read first. */
-static int same_meta(plan_store *s, const char *file, const import_meta *a,
+static int same_meta(const import_env *env, const char *file, const import_meta *a,
                      const import_meta *b)
 {
     bool same = a->n == b->n;
     for (size_t i = 0; same && i < a->n; i++)
         same = !strcmp(a->paths[i].basename, b->paths[i].basename);
-    return same ? 0 : plan_fail(s->ctx, PLAN_ERR_HOSTILE,
+    return same ? 0 : plan_fail(env->ctx, PLAN_ERR_HOSTILE,
                                 "'%s' changed while it was being imported: refused", file);
+}
+
+/* The extraction of a batch: its archives are independent once
+ * plan_wanted has chosen who extracts what, so several threads take them
+ * in turn, each with a context of its own for its errors. */
+typedef struct extract_job {
+    const char *store_dir, *workdir;
+    batch_archive *arcs;
+    size_t n;
+    const ref_scanner *scanner;
+    mode_t mask;
+    batch_progress progress;
+    atomic_size_t next;
+    atomic_int failed;
+    pthread_mutex_t err_lock;
+    int err_code;
+    char *err_msg;
+} extract_job;
+
+static void *extract_worker(void *p)
+{
+    extract_job *job = p;
+    plan_ctx *ctx = plan_ctx_new();
+    import_env env = {.ctx = ctx, .store_dir = job->store_dir};
+    while (!atomic_load(&job->failed)) {
+        size_t f = atomic_fetch_add(&job->next, 1);
+        if (f >= job->n)
+            break;
+        batch_archive *ba = &job->arcs[f];
+        uint64_t size = ba->size;
+        int rc = extract_archive(&env, ba->file, &ba->tar, job->workdir, &ba->meta,
+                                 want_planned, &ba->pre, job->scanner, job->mask,
+                                 &job->progress);
+        if (!rc)
+            rc = same_meta(&env, ba->file, &ba->pre, &ba->meta);
+        plan_buf_release(&ba->tar);
+        if (rc) {
+            pthread_mutex_lock(&job->err_lock);
+            if (!job->err_msg) {
+                job->err_code = rc;
+                job->err_msg = plan_xstrdup(plan_ctx_error(ctx));
+            }
+            pthread_mutex_unlock(&job->err_lock);
+            atomic_store(&job->failed, 1);
+            break;
+        }
+        uint64_t done = atomic_fetch_add(&job->progress.done, size) + size;
+        plan_emit_progress(job->progress.ctx, "unpacking", done, job->progress.total, true);
+    }
+    plan_ctx_free(ctx);
+    return NULL;
+}
+
+#define EXTRACT_THREADS_MAX 4
+
+static int extract_batch(plan_store *s, batch_archive *arcs, size_t n, const char *workdir,
+                         const candidates *cand)
+{
+    extract_job job;
+    memset(&job, 0, sizeof(job));
+    job.store_dir = s->store_dir;
+    job.workdir = workdir;
+    job.arcs = arcs;
+    job.n = n;
+    job.scanner = cand->scanner;
+    job.mask = plan_umask(); /* once: it is the process's, not the thread's */
+    job.progress.ctx = s->ctx;
+    atomic_init(&job.progress.done, 0);
+    atomic_init(&job.next, 0);
+    atomic_init(&job.failed, 0);
+    pthread_mutex_init(&job.err_lock, NULL);
+    for (size_t f = 0; f < n; f++)
+        job.progress.total += arcs[f].size;
+    unsigned threads = s->threads ? s->threads : plan_cpu_count();
+    if (threads > EXTRACT_THREADS_MAX)
+        threads = EXTRACT_THREADS_MAX;
+    if (threads > n)
+        threads = n ? (unsigned)n : 1;
+    plan_emit_phase(s->ctx, "unpacking", job.progress.total, true);
+    /* The calling thread works too: one archive starts no thread. */
+    pthread_t tids[EXTRACT_THREADS_MAX];
+    unsigned started = 0;
+    for (unsigned i = 1; i < threads; i++)
+        if (pthread_create(&tids[started], NULL, extract_worker, &job) == 0)
+            started++;
+    extract_worker(&job);
+    for (unsigned i = 0; i < started; i++)
+        pthread_join(tids[i], NULL);
+    plan_emit_done(s->ctx, "unpacking");
+    pthread_mutex_destroy(&job.err_lock);
+    if (job.err_msg) {
+        plan_fail(s->ctx, job.err_code, "%s", job.err_msg);
+        free(job.err_msg);
+        return job.err_code;
+    }
+    return 0;
 }
 
 /* The declared references are not trusted to be complete: a path that
@@ -1265,26 +1518,26 @@ int plan_store_import_many(plan_store *s, const char *const *files, size_t nfile
     plan_ctx *ctx = s->ctx;
     plan_strlist_init(&out->added);
     plan_strlist_init(&out->present);
-    import_meta *metas = plan_xcalloc(nfiles ? nfiles : 1, sizeof(*metas));
-    import_meta *pre = plan_xcalloc(nfiles ? nfiles : 1, sizeof(*pre));
-    batch b = {.metas = metas};
+    batch_archive *arcs = plan_xcalloc(nfiles ? nfiles : 1, sizeof(*arcs));
+    for (size_t f = 0; f < nfiles; f++) {
+        arcs[f].file = files[f];
+        plan_buf_init(&arcs[f].tar);
+    }
     staged g = {0};
     work_dir w = {0};
     candidates cand = {0};
 
-    int rc = candidates_collect(s, files, nfiles, pre, &cand);
-    if (!rc)
+    int rc = candidates_collect(s, arcs, nfiles, &cand);
+    if (!rc) {
+        plan_wanted(s, arcs, nfiles);
         rc = work_dir_create(s, &w);
-    for (size_t f = 0; f < nfiles && !rc; f++) {
-        rc = extract_archive(s, files[f], w.path, &metas[f], want_missing, &b, cand.scanner);
-        if (!rc)
-            rc = same_meta(s, files[f], &pre[f], &metas[f]);
-        if (!rc)
-            rc = stage_archive(s, files[f], w.path, &metas[f], &cand, &g);
-        b.done = f + 1;
     }
     if (!rc)
-        rc = check_batch_refs(s, files, &b);
+        rc = extract_batch(s, arcs, nfiles, w.path, &cand);
+    for (size_t f = 0; f < nfiles && !rc; f++)
+        rc = stage_archive(s, files[f], w.path, &arcs[f].meta, &cand, &g);
+    if (!rc)
+        rc = check_batch_refs(s, arcs, nfiles);
     for (size_t i = 0; i < g.n && !rc; i++)
         rc = tree_normalise(ctx, g.tmp_paths[i], &g.trees[i], true);
     /* Every staged tree is on the store's file system: one flush for all. */
@@ -1295,25 +1548,25 @@ int plan_store_import_many(plan_store *s, const char *const *files, size_t nfile
     /* Whatever the batch holds and did not add was there already (or was
      * registered by another process meanwhile): the caller's too. */
     for (size_t f = 0; f < nfiles && !rc; f++)
-        for (size_t i = 0; i < metas[f].n; i++) {
-            const char *bn = metas[f].paths[i].basename;
+        for (size_t i = 0; i < arcs[f].meta.n; i++) {
+            const char *bn = arcs[f].meta.paths[i].basename;
             if (!plan_strlist_contains(&out->added, bn) &&
                 !plan_strlist_contains(&out->present, bn))
                 plan_strlist_add(&out->present, bn);
         }
     for (size_t f = 0; f < nfiles && contents; f++) {
         plan_strlist_init(&contents[f]);
-        for (size_t i = 0; i < metas[f].n; i++)
-            plan_strlist_add(&contents[f], metas[f].paths[i].basename);
+        for (size_t i = 0; i < arcs[f].meta.n; i++)
+            plan_strlist_add(&contents[f], arcs[f].meta.paths[i].basename);
     }
     staged_release(&g);
     work_dir_remove(&w);
     for (size_t f = 0; f < nfiles; f++) {
-        import_meta_release(&metas[f]);
-        import_meta_release(&pre[f]);
+        import_meta_release(&arcs[f].meta);
+        import_meta_release(&arcs[f].pre);
+        plan_buf_release(&arcs[f].tar);
     }
-    free(metas);
-    free(pre);
+    free(arcs);
     candidates_release(&cand);
     /* Paths that were already there are held as well. */
     for (size_t i = 0; !rc && i < out->present.len; i++) {
@@ -1342,15 +1595,15 @@ int plan_store_import(plan_store *s, const char *file, plan_import_result *out)
 
 /* ---------- repair ---------- */
 
-static bool want_named(plan_store *s, import_path *ip, void *arg)
+static bool want_named(import_path *ip, void *arg)
 {
-    (void)s;
     return !strcmp(ip->basename, (const char *)arg);
 }
 
 int plan_store_repair(plan_store *s, const char *arg, const char *file)
 {
     plan_ctx *ctx = s->ctx;
+    import_env env = {.ctx = ctx, .store_dir = s->store_dir};
     char *basename = NULL;
     int rc = plan_store_resolve(s, arg, &basename);
     if (rc)
@@ -1361,7 +1614,8 @@ int plan_store_repair(plan_store *s, const char *arg, const char *file)
     tree t = {0};
     int lock_fd = -1;
     if ((rc = plan_store_path_info(s, basename, &info)) || (rc = work_dir_create(s, &w)) ||
-        (rc = extract_archive(s, file, w.path, &meta, want_named, basename, NULL)))
+        (rc = extract_archive(&env, file, NULL, w.path, &meta, want_named, basename, NULL,
+                             plan_umask(), NULL)))
         goto out;
     import_path *ip = find_import_path(&meta, basename, strlen(basename));
     if (!ip) {
