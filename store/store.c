@@ -3,8 +3,9 @@
  * Registration protocol (docs/formats/store-path.md, "Atomicity"):
  *   1. the tree is written into a locked work directory in <store>/.tmp,
  *      sealed (read-only, mtime 1) and flushed with syncfs;
- *   2. under the per-digest lock, an intent file <var/pending>/<basename>
- *      is created and made durable;
+ *   2. under the per-digest locks, one intent file <var/pending>/batch-<id>
+ *      naming every path is made durable (a build's output has its own,
+ *      <var/pending>/<basename>);
  *   3. in one sqlite transaction the row is inserted, the tree renamed to
  *      its final name, the store directory fsynced, and the transaction
  *      committed;
@@ -195,6 +196,67 @@ static void clean_work_dirs(plan_store *s)
         close(guard);
 }
 
+/* A registration's intent file: "batch-" and a random id (no basename
+ * has a '-' where this has its first). */
+#define BATCH_INTENT_PREFIX "batch-"
+
+/* A line of an intent file is used as a path below the store only when it
+ * has the shape of a basename: the file could be damaged. */
+static bool intent_line_ok(const char *line)
+{
+    size_t n = strlen(line);
+    return n > PLAN_DIGEST_CHARS + 1 && n < 256 && line[0] != '.' &&
+           line[PLAN_DIGEST_CHARS] == '-' && !strchr(line, '/');
+}
+
+/* The paths of an interrupted registration that did not commit are
+ * removed; false when one of them is being registered right now. */
+static bool resolve_one(plan_store *s, const char *base)
+{
+    int fd = digest_trylock(s, base);
+    if (fd < 0)
+        return false; /* another process is registering it right now */
+    if (db_has_path(s, base) == 0) {
+        char *path = store_path_of(s, base);
+        plan_info(s->ctx, "removing '%s': its registration was interrupted", path);
+        plan_fs_rmtree(path);
+        free(path);
+    }
+    digest_unlock(fd);
+    return true;
+}
+
+/* A batch's intent file lists its basenames, one a line; its writer holds
+ * a lock on it until it is done. */
+static bool resolve_batch(plan_store *s, int dirfd, const char *name)
+{
+    int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    if (flock(fd, LOCK_SH | LOCK_NB) != 0) {
+        close(fd);
+        return false; /* its registration is still running */
+    }
+    plan_buf text;
+    plan_buf_init(&text);
+    char chunk[8192];
+    ssize_t n;
+    while ((n = read(fd, chunk, sizeof(chunk))) > 0)
+        plan_buf_add(&text, chunk, (size_t)n);
+    close(fd);
+    plan_buf_addc(&text, '\0');
+    bool all = n == 0;
+    for (char *line = text.data, *next; all && line && *line; line = next) {
+        next = strchr(line, '\n');
+        if (next)
+            *next++ = '\0';
+        if (intent_line_ok(line))
+            all = resolve_one(s, line);
+    }
+    plan_buf_release(&text);
+    return all;
+}
+
 /* Finish registrations that a crash interrupted: keep what committed,
  * remove what did not. */
 static void resolve_pending(plan_store *s)
@@ -205,6 +267,21 @@ static void resolve_pending(plan_store *s)
     struct dirent *de;
     while ((de = readdir(dir)) != NULL) {
         const char *base = de->d_name;
+        if (!strncmp(base, BATCH_INTENT_PREFIX, strlen(BATCH_INTENT_PREFIX))) {
+            if (resolve_batch(s, dirfd(dir), base))
+                unlinkat(dirfd(dir), base, 0);
+            continue;
+        }
+        if (base[0] == '.' && !strncmp(base + 1, BATCH_INTENT_PREFIX,
+                                       strlen(BATCH_INTENT_PREFIX))) {
+            /* One that never got its name: nothing was renamed yet. */
+            int fd = openat(dirfd(dir), base, O_RDONLY | O_CLOEXEC);
+            if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0)
+                unlinkat(dirfd(dir), base, 0);
+            if (fd >= 0)
+                close(fd);
+            continue;
+        }
         if (base[0] == '.' || strlen(base) < PLAN_DIGEST_CHARS)
             continue;
         /* A build holds a lock on its own intent file while it runs. */
@@ -594,6 +671,57 @@ int tree_normalise(plan_ctx *ctx, const char *dir, const tree *t, bool files_sea
     return rc;
 }
 
+/* Step 2 of the protocol: one durable intent file names every path of the
+ * registration, so a crash before the commit can be undone.  It is written
+ * under a hidden name, locked, and then renamed, so recovery never sees it
+ * incomplete; *fd keeps the lock until the caller unlinks *path. */
+static int write_intent(plan_store *s, const db_path_row *rows, size_t n, char **path,
+                        int *fd_out)
+{
+    uint8_t rnd[8];
+    char id[17];
+    randombytes_buf(rnd, sizeof(rnd));
+    plan_hex_encode(rnd, sizeof(rnd), id);
+    char *hidden = plan_xasprintf("%s/.%s%s", s->pending_dir, BATCH_INTENT_PREFIX, id);
+    *path = plan_xasprintf("%s/%s%s", s->pending_dir, BATCH_INTENT_PREFIX, id);
+    plan_buf text;
+    plan_buf_init(&text);
+    for (size_t i = 0; i < n; i++)
+        plan_buf_printf(&text, "%s\n", rows[i].basename);
+    int fd = open(hidden, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    int rc = 0;
+    size_t done = 0;
+    if (fd < 0 || flock(fd, LOCK_EX) != 0)
+        rc = plan_fail_errno(s->ctx, PLAN_ERR_IO, errno, "cannot create '%s'", hidden);
+    while (!rc && done < text.len) {
+        ssize_t w = write(fd, text.data + done, text.len - done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            rc = plan_fail_errno(s->ctx, PLAN_ERR_IO, w < 0 ? errno : ENOSPC,
+                                 "cannot write '%s'", hidden);
+        else
+            done += (size_t)w;
+    }
+    if (!rc && (fdatasync(fd) != 0 || rename(hidden, *path) != 0))
+        rc = plan_fail_errno(s->ctx, PLAN_ERR_IO, errno, "cannot write '%s'", *path);
+    plan_buf_release(&text);
+    if (rc) {
+        if (fd >= 0) {
+            unlink(hidden);
+            close(fd);
+        }
+        free(hidden);
+        free(*path);
+        *path = NULL;
+        return rc;
+    }
+    free(hidden);
+    plan_fs_fsync_dir(s->pending_dir);
+    *fd_out = fd;
+    return 0;
+}
+
 int register_trees(plan_store *s, size_t n, char *const *tmp_paths, const db_path_row *rows,
                    const plan_strlist *refs)
 {
@@ -601,22 +729,15 @@ int register_trees(plan_store *s, size_t n, char *const *tmp_paths, const db_pat
     int rc = 0;
     size_t renamed = 0;
     bool gc_locked = false;
-    char **markers = plan_xcalloc(n, sizeof(char *));
+    char *marker = NULL;
+    int marker_fd = -1;
     char **finals = plan_xcalloc(n, sizeof(char *));
     bool *was_registered = plan_xcalloc(n, sizeof(bool));
 
-    for (size_t i = 0; i < n && !rc; i++) {
-        markers[i] = plan_path_join(s->pending_dir, rows[i].basename);
+    for (size_t i = 0; i < n; i++)
         finals[i] = store_path_of(s, rows[i].basename);
-        int mfd = open(markers[i], O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-        if (mfd < 0)
-            rc = plan_fail_errno(ctx, PLAN_ERR_IO, errno, "cannot create '%s'", markers[i]);
-        else
-            close(mfd);
-    }
-    if (rc)
+    if ((rc = write_intent(s, rows, n, &marker, &marker_fd)))
         goto out;
-    plan_fs_fsync_dir(s->pending_dir);
     /* Shared gc lock from before the rows exist until they are roots of
      * this session: the collector never sees them unprotected. */
     if ((rc = gc_lock(s, LOCK_SH)))
@@ -690,13 +811,13 @@ int register_trees(plan_store *s, size_t n, char *const *tmp_paths, const db_pat
 out:
     if (gc_locked)
         gc_unlock(s);
-    for (size_t i = 0; i < n; i++) {
-        if (markers[i])
-            unlink(markers[i]);
-        free(markers[i]);
+    if (marker)
+        unlink(marker);
+    if (marker_fd >= 0)
+        close(marker_fd);
+    free(marker);
+    for (size_t i = 0; i < n; i++)
         free(finals[i]);
-    }
-    free(markers);
     free(finals);
     free(was_registered);
     return rc;

@@ -4,6 +4,7 @@
 #include "store/store.h"
 #include "store_fixture.h"
 
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -219,6 +220,65 @@ static void open_cleans_what_crashes_leave(void **state)
     free(marker);
     free(kept);
     free(kept_marker);
+}
+
+/* A batch's intent file names all its paths: the next open removes the
+ * ones that never committed, keeps the registered ones, never follows a
+ * line out of the store, and leaves alone an intent its writer still
+ * holds locked. */
+static void open_resolves_batch_intents(void **state)
+{
+    fixture *f = *state;
+    const char *orphan = "22222222222222222222222222222222-orphan-2.0";
+    char *orphan_path = plan_xasprintf("%s/store/%s", f->root, orphan);
+    th_write_str(orphan_path, "file", "never registered");
+    char *kept = add(f, f->src, "kept", NULL);
+    /* Outside the store, named by a line that is not a basename. */
+    char *victim = plan_xasprintf("%s/victim", f->root);
+    th_write_str(victim, "file", "must stay");
+    char *text = plan_xasprintf("%s\n%s\n../victim\n/%s/victim\n", orphan,
+                                strrchr(kept, '/') + 1, f->root);
+    th_write_str(f->root, "var/pending/batch-0123456789abcdef", text);
+    /* One still being written, under its hidden name and locked, and one
+     * that lost its writer before it got its name. */
+    const char *busy_orphan = "33333333333333333333333333333333-busy-1.0";
+    char *busy_path = plan_xasprintf("%s/store/%s", f->root, busy_orphan);
+    th_write_str(busy_path, "file", "being registered");
+    char *busy_text = plan_xasprintf("%s\n", busy_orphan);
+    th_write_str(f->root, "var/pending/batch-fedcba9876543210", busy_text);
+    char *busy = plan_xasprintf("%s/var/pending/batch-fedcba9876543210", f->root);
+    int busy_fd = open(busy, O_RDONLY);
+    assert_true(busy_fd >= 0);
+    assert_int_equal(flock(busy_fd, LOCK_EX), 0);
+    th_write_str(f->root, "var/pending/.batch-aaaaaaaaaaaaaaaa", "");
+
+    plan_store_close(f->store);
+    assert_int_equal(plan_store_open(f->ctx, f->root, &f->store), 0);
+    struct stat st;
+    assert_int_not_equal(lstat(orphan_path, &st), 0);
+    assert_int_equal(lstat(kept, &st), 0);
+    assert_int_equal(lstat(victim, &st), 0);
+    char *done = plan_xasprintf("%s/var/pending/batch-0123456789abcdef", f->root);
+    char *hidden = plan_xasprintf("%s/var/pending/.batch-aaaaaaaaaaaaaaaa", f->root);
+    assert_int_not_equal(lstat(done, &st), 0);
+    assert_int_not_equal(lstat(hidden, &st), 0);
+    /* The locked one is untouched until its writer lets go. */
+    assert_int_equal(lstat(busy, &st), 0);
+    assert_int_equal(lstat(busy_path, &st), 0);
+    close(busy_fd);
+    plan_store_close(f->store);
+    assert_int_equal(plan_store_open(f->ctx, f->root, &f->store), 0);
+    assert_int_not_equal(lstat(busy, &st), 0);
+    assert_int_not_equal(lstat(busy_path, &st), 0);
+    free(orphan_path);
+    free(kept);
+    free(victim);
+    free(text);
+    free(busy_path);
+    free(busy_text);
+    free(busy);
+    free(done);
+    free(hidden);
 }
 
 /* Two processes adding the same content at once both succeed, one path. */
@@ -590,6 +650,7 @@ int main(void)
         T(resolve_accepts_every_form),
         T(bad_names_and_sources_fail_cleanly),
         T(open_cleans_what_crashes_leave),
+        T(open_resolves_batch_intents),
         T(concurrent_adds_agree),
         T(verify_finds_every_kind_of_damage),
         T(optimise_links_duplicates_and_verify_still_passes),
