@@ -31,6 +31,7 @@ int cli_resolve(cli *c, cli_sources *src, const plan_strlist *names,
                 plan_lock **out)
 {
     plan_recipe_repo *repo = src->repo;
+    cli_sources_prefetch(src, names);
     plan_resolver_provider prov = cli_sources_provider(src);
     plan_resolver *solver = plan_resolver_new(c->ctx, &prov);
     int rc = 0;

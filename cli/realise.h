@@ -57,6 +57,9 @@ typedef struct cli_sources {
 int cli_sources_open(cli *c, const plan_strlist *recipe_dirs, bool update, cli_sources *s);
 void cli_sources_close(cli_sources *s);
 plan_resolver_provider cli_sources_provider(cli_sources *s);
+/* Load and verify ahead, on several threads, the registry indexes of the
+ * names no recipe repository has (plan_regsource_prefetch). */
+void cli_sources_prefetch(cli_sources *s, const plan_strlist *names);
 /* Download (unless offline), verify and import the lock's registry
  * packages; a path the lock names must be the one the registry publishes. */
 int cli_sources_realise_published(cli *c, cli_sources *s, plan_store *store, plan_lock *lock,

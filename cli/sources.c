@@ -37,6 +37,29 @@ static int deps_cb(void *user, plan_ctx *ctx, const char *name, const char *vers
     return gp.dependencies(gp.user, ctx, name, version, names, ranges);
 }
 
+void cli_sources_prefetch(cli_sources *s, const plan_strlist *names)
+{
+    if (!s->reg)
+        return;
+    /* Only what no recipe repository provides comes from a registry. */
+    plan_strlist from_registries, versions;
+    plan_strlist_init(&from_registries);
+    for (size_t i = 0; i < names->len; i++) {
+        plan_strlist_init(&versions);
+        bool in_repo = false;
+        if (s->repo) {
+            plan_resolver_provider rp = plan_recipe_repo_provider(s->repo);
+            in_repo = rp.versions(rp.user, NULL, names->items[i], &versions) == 0 &&
+                      versions.len > 0;
+        }
+        plan_strlist_release(&versions);
+        if (!in_repo)
+            plan_strlist_add(&from_registries, names->items[i]);
+    }
+    plan_regsource_prefetch(s->reg, &from_registries);
+    plan_strlist_release(&from_registries);
+}
+
 plan_resolver_provider cli_sources_provider(cli_sources *s)
 {
     plan_resolver_provider p = {.versions = versions_cb, .dependencies = deps_cb, .user = s};

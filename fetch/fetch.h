@@ -161,6 +161,13 @@ int plan_registry_update(plan_ctx *ctx, plan_regdb *d, const plan_registry *reg,
  * json_decref's.  PLAN_ERR_NOT_FOUND when the registry has no such name. */
 int plan_registry_index(plan_ctx *ctx, plan_regdb *d, const plan_registry *reg,
                         const char *name, json_t **out);
+/* The two halves of plan_registry_index: the cached text (from the
+ * database; PLAN_ERR_NOT_FOUND without one), and its verification, which
+ * touches no shared state and may run on any thread. */
+int plan_registry_index_text(plan_ctx *ctx, plan_regdb *d, const plan_registry *reg,
+                             const char *name, plan_buf *text);
+int plan_registry_index_open(plan_ctx *ctx, const plan_registry *reg, const char *name,
+                             const char *text, size_t len, json_t **out);
 /* Every package name in the cached snapshot, sorted. */
 int plan_registry_names(plan_ctx *ctx, plan_regdb *d, const plan_registry *reg,
                         plan_strlist *out);
@@ -188,6 +195,12 @@ void plan_regsource_free(plan_regsource *s);
  * order) whose cache has it; yanked versions are never offered. */
 plan_resolver_provider plan_regsource_provider(plan_regsource *s);
 bool plan_regsource_has(plan_regsource *s, const char *name);
+/* Load the indexes of names ahead of the solver, verifying them and the
+ * publisher signature of each one's newest version on several threads:
+ * what the solver then asks for is already verified.  Only an
+ * optimisation: anything it cannot do is left for the solver's own reads,
+ * which report it. */
+void plan_regsource_prefetch(plan_regsource *s, const plan_strlist *names);
 /* The index entry of name@version (borrowed) and its registry. */
 int plan_regsource_find(plan_regsource *s, const char *name, const char *version,
                         const plan_registry **reg, json_t **entry);

@@ -606,9 +606,10 @@ int plan_registry_update(plan_ctx *ctx, plan_regdb *d, const plan_registry *reg,
     return rc;
 }
 
-int plan_registry_index(plan_ctx *ctx, plan_regdb *d, const plan_registry *reg,
-                        const char *name, json_t **out)
+int plan_registry_index_text(plan_ctx *ctx, plan_regdb *d, const plan_registry *reg,
+                             const char *name, plan_buf *text)
 {
+    (void)ctx;
     sqlite3_stmt *s;
     if (sqlite3_prepare_v2(d->db, "SELECT text FROM index_cache WHERE registry = ?1 AND name = ?2",
                            -1, &s, NULL) != SQLITE_OK)
@@ -617,19 +618,39 @@ int plan_registry_index(plan_ctx *ctx, plan_regdb *d, const plan_registry *reg,
     sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
     int rc = PLAN_ERR_NOT_FOUND;
     if (sqlite3_step(s) == SQLITE_ROW) {
-        char *what = plan_xasprintf("the cached index '%s' of registry '%s'", name, reg->name);
-        /* Verified again on every read: the cache is a file others could
-         * write to. */
-        rc = plan_signed_open(ctx, sqlite3_column_blob(s, 0), (size_t)sqlite3_column_bytes(s, 0),
-                              &reg->key, "index", what, out);
-        /* Offline, a cache is used only until its metadata expires. */
-        if (!rc && (rc = check_expiry(ctx, *out, what)) != 0) {
-            json_decref(*out);
-            *out = NULL;
-        }
-        free(what);
+        plan_buf_reset(text);
+        plan_buf_add(text, sqlite3_column_blob(s, 0), (size_t)sqlite3_column_bytes(s, 0));
+        rc = 0;
     }
     sqlite3_finalize(s);
+    return rc;
+}
+
+int plan_registry_index_open(plan_ctx *ctx, const plan_registry *reg, const char *name,
+                             const char *text, size_t len, json_t **out)
+{
+    char *what = plan_xasprintf("the cached index '%s' of registry '%s'", name, reg->name);
+    /* Verified again on every read: the cache is a file others could
+     * write to. */
+    int rc = plan_signed_open(ctx, text, len, &reg->key, "index", what, out);
+    /* Offline, a cache is used only until its metadata expires. */
+    if (!rc && (rc = check_expiry(ctx, *out, what)) != 0) {
+        json_decref(*out);
+        *out = NULL;
+    }
+    free(what);
+    return rc;
+}
+
+int plan_registry_index(plan_ctx *ctx, plan_regdb *d, const plan_registry *reg,
+                        const char *name, json_t **out)
+{
+    plan_buf text;
+    plan_buf_init(&text);
+    int rc = plan_registry_index_text(ctx, d, reg, name, &text);
+    if (!rc)
+        rc = plan_registry_index_open(ctx, reg, name, text.data, text.len, out);
+    plan_buf_release(&text);
     return rc;
 }
 

@@ -3,7 +3,9 @@
  * in the store (publisher signature, download, hostile-safe import). */
 #include "fetch.h"
 
+#include <pthread.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -178,16 +180,16 @@ static char *referenced_version(json_t *entry, const char *name)
 
 /* The publisher's signature over the fields docs/formats/registry.md
  * lists, with a key this machine trusts. */
-static int verify_publisher(plan_regsource *s, const plan_registry *reg, const char *name,
-                            json_t *entry)
+static int verify_publisher(plan_ctx *ctx, const plan_keyring *trusted,
+                            const plan_registry *reg, const char *name, json_t *entry)
 {
     json_t *pub = json_object_get(entry, "publisher");
     const char *id = json_string_value(json_object_get(pub, "keyid"));
     const char *sig = json_string_value(json_object_get(pub, "sig"));
     const char *version = json_string_value(json_object_get(entry, "version"));
-    const plan_pubkey *k = id ? plan_keyring_find(s->trusted, id) : NULL;
+    const plan_pubkey *k = id ? plan_keyring_find(trusted, id) : NULL;
     if (!k)
-        return plan_fail(s->ctx, PLAN_ERR_HOSTILE,
+        return plan_fail(ctx, PLAN_ERR_HOSTILE,
                          "%s %s from registry '%s' is signed by key %s, which this machine does "
                          "not trust: get that publisher's public key from them (not from the "
                          "registry) and run 'plan keys trust NAME:BASE64'",
@@ -201,7 +203,7 @@ static int verify_publisher(plan_regsource *s, const plan_registry *reg, const c
         json_t *v = json_object_get(entry, fields[i]);
         if (!v) {
             json_decref(msg);
-            return plan_fail(s->ctx, PLAN_ERR_HOSTILE, "%s %s in registry '%s' lacks '%s'",
+            return plan_fail(ctx, PLAN_ERR_HOSTILE, "%s %s in registry '%s' lacks '%s'",
                              name, version ? version : "?", reg->name, fields[i]);
         }
         json_object_set(msg, fields[i], v);
@@ -210,8 +212,8 @@ static int verify_publisher(plan_regsource *s, const plan_registry *reg, const c
     json_decref(msg);
     char *what = plan_xasprintf("%s %s from registry '%s'", name, version ? version : "?",
                                 reg->name);
-    int rc = text ? plan_verify(s->ctx, k, "package", text, strlen(text), sig, what)
-                  : plan_fail(s->ctx, PLAN_ERR_HOSTILE, "%s has a real number", what);
+    int rc = text ? plan_verify(ctx, k, "package", text, strlen(text), sig, what)
+                  : plan_fail(ctx, PLAN_ERR_HOSTILE, "%s has a real number", what);
     free(what);
     free(text);
     return rc;
@@ -226,7 +228,7 @@ static int check_publisher(plan_regsource *s, const plan_registry *reg, const ch
     char *key = plan_xasprintf("%s/%s@%s", reg->name, name, version ? version : "");
     int rc = 0;
     if (!plan_strlist_contains(&s->verified, key)) {
-        rc = verify_publisher(s, reg, name, entry);
+        rc = verify_publisher(s->ctx, s->trusted, reg, name, entry);
         if (!rc) {
             plan_strlist_take(&s->verified, key);
             key = NULL;
@@ -273,6 +275,153 @@ static int deps_cb(void *user, plan_ctx *ctx, const char *name, const char *vers
         free(exact);
     }
     return 0;
+}
+
+/* ---------- loading ahead of the solver ---------- */
+
+/* One index to verify on a worker: the text is read from the database
+ * first (one connection, one thread), the rest touches nothing shared. */
+typedef struct prefetch_task {
+    const char *name;
+    const plan_registry *reg;
+    plan_buf text;
+    json_t *index;  /* out: its "signed" part, or NULL */
+    char *verified; /* out: the check_publisher key of the entry that verified */
+} prefetch_task;
+
+typedef struct prefetch_job {
+    prefetch_task *tasks;
+    size_t n;
+    const plan_keyring *trusted;
+    atomic_size_t next;
+} prefetch_job;
+
+/* The entry the solver most likely chooses: the newest one not yanked. */
+static json_t *newest_entry(json_t *index, const char **version)
+{
+    json_t *best = NULL, *p;
+    plan_semver top;
+    size_t i;
+    json_array_foreach(json_object_get(index, "packages"), i, p) {
+        const char *v = json_string_value(json_object_get(p, "version"));
+        plan_semver sv;
+        if (!v || json_is_true(json_object_get(p, "yanked")) || plan_semver_parse(NULL, v, &sv))
+            continue;
+        if (best && plan_semver_compare(&sv, &top) <= 0) {
+            plan_semver_release(&sv);
+            continue;
+        }
+        if (best)
+            plan_semver_release(&top);
+        top = sv;
+        best = p;
+        *version = v;
+    }
+    if (best)
+        plan_semver_release(&top);
+    return best;
+}
+
+static void *prefetch_worker(void *arg)
+{
+    prefetch_job *job = arg;
+    plan_ctx *ctx = plan_ctx_new(); /* its errors are dropped: see the header */
+    for (;;) {
+        size_t i = atomic_fetch_add(&job->next, 1);
+        if (i >= job->n)
+            break;
+        prefetch_task *t = &job->tasks[i];
+        if (plan_registry_index_open(ctx, t->reg, t->name, t->text.data, t->text.len,
+                                     &t->index)) {
+            t->index = NULL;
+            continue;
+        }
+        const char *version = NULL;
+        json_t *entry = newest_entry(t->index, &version);
+        if (entry && !verify_publisher(ctx, job->trusted, t->reg, t->name, entry))
+            t->verified = plan_xasprintf("%s/%s@%s", t->reg->name, t->name, version);
+    }
+    plan_ctx_free(ctx);
+    return NULL;
+}
+
+static bool is_loaded(const plan_regsource *s, const char *name)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (!strcmp(s->items[i].name, name))
+            return true;
+    return false;
+}
+
+#define PREFETCH_THREADS_MAX 4
+
+void plan_regsource_prefetch(plan_regsource *s, const plan_strlist *names)
+{
+    prefetch_task *tasks = plan_xcalloc(names->len ? names->len : 1, sizeof(*tasks));
+    plan_strlist seen;
+    plan_strlist_init(&seen);
+    size_t n = 0;
+    for (size_t k = 0; k < names->len; k++) {
+        const char *name = names->items[k];
+        if (is_loaded(s, name) || plan_strlist_contains(&seen, name))
+            continue;
+        plan_strlist_add(&seen, name);
+        /* The first registry that has the name, as lookup chooses. */
+        for (size_t r = 0; r < s->regs->n; r++) {
+            prefetch_task *t = &tasks[n];
+            plan_buf_init(&t->text);
+            int rc = plan_registry_index_text(s->ctx, s->db, &s->regs->items[r], name, &t->text);
+            if (rc == PLAN_ERR_NOT_FOUND) {
+                plan_buf_release(&t->text);
+                plan_ctx_clear_error(s->ctx);
+                continue;
+            }
+            if (rc) {
+                plan_buf_release(&t->text);
+                plan_ctx_clear_error(s->ctx);
+                break;
+            }
+            t->name = name;
+            t->reg = &s->regs->items[r];
+            n++;
+            break;
+        }
+    }
+    prefetch_job job = {.tasks = tasks, .n = n, .trusted = s->trusted};
+    atomic_init(&job.next, 0);
+    unsigned threads = plan_cpu_count();
+    if (threads > PREFETCH_THREADS_MAX)
+        threads = PREFETCH_THREADS_MAX;
+    if (n < 8) /* a thread costs more than a few verifications */
+        threads = 1;
+    pthread_t tids[PREFETCH_THREADS_MAX];
+    unsigned started = 0;
+    for (unsigned i = 1; i < threads; i++)
+        if (pthread_create(&tids[started], NULL, prefetch_worker, &job) == 0)
+            started++;
+    prefetch_worker(&job);
+    for (unsigned i = 0; i < started; i++)
+        pthread_join(tids[i], NULL);
+    /* What verified is what lookup and check_publisher would have kept;
+     * what did not is left for them to read again and report. */
+    for (size_t i = 0; i < n; i++) {
+        prefetch_task *t = &tasks[i];
+        if (t->index) {
+            if (s->n == s->cap) {
+                s->cap = s->cap ? 2 * s->cap : 16;
+                s->items = plan_xrealloc(s->items, s->cap * sizeof(*s->items));
+            }
+            s->items[s->n++] = (loaded){.name = plan_xstrdup(t->name), .reg = t->reg,
+                                        .index = t->index};
+        }
+        if (t->verified && t->index && !plan_strlist_contains(&s->verified, t->verified))
+            plan_strlist_take(&s->verified, t->verified);
+        else
+            free(t->verified);
+        plan_buf_release(&t->text);
+    }
+    plan_strlist_release(&seen);
+    free(tasks);
 }
 
 plan_resolver_provider plan_regsource_provider(plan_regsource *s)
