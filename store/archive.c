@@ -1393,6 +1393,44 @@ static void *extract_worker(void *p)
 
 #define EXTRACT_THREADS_MAX 4
 
+/* While the archives are extracted, the file system is flushed over and
+ * over on a thread of its own: the disk writes what is already there
+ * while the rest is being made, and the flush before registration
+ * (tree_flush) finds little left to do. */
+typedef struct flusher {
+    int fd;
+    pthread_t thread;
+    bool started;
+    atomic_int stop;
+} flusher;
+
+static void *flush_loop(void *p)
+{
+    flusher *fl = p;
+    while (!atomic_load(&fl->stop)) {
+        /* Failures here do not matter: tree_flush reports its own. */
+        (void)syncfs(fl->fd);
+        usleep(2000);
+    }
+    return NULL;
+}
+
+static void flusher_start(flusher *fl, const char *dir)
+{
+    atomic_init(&fl->stop, 0);
+    fl->fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    fl->started = fl->fd >= 0 && pthread_create(&fl->thread, NULL, flush_loop, fl) == 0;
+}
+
+static void flusher_stop(flusher *fl)
+{
+    atomic_store(&fl->stop, 1);
+    if (fl->started)
+        pthread_join(fl->thread, NULL);
+    if (fl->fd >= 0)
+        close(fl->fd);
+}
+
 static int extract_batch(plan_store *s, batch_archive *arcs, size_t n, const char *workdir,
                          const candidates *cand)
 {
@@ -1417,6 +1455,11 @@ static int extract_batch(plan_store *s, batch_archive *arcs, size_t n, const cha
     if (threads > n)
         threads = n ? (unsigned)n : 1;
     plan_emit_phase(s->ctx, "unpacking", job.progress.total, true);
+    /* A small import is written before a flush could overlap it. */
+    flusher fl = {.fd = -1};
+    bool flushing = n >= 16 || job.progress.total >= (1u << 20);
+    if (flushing)
+        flusher_start(&fl, workdir);
     /* The calling thread works too: one archive starts no thread. */
     pthread_t tids[EXTRACT_THREADS_MAX];
     unsigned started = 0;
@@ -1426,6 +1469,8 @@ static int extract_batch(plan_store *s, batch_archive *arcs, size_t n, const cha
     extract_worker(&job);
     for (unsigned i = 0; i < started; i++)
         pthread_join(tids[i], NULL);
+    if (flushing)
+        flusher_stop(&fl);
     plan_emit_done(s->ctx, "unpacking");
     pthread_mutex_destroy(&job.err_lock);
     if (job.err_msg) {
