@@ -26,7 +26,15 @@ typedef struct job {
     bool too_big, write_failed, resumed;
     CURL *easy;
     char errbuf[CURL_ERROR_SIZE];
+    int64_t retry_at;     /* ms (monotonic) when a backed-off retry starts; 0: none */
 } job;
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static size_t on_data(char *data, size_t size, size_t nmemb, void *user)
 {
@@ -224,12 +232,34 @@ int plan_fetch_artifacts(plan_ctx *ctx, const char *cache_dir, plan_artifact *ar
     plan_emit_phase(ctx, "downloading", total, true);
     int running = 1;
     while (!rc && pending) {
+        /* Retries whose back-off is over start again; the others wait
+         * without holding up the transfers still running. */
+        int64_t now = now_ms(), next_retry = 0;
+        for (size_t i = 0; i < n && !rc; i++) {
+            job *j = &jobs[i];
+            if (!j->retry_at)
+                continue;
+            if (j->retry_at <= now) {
+                j->retry_at = 0;
+                if ((rc = job_open(ctx, j)) == 0) {
+                    job_setup(j);
+                    curl_multi_add_handle(multi, j->easy);
+                }
+            } else if (!next_retry || j->retry_at < next_retry) {
+                next_retry = j->retry_at;
+            }
+        }
+        if (rc)
+            break;
         if (curl_multi_perform(multi, &running) != CURLM_OK) {
             rc = plan_fail(ctx, PLAN_ERR_FAILED, "libcurl failed while downloading");
             break;
         }
-        if (running)
-            curl_multi_poll(multi, NULL, 0, 500, NULL);
+        int wait = next_retry ? (int)(next_retry - now_ms()) : 500;
+        if (wait > 500)
+            wait = 500;
+        if (wait > 0 && (running || next_retry))
+            curl_multi_poll(multi, NULL, 0, wait, NULL);
         CURLMsg *msg;
         int left;
         while (!rc && (msg = curl_multi_info_read(multi, &left)) != NULL) {
@@ -248,12 +278,7 @@ int plan_fetch_artifacts(plan_ctx *ctx, const char *cache_dir, plan_artifact *ar
                 plan_emit_progress(ctx, "downloading", done_bytes, total, true);
             } else if (r == 0 && ++tries[i] < ATTEMPTS) {
                 /* Back off, then resume from what arrived. */
-                struct timespec ts = {0, (long)(200000000L << (tries[i] - 1))};
-                nanosleep(&ts, NULL);
-                if ((rc = job_open(ctx, j)) == 0) {
-                    job_setup(j);
-                    curl_multi_add_handle(multi, j->easy);
-                }
+                j->retry_at = now_ms() + (200 << (tries[i] - 1));
             } else {
                 rc = r < 0 ? r
                            : plan_fail(ctx, PLAN_ERR_FAILED,
