@@ -3,6 +3,7 @@
  * order (docs/commands/registry.md). */
 #include "realise.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,27 +67,43 @@ plan_resolver_provider cli_sources_provider(cli_sources *s)
     return p;
 }
 
+static void *preload_network(void *arg)
+{
+    (void)arg;
+    plan_fetch_preload();
+    return NULL;
+}
+
 int cli_sources_open(cli *c, const plan_strlist *recipe_dirs, bool update, cli_sources *s)
 {
     memset(s, 0, sizeof(*s));
-    int rc = 0;
-    if (recipe_dirs && recipe_dirs->len &&
-        (rc = plan_recipe_repo_open(c->ctx, (const char *const *)recipe_dirs->items,
-                                    recipe_dirs->len, &s->repo)))
-        return rc;
     char *file = cli_registries_file(c);
-    rc = plan_registries_load(c->ctx, file, &s->regs);
+    int rc = plan_registries_load(c->ctx, file, &s->regs);
     free(file);
+    if (rc)
+        return rc;
+    /* The update needs libcurl, whose loading takes milliseconds: on
+     * another core, while the recipes, keys and cache are opened here. */
+    pthread_t preload;
+    bool preloading = update && s->regs.n &&
+                      pthread_create(&preload, NULL, preload_network, NULL) == 0;
+    if (recipe_dirs && recipe_dirs->len)
+        rc = plan_recipe_repo_open(c->ctx, (const char *const *)recipe_dirs->items,
+                                   recipe_dirs->len, &s->repo);
+    if (!rc && s->regs.n) {
+        char *cfg = cli_config_dir(c), *trusted = plan_path_join(cfg, "trusted-keys");
+        char *dbp = cli_regdb_path(c);
+        rc = plan_keyring_load(c->ctx, trusted, &s->trusted);
+        if (!rc)
+            rc = plan_regdb_open(c->ctx, dbp, &s->db);
+        free(cfg);
+        free(trusted);
+        free(dbp);
+    }
+    if (preloading)
+        pthread_join(preload, NULL);
     if (rc || !s->regs.n)
         return rc;
-    char *cfg = cli_config_dir(c), *trusted = plan_path_join(cfg, "trusted-keys");
-    char *dbp = cli_regdb_path(c);
-    rc = plan_keyring_load(c->ctx, trusted, &s->trusted);
-    if (!rc)
-        rc = plan_regdb_open(c->ctx, dbp, &s->db);
-    free(cfg);
-    free(trusted);
-    free(dbp);
     for (size_t i = 0; !rc && update && i < s->regs.n; i++) {
         plan_update_report rep;
         /* Offline-first: a registry that cannot be reached leaves its

@@ -70,3 +70,8 @@ const curl_fns *curl_api(void)
 {
     return &fns;
 }
+
+void plan_fetch_preload(void)
+{
+    pthread_once(&once, load);
+}

@@ -164,6 +164,10 @@ int plan_registry_index(plan_ctx *ctx, plan_regdb *d, const plan_registry *reg,
 /* The two halves of plan_registry_index: the cached text (from the
  * database; PLAN_ERR_NOT_FOUND without one), and its verification, which
  * touches no shared state and may run on any thread. */
+/* Load libcurl now rather than on first use (it takes milliseconds), so a
+ * caller can have it done on another thread meanwhile.  Safe from any
+ * thread; a failure is reported by the first transfer. */
+void plan_fetch_preload(void);
 int plan_registry_index_text(plan_ctx *ctx, plan_regdb *d, const plan_registry *reg,
                              const char *name, plan_buf *text);
 int plan_registry_index_open(plan_ctx *ctx, const plan_registry *reg, const char *name,

@@ -1373,6 +1373,17 @@ static void *extract_worker(void *p)
                                  &job->progress);
         if (!rc)
             rc = same_meta(&env, ba->file, &ba->pre, &ba->meta);
+        /* Sealed here, on the worker: directories 0555 and every mtime 1
+         * (files were sealed as they were written). */
+        for (size_t i = 0; i < ba->meta.n && !rc; i++) {
+            import_path *ip = &ba->meta.paths[i];
+            if (!ip->wanted)
+                continue;
+            char *dir = plan_path_join(job->workdir, ip->basename);
+            tree_sort(&ip->extracted);
+            rc = tree_normalise(ctx, dir, &ip->extracted, true);
+            free(dir);
+        }
         plan_buf_release(&ba->tar);
         if (rc) {
             pthread_mutex_lock(&job->err_lock);
@@ -1583,8 +1594,6 @@ int plan_store_import_many(plan_store *s, const char *const *files, size_t nfile
         rc = stage_archive(s, files[f], w.path, &arcs[f].meta, &cand, &g);
     if (!rc)
         rc = check_batch_refs(s, arcs, nfiles);
-    for (size_t i = 0; i < g.n && !rc; i++)
-        rc = tree_normalise(ctx, g.tmp_paths[i], &g.trees[i], true);
     /* Every staged tree is on the store's file system: one flush for all. */
     if (!rc && g.n)
         rc = tree_flush(ctx, w.path);
