@@ -200,6 +200,12 @@ int cmd_gc(cli *c, const command *cmd, int argc, char **argv)
     memset(&res, 0, sizeof(res));
     if (rc == EXIT_OK && plan_store_gc(store, &go, &res))
         rc = cli_fail(c);
+    /* Downloaded archives are only needed until they are imported. */
+    plan_prune_result dl = {0};
+    char *cache = cli_cache_dir(c);
+    if (rc == EXIT_OK && plan_download_cache_prune(c->ctx, cache, go.dry_run, &dl))
+        rc = cli_fail(c);
+    free(cache);
     if (rc == EXIT_OK) {
         char size[32];
         plan_format_size(res.freed, size, sizeof(size));
@@ -207,12 +213,14 @@ int cmd_gc(cli *c, const command *cmd, int argc, char **argv)
             json_t *d = json_array();
             for (size_t i = 0; i < res.deleted.len; i++)
                 json_array_append_new(d, json_string(res.deleted.items[i]));
-            cli_print_json(json_pack("{s:b, s:o, s:I, s:I, s:I, s:I, s:I}", "dry_run",
-                                     go.dry_run, "deleted", d, "freed", (json_int_t)res.freed,
-                                     "live", (json_int_t)res.live, "skipped",
-                                     (json_int_t)res.skipped, "stale_run_roots",
+            cli_print_json(json_pack("{s:b, s:o, s:I, s:I, s:I, s:I, s:I, s:{s:I, s:I, s:b}}",
+                                     "dry_run", go.dry_run, "deleted", d, "freed",
+                                     (json_int_t)res.freed, "live", (json_int_t)res.live,
+                                     "skipped", (json_int_t)res.skipped, "stale_run_roots",
                                      (json_int_t)res.stale_sessions, "generations_deleted",
-                                     (json_int_t)gens_deleted));
+                                     (json_int_t)gens_deleted, "downloads", "files",
+                                     (json_int_t)dl.files, "bytes", (json_int_t)dl.bytes,
+                                     "busy", dl.busy));
         } else {
             for (size_t i = 0; i < res.deleted.len && (go.dry_run || c->verbose); i++)
                 printf("%s/%s\n", plan_store_dir(store), res.deleted.items[i]);
@@ -222,6 +230,15 @@ int cmd_gc(cli *c, const command *cmd, int argc, char **argv)
                         res.deleted.len == 1 ? "" : "s", size, (unsigned long long)res.live,
                         res.stale_sessions ? ", stale run roots removed" : "",
                         res.skipped ? ", some skipped (being registered now)" : "");
+            char dsize[32];
+            plan_format_size(dl.bytes, dsize, sizeof(dsize));
+            if (!c->quiet && dl.files)
+                fprintf(stderr, "plan: %s %zu downloaded archive%s (%s)\n",
+                        go.dry_run ? "would remove" : "removed", dl.files,
+                        dl.files == 1 ? "" : "s", dsize);
+            if (!c->quiet && dl.busy)
+                fprintf(stderr, "plan: downloaded archives kept: an install or repair is using "
+                                "them now\n");
         }
     }
     plan_gc_result_release(&res);

@@ -54,7 +54,13 @@ int cmd_store_repair(cli *c, const command *cmd, int argc, char **argv)
     if (cli_open_store(c, &store))
         return EXIT_FAILURE_;
     char *downloaded = NULL;
-    int rc = from ? EXIT_OK : archive_from_registries(c, store, argv[optind], &downloaded);
+    /* A download is held against plan gc until the repair has used it. */
+    int cache_lock = -1;
+    char *cache = cli_cache_dir(c);
+    int rc = from ? EXIT_OK
+                  : plan_download_cache_lock(c->ctx, cache, &cache_lock) ? cli_fail(c)
+                  : archive_from_registries(c, store, argv[optind], &downloaded);
+    free(cache);
     if (!from)
         from = downloaded;
     if (rc == EXIT_OK && plan_store_repair(store, argv[optind], from))
@@ -63,6 +69,7 @@ int cmd_store_repair(cli *c, const command *cmd, int argc, char **argv)
         cli_print_json(json_pack("{s:s, s:s}", "repaired", argv[optind], "from", from));
     else if (rc == EXIT_OK && !c->quiet)
         fprintf(stderr, "plan: repaired %s from %s\n", argv[optind], from);
+    plan_download_cache_unlock(cache_lock);
     plan_store_close(store);
     free(downloaded);
     return rc;

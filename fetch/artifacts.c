@@ -5,12 +5,14 @@
 #include "fetch.h"
 
 #include "curl_api.h"
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -303,6 +305,99 @@ int plan_fetch_artifacts(plan_ctx *ctx, const char *cache_dir, plan_artifact *ar
     curl_global_cleanup();
     free(tries);
     free(jobs);
+    free(dir);
+    return rc;
+}
+
+/* ---------- the cache's lock and its pruning ---------- */
+
+static int open_cache_lock(plan_ctx *ctx, const char *cache_dir, int *fd)
+{
+    char *dir = plan_path_join(cache_dir, "archives");
+    char *file = plan_path_join(dir, ".lock");
+    int e = plan_fs_mkdirs(dir, 0755);
+    int rc = 0;
+    *fd = e ? -1 : open(file, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (*fd < 0)
+        rc = plan_fail_errno(ctx, PLAN_ERR_IO, e ? -e : errno, "cannot open '%s'", file);
+    free(file);
+    free(dir);
+    return rc;
+}
+
+int plan_download_cache_lock(plan_ctx *ctx, const char *cache_dir, int *fd)
+{
+    int rc = open_cache_lock(ctx, cache_dir, fd);
+    if (rc)
+        return rc;
+    while (flock(*fd, LOCK_SH) != 0) {
+        if (errno == EINTR)
+            continue;
+        rc = plan_fail_errno(ctx, PLAN_ERR_IO, errno, "cannot lock the download cache in '%s'",
+                             cache_dir);
+        close(*fd);
+        *fd = -1;
+        return rc;
+    }
+    return 0;
+}
+
+void plan_download_cache_unlock(int fd)
+{
+    if (fd >= 0)
+        close(fd);
+}
+
+/* A download: "<64 hex>.tar.zst", or a partial one ".part-<64 hex>". */
+static bool is_download(const char *name)
+{
+    size_t n = strlen(name);
+    if (!strncmp(name, ".part-", 6))
+        return n == 6 + 64;
+    return n == 64 + 8 && !strcmp(name + 64, ".tar.zst");
+}
+
+int plan_download_cache_prune(plan_ctx *ctx, const char *cache_dir, bool dry_run,
+                              plan_prune_result *out)
+{
+    memset(out, 0, sizeof(*out));
+    char *dir = plan_path_join(cache_dir, "archives");
+    struct stat st;
+    if (stat(dir, &st) != 0) { /* nothing was ever downloaded */
+        free(dir);
+        return 0;
+    }
+    int fd;
+    int rc = open_cache_lock(ctx, cache_dir, &fd);
+    if (rc) {
+        free(dir);
+        return rc;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        out->busy = true;
+        close(fd);
+        free(dir);
+        return 0;
+    }
+    DIR *d = opendir(dir);
+    if (!d)
+        rc = plan_fail_errno(ctx, PLAN_ERR_IO, errno, "cannot read '%s'", dir);
+    struct dirent *de;
+    while (d && (de = readdir(d)) != NULL) {
+        if (!is_download(de->d_name) || fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) ||
+            !S_ISREG(st.st_mode))
+            continue;
+        if (!dry_run && unlinkat(dirfd(d), de->d_name, 0) != 0) {
+            rc = plan_fail_errno(ctx, PLAN_ERR_IO, errno, "cannot remove '%s/%s'", dir,
+                                 de->d_name);
+            break;
+        }
+        out->files++;
+        out->bytes += (uint64_t)st.st_size;
+    }
+    if (d)
+        closedir(d);
+    close(fd);
     free(dir);
     return rc;
 }

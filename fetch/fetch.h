@@ -188,6 +188,22 @@ typedef struct plan_artifact {
  * transient failures.  On success every path is set. */
 int plan_fetch_artifacts(plan_ctx *ctx, const char *cache_dir, plan_artifact *arts, size_t n,
                          unsigned parallel);
+/* The download cache, <cache>/archives, is shared by every plan that
+ * downloads into it and emptied by plan gc.  A user of what it downloaded
+ * holds the cache's lock shared from the download until the import is done
+ * (plan_download_cache_lock; release with plan_download_cache_unlock);
+ * the pruner takes it exclusively, without waiting. */
+int plan_download_cache_lock(plan_ctx *ctx, const char *cache_dir, int *fd);
+void plan_download_cache_unlock(int fd);
+typedef struct plan_prune_result {
+    size_t files;   /* downloads (and partial downloads) removed, or that would be */
+    uint64_t bytes; /* their size */
+    bool busy;      /* a download or import holds the cache: nothing was removed */
+} plan_prune_result;
+/* Remove every download and partial download from the cache (with
+ * dry_run, only count them).  A cache in use is left alone (busy). */
+int plan_download_cache_prune(plan_ctx *ctx, const char *cache_dir, bool dry_run,
+                              plan_prune_result *out);
 /* ---- registries as a package source (regsource.c) ---- */
 typedef struct plan_regsource plan_regsource;
 /* regs, db and trusted must outlive the source.  Free with

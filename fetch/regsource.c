@@ -513,6 +513,11 @@ int plan_regsource_realise(plan_regsource *s, plan_store *store, const char *cac
             which[na] = i;
             arts[na++] = w[i].art;
         }
+    /* From the download to the end of the import, the downloads are
+     * ours: plan gc leaves the cache alone meanwhile. */
+    int cache_lock = -1;
+    if (!rc && na)
+        rc = plan_download_cache_lock(ctx, cache_dir, &cache_lock);
     if (!rc && na)
         rc = plan_fetch_artifacts(ctx, cache_dir, arts, na, 8);
     /* One batch: archives may refer to each other's paths in any order,
@@ -540,6 +545,7 @@ int plan_regsource_realise(plan_regsource *s, plan_store *store, const char *cac
         free(contents);
         free(files);
     }
+    plan_download_cache_unlock(cache_lock);
     for (size_t i = 0; i < n; i++) {
         if (!rc)
             basenames[i] = plan_xstrdup(w[i].path);

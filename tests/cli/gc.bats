@@ -393,6 +393,35 @@ echo "$PLAN_DEP_GREET" >$out/greet-path' 'depends:
     plan store verify >/dev/null
 }
 
+@test "gc empties the download cache, not while an install holds it, and only downloads" {
+    A="$ROOT/cache/archives"
+    mkdir -p "$A"
+    hex=$(printf '%064d' 7)
+    head -c 3000 /dev/urandom >"$A/$hex.tar.zst"
+    head -c 500 /dev/urandom >"$A/.part-$hex"
+    echo keep >"$A/notes.txt"
+    # an install (or repair) holds the cache's lock shared while it uses it
+    # (-o: the lock stays with flock itself, so killing it releases it)
+    start_bg "$BATS_TEST_TMPDIR/flock.out" flock -s -o "$A/.lock" sleep 60
+    wait_until 100 test -e "$A/.lock"
+    sleep 0.2
+    run plan --json gc
+    [ "$status" -eq 0 ]
+    jq -e '.downloads == {"files": 0, "bytes": 0, "busy": true}' <<<"$output" >/dev/null || { echo "$output"; false; }
+    [ -e "$A/$hex.tar.zst" ] && [ -e "$A/.part-$hex" ]
+    run plan gc
+    [[ "$output" == *"downloaded archives kept: an install or repair is using them now"* ]]
+    bg_cleanup
+    run plan --json gc --dry-run
+    jq -e '.downloads == {"files": 2, "bytes": 3500, "busy": false}' <<<"$output" >/dev/null || { echo "$output"; false; }
+    [ -e "$A/$hex.tar.zst" ]
+    run plan gc
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"removed 2 downloaded archives"* ]] || { echo "$output"; false; }
+    [ ! -e "$A/$hex.tar.zst" ] && [ ! -e "$A/.part-$hex" ]
+    [ "$(cat "$A/notes.txt")" = keep ]
+}
+
 @test "usage: unknown option, extra arguments to roots" {
     run plan gc --frobnicate
     [ "$status" -eq 2 ]

@@ -57,6 +57,26 @@ publish_hello() {
     [[ "$output" == *'"hello"'* ]]
 }
 
+@test "gc removes the downloaded archive; the profile keeps working and a reinstall downloads again" {
+    publish_hello
+    plan keys trust "$ALICE"
+    plan -q install hello
+    [ "$(ls "$ROOT/cache/archives" | grep -c '\.tar\.zst$')" -eq 1 ]
+    run plan gc
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"removed 1 downloaded archive"* ]] || { echo "$output"; false; }
+    [ -z "$(ls "$ROOT/cache/archives" | grep '\.tar\.zst$')" ]
+    run "$ROOT/profiles/default/current/bin/hello"
+    [ "$output" = "hello" ]
+    plan -q remove hello
+    plan -q gc --delete-generations +1 --yes
+    [ -z "$(ls "$ROOT/store")" ]
+    run plan install hello
+    [ "$status" -eq 0 ] || { echo "$output"; false; }
+    run "$ROOT/profiles/default/current/bin/hello"
+    [ "$output" = "hello" ]
+}
+
 @test "a package signed by an untrusted key is refused, naming the key and the way out" {
     publish_hello
     run plan install hello
