@@ -1265,6 +1265,97 @@ static void staged_release(staged *g)
     free(g->texts);
 }
 
+/* Running a step over every archive of a batch on several threads: the
+ * archives are independent (once plan_wanted has chosen who extracts
+ * what), so the threads take them in turn, each with a context of its own
+ * for its errors and a decompressor of its own; the first failure stops
+ * them all and is the one reported. */
+typedef struct batch_worker {
+    plan_ctx *ctx;
+    import_env env;
+    ZSTD_DCtx *dctx;
+} batch_worker;
+
+typedef int (*batch_step)(batch_worker *w, batch_archive *ba, void *arg);
+
+typedef struct batch_job {
+    const char *store_dir;
+    batch_archive *arcs;
+    size_t n;
+    batch_step step;
+    void *arg;
+    atomic_size_t next;
+    atomic_int failed;
+    pthread_mutex_t err_lock;
+    int err_code;
+    char *err_msg;
+} batch_job;
+
+static void *batch_worker_run(void *p)
+{
+    batch_job *job = p;
+    batch_worker w = {.ctx = plan_ctx_new(), .dctx = ZSTD_createDCtx()};
+    w.env = (import_env){.ctx = w.ctx, .store_dir = job->store_dir};
+    /* A frame that asks for a huge window is refused, not obeyed. */
+    ZSTD_DCtx_setParameter(w.dctx, ZSTD_d_windowLogMax, 27);
+    while (!atomic_load(&job->failed)) {
+        size_t f = atomic_fetch_add(&job->next, 1);
+        if (f >= job->n)
+            break;
+        int rc = job->step(&w, &job->arcs[f], job->arg);
+        if (rc) {
+            pthread_mutex_lock(&job->err_lock);
+            if (!job->err_msg) {
+                job->err_code = rc;
+                job->err_msg = plan_xstrdup(plan_ctx_error(w.ctx));
+            }
+            pthread_mutex_unlock(&job->err_lock);
+            atomic_store(&job->failed, 1);
+            break;
+        }
+    }
+    ZSTD_freeDCtx(w.dctx);
+    plan_ctx_free(w.ctx);
+    return NULL;
+}
+
+#define BATCH_THREADS_MAX 4
+
+static int batch_run(plan_store *s, batch_archive *arcs, size_t n, batch_step step, void *arg)
+{
+    batch_job job;
+    memset(&job, 0, sizeof(job));
+    job.store_dir = s->store_dir;
+    job.arcs = arcs;
+    job.n = n;
+    job.step = step;
+    job.arg = arg;
+    atomic_init(&job.next, 0);
+    atomic_init(&job.failed, 0);
+    pthread_mutex_init(&job.err_lock, NULL);
+    unsigned threads = s->threads ? s->threads : plan_cpu_count();
+    if (threads > BATCH_THREADS_MAX)
+        threads = BATCH_THREADS_MAX;
+    if (threads > n)
+        threads = n ? (unsigned)n : 1;
+    /* The calling thread works too: one archive starts no thread. */
+    pthread_t tids[BATCH_THREADS_MAX];
+    unsigned started = 0;
+    for (unsigned i = 1; i < threads; i++)
+        if (pthread_create(&tids[started], NULL, batch_worker_run, &job) == 0)
+            started++;
+    batch_worker_run(&job);
+    for (unsigned i = 0; i < started; i++)
+        pthread_join(tids[i], NULL);
+    pthread_mutex_destroy(&job.err_lock);
+    if (job.err_msg) {
+        plan_fail(s->ctx, job.err_code, "%s", job.err_msg);
+        free(job.err_msg);
+        return job.err_code;
+    }
+    return 0;
+}
+
 /* Every reference must be in the batch (in any of its archives) or
  * already registered. */
 static int check_batch_refs(plan_store *s, const batch_archive *arcs, size_t n)
@@ -1299,31 +1390,36 @@ static void candidates_release(candidates *c)
     plan_strlist_release(&c->basenames);
 }
 
-/* Read every archive's metadata first, so that the scan during extraction
- * knows every digest of the batch, also of archives not yet extracted.
- * Small archives are decompressed here once and kept for the extraction. */
+/* The first reading of an archive: decompressed into memory when small
+ * and the batch's budget allows, and its metadata. */
+static int read_first_step(batch_worker *w, batch_archive *ba, void *arg)
+{
+    atomic_size_t *kept = arg;
+    load_small(ba->file, w->dctx, &ba->tar, &ba->size);
+    int rc = export_read_meta(&w->env, ba->file, &ba->tar, &ba->pre);
+    if (atomic_fetch_add(kept, ba->tar.len) + ba->tar.len > BATCH_MEMORY)
+        plan_buf_release(&ba->tar); /* read from its file again */
+    return rc;
+}
+
+/* Read every archive's metadata first (on several threads), so that the
+ * scan during extraction knows every digest of the batch, also of
+ * archives not yet extracted. */
 static int candidates_collect(plan_store *s, batch_archive *arcs, size_t n, candidates *c)
 {
-    import_env env = {.ctx = s->ctx, .store_dir = s->store_dir};
     plan_strlist_init(&c->digests);
     plan_strlist_init(&c->basenames);
     int rc = registered_candidates(s, &c->digests, &c->basenames);
-    ZSTD_DCtx *dctx = ZSTD_createDCtx();
-    /* A frame that asks for a huge window is refused, not obeyed. */
-    ZSTD_DCtx_setParameter(dctx, ZSTD_d_windowLogMax, 27);
-    size_t kept = 0;
-    for (size_t f = 0; f < n && !rc; f++) {
-        load_small(arcs[f].file, dctx, &arcs[f].tar, &arcs[f].size);
-        rc = export_read_meta(&env, arcs[f].file, &arcs[f].tar, &arcs[f].pre);
-        if ((kept += arcs[f].tar.len) > BATCH_MEMORY)
-            plan_buf_release(&arcs[f].tar); /* read from its file again */
-        for (size_t i = 0; i < arcs[f].pre.n && !rc; i++)
+    atomic_size_t kept;
+    atomic_init(&kept, 0);
+    if (!rc)
+        rc = batch_run(s, arcs, n, read_first_step, &kept);
+    for (size_t f = 0; f < n && !rc; f++)
+        for (size_t i = 0; i < arcs[f].pre.n; i++)
             if (!plan_strlist_contains(&c->basenames, arcs[f].pre.paths[i].basename)) {
                 plan_strlist_add(&c->digests, arcs[f].pre.paths[i].digest);
                 plan_strlist_add(&c->basenames, arcs[f].pre.paths[i].basename);
             }
-    }
-    ZSTD_freeDCtx(dctx);
     if (!rc)
         c->scanner = ref_scanner_new(&c->digests);
     return rc;
@@ -1340,69 +1436,41 @@ static int same_meta(const import_env *env, const char *file, const import_meta 
                                 "'%s' changed while it was being imported: refused", file);
 }
 
-/* The extraction of a batch: its archives are independent once
- * plan_wanted has chosen who extracts what, so several threads take them
- * in turn, each with a context of its own for its errors. */
-typedef struct extract_job {
-    const char *store_dir, *workdir;
-    batch_archive *arcs;
-    size_t n;
+/* The extraction step: extract, check the metadata is what was read
+ * first, seal. */
+typedef struct extract_arg {
+    const char *workdir;
     const ref_scanner *scanner;
     mode_t mask;
     batch_progress progress;
-    atomic_size_t next;
-    atomic_int failed;
-    pthread_mutex_t err_lock;
-    int err_code;
-    char *err_msg;
-} extract_job;
+} extract_arg;
 
-static void *extract_worker(void *p)
+static int extract_step(batch_worker *w, batch_archive *ba, void *arg)
 {
-    extract_job *job = p;
-    plan_ctx *ctx = plan_ctx_new();
-    import_env env = {.ctx = ctx, .store_dir = job->store_dir};
-    while (!atomic_load(&job->failed)) {
-        size_t f = atomic_fetch_add(&job->next, 1);
-        if (f >= job->n)
-            break;
-        batch_archive *ba = &job->arcs[f];
-        uint64_t size = ba->size;
-        int rc = extract_archive(&env, ba->file, &ba->tar, job->workdir, &ba->meta,
-                                 want_planned, &ba->pre, job->scanner, job->mask,
-                                 &job->progress);
-        if (!rc)
-            rc = same_meta(&env, ba->file, &ba->pre, &ba->meta);
-        /* Sealed here, on the worker: directories 0555 and every mtime 1
-         * (files were sealed as they were written). */
-        for (size_t i = 0; i < ba->meta.n && !rc; i++) {
-            import_path *ip = &ba->meta.paths[i];
-            if (!ip->wanted)
-                continue;
-            char *dir = plan_path_join(job->workdir, ip->basename);
-            tree_sort(&ip->extracted);
-            rc = tree_normalise(ctx, dir, &ip->extracted, true);
-            free(dir);
-        }
-        plan_buf_release(&ba->tar);
-        if (rc) {
-            pthread_mutex_lock(&job->err_lock);
-            if (!job->err_msg) {
-                job->err_code = rc;
-                job->err_msg = plan_xstrdup(plan_ctx_error(ctx));
-            }
-            pthread_mutex_unlock(&job->err_lock);
-            atomic_store(&job->failed, 1);
-            break;
-        }
-        uint64_t done = atomic_fetch_add(&job->progress.done, size) + size;
-        plan_emit_progress(job->progress.ctx, "unpacking", done, job->progress.total, true);
+    extract_arg *x = arg;
+    int rc = extract_archive(&w->env, ba->file, &ba->tar, x->workdir, &ba->meta, want_planned,
+                             &ba->pre, x->scanner, x->mask, &x->progress);
+    if (!rc)
+        rc = same_meta(&w->env, ba->file, &ba->pre, &ba->meta);
+    /* Sealed here, on the worker: directories 0555 and every mtime 1
+     * (files were sealed as they were written). */
+    for (size_t i = 0; i < ba->meta.n && !rc; i++) {
+        import_path *ip = &ba->meta.paths[i];
+        if (!ip->wanted)
+            continue;
+        char *dir = plan_path_join(x->workdir, ip->basename);
+        tree_sort(&ip->extracted);
+        rc = tree_normalise(w->ctx, dir, &ip->extracted, true);
+        free(dir);
     }
-    plan_ctx_free(ctx);
-    return NULL;
+    plan_buf_release(&ba->tar);
+    if (!rc) {
+        uint64_t done = atomic_fetch_add(&x->progress.done, ba->size) + ba->size;
+        plan_emit_progress(x->progress.ctx, "unpacking", done, x->progress.total, true);
+    }
+    return rc;
 }
 
-#define EXTRACT_THREADS_MAX 4
 
 /* While the archives are extracted, the file system is flushed over and
  * over on a thread of its own: the disk writes what is already there
@@ -1445,51 +1513,23 @@ static void flusher_stop(flusher *fl)
 static int extract_batch(plan_store *s, batch_archive *arcs, size_t n, const char *workdir,
                          const candidates *cand)
 {
-    extract_job job;
-    memset(&job, 0, sizeof(job));
-    job.store_dir = s->store_dir;
-    job.workdir = workdir;
-    job.arcs = arcs;
-    job.n = n;
-    job.scanner = cand->scanner;
-    job.mask = plan_umask(); /* once: it is the process's, not the thread's */
-    job.progress.ctx = s->ctx;
-    atomic_init(&job.progress.done, 0);
-    atomic_init(&job.next, 0);
-    atomic_init(&job.failed, 0);
-    pthread_mutex_init(&job.err_lock, NULL);
+    extract_arg x = {.workdir = workdir, .scanner = cand->scanner,
+                     .mask = plan_umask(), /* once: it is the process's, not the thread's */
+                     .progress = {.ctx = s->ctx}};
+    atomic_init(&x.progress.done, 0);
     for (size_t f = 0; f < n; f++)
-        job.progress.total += arcs[f].size;
-    unsigned threads = s->threads ? s->threads : plan_cpu_count();
-    if (threads > EXTRACT_THREADS_MAX)
-        threads = EXTRACT_THREADS_MAX;
-    if (threads > n)
-        threads = n ? (unsigned)n : 1;
-    plan_emit_phase(s->ctx, "unpacking", job.progress.total, true);
+        x.progress.total += arcs[f].size;
+    plan_emit_phase(s->ctx, "unpacking", x.progress.total, true);
     /* A small import is written before a flush could overlap it. */
     flusher fl = {.fd = -1};
-    bool flushing = n >= 16 || job.progress.total >= (1u << 20);
+    bool flushing = n >= 16 || x.progress.total >= (1u << 20);
     if (flushing)
         flusher_start(&fl, workdir);
-    /* The calling thread works too: one archive starts no thread. */
-    pthread_t tids[EXTRACT_THREADS_MAX];
-    unsigned started = 0;
-    for (unsigned i = 1; i < threads; i++)
-        if (pthread_create(&tids[started], NULL, extract_worker, &job) == 0)
-            started++;
-    extract_worker(&job);
-    for (unsigned i = 0; i < started; i++)
-        pthread_join(tids[i], NULL);
+    int rc = batch_run(s, arcs, n, extract_step, &x);
     if (flushing)
         flusher_stop(&fl);
     plan_emit_done(s->ctx, "unpacking");
-    pthread_mutex_destroy(&job.err_lock);
-    if (job.err_msg) {
-        plan_fail(s->ctx, job.err_code, "%s", job.err_msg);
-        free(job.err_msg);
-        return job.err_code;
-    }
-    return 0;
+    return rc;
 }
 
 /* The declared references are not trusted to be complete: a path that
