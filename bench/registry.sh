@@ -23,7 +23,7 @@
 #                        in BENCH_DIR/reg-last
 #   BENCH_WRK_SECONDS    length of each throughput run (default 5)
 #   BENCH_LAT_SECONDS    length of each single-connection run (default 3)
-#   BENCH_INSTALL_RUNS   timed runs of each install (default 5)
+#   BENCH_INSTALL_RUNS   timed runs of each install (default 9)
 #   BENCH_WARMUP         untimed warm-up runs (default 1)
 #   BENCH_REG_NO_LOOP    set: the stores go to the work directory, not to a
 #                        fresh loop-mounted ext4 image (the default as root)
@@ -47,7 +47,7 @@ want() { case $parts in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 BENCH_DIR=${BENCH_DIR:-/var/tmp/plan-bench}
 WRK_SECONDS=${BENCH_WRK_SECONDS:-5}
 LAT_SECONDS=${BENCH_LAT_SECONDS:-3}
-INSTALL_RUNS=${BENCH_INSTALL_RUNS:-5}
+INSTALL_RUNS=${BENCH_INSTALL_RUNS:-9}
 WARMUP=${BENCH_WARMUP:-1}
 NPLANS=200
 
@@ -246,12 +246,14 @@ measure() {
         bash -c "$cmd" >&2 || true
         exit 1
     fi
-    local m s
-    read -r m s < <(awk -F, 'NR == 2 { print $2, ($3 == "" ? 0 : $3) }' "$OUT/$key.csv")
-    MEAN[$key]=$m
-    awk -v m="$m" -v s="$s" -v r="$runs" 'BEGIN {
-        if (m < 1) printf "%8.1f ms ± %.1f  (%d runs)\n", m * 1000, s * 1000, r
-        else printf "%8.3f s ± %.3f  (%d runs)\n", m, s, r }'
+    # The median: Nix's run times spread widely here (one slow run moved
+    # its mean by a fifth), and a ratio of medians is the steadier one.
+    local med lo hi
+    read -r med lo hi < <(awk -F, 'NR == 2 { print $4, $7, $8 }' "$OUT/$key.csv")
+    MEAN[$key]=$med
+    awk -v m="$med" -v lo="$lo" -v hi="$hi" -v r="$runs" 'BEGIN {
+        if (m < 1) printf "%8.1f ms median, %.1f .. %.1f  (%d runs)\n", m * 1000, lo * 1000, hi * 1000, r
+        else printf "%8.3f s median, %.3f .. %.3f  (%d runs)\n", m, lo, hi, r }'
 }
 q() { printf '%q' "$1"; }
 qall() { local a; for a in "$@"; do printf ' %q' "$a"; done; }
@@ -477,7 +479,7 @@ fi
 
 # ---------------------------------------------------------------- table ----
 if [ "${#rows[@]}" -gt 0 ]; then
-    say "Results: requests/s (higher is better) or mean wall-clock time (lower is better); ratio = plan / peer"
+    say "Results: requests/s (higher is better) or median wall-clock time (lower is better); ratio = plan / peer"
     printf '%-34s %10s  %-24s %10s  %7s  %9s  %s\n' benchmark plan peer peer ratio target result
     printf '%0.s-' {1..110}; echo
     for r in "${rows[@]}"; do say "$r"; done
