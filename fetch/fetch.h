@@ -161,17 +161,23 @@ int plan_registry_update(plan_ctx *ctx, plan_regdb *d, const plan_registry *reg,
  * json_decref's.  PLAN_ERR_NOT_FOUND when the registry has no such name. */
 int plan_registry_index(plan_ctx *ctx, plan_regdb *d, const plan_registry *reg,
                         const char *name, json_t **out);
-/* The two halves of plan_registry_index: the cached text (from the
- * database; PLAN_ERR_NOT_FOUND without one), and its verification, which
- * touches no shared state and may run on any thread. */
+/* The halves of plan_registry_index: the cached text (from the database;
+ * PLAN_ERR_NOT_FOUND without one); the "indexes" of the registry's cached
+ * snapshot, its signature verified (once per handle; NULL when there is
+ * none that verifies; borrowed, valid until the next update or close);
+ * and the verification of a text, which touches nothing shared and may
+ * run on any thread: a text the snapshot declares by its hash needs no
+ * signature check of its own, any other is checked by its signature. */
+int plan_registry_index_text(plan_ctx *ctx, plan_regdb *d, const plan_registry *reg,
+                             const char *name, plan_buf *text);
+json_t *plan_registry_snapshot_indexes(plan_regdb *d, const plan_registry *reg);
+int plan_registry_index_open(plan_ctx *ctx, const plan_registry *reg, const char *name,
+                             const char *text, size_t len, json_t *snapshot_indexes,
+                             json_t **out);
 /* Load libcurl now rather than on first use (it takes milliseconds), so a
  * caller can have it done on another thread meanwhile.  Safe from any
  * thread; a failure is reported by the first transfer. */
 void plan_fetch_preload(void);
-int plan_registry_index_text(plan_ctx *ctx, plan_regdb *d, const plan_registry *reg,
-                             const char *name, plan_buf *text);
-int plan_registry_index_open(plan_ctx *ctx, const plan_registry *reg, const char *name,
-                             const char *text, size_t len, json_t **out);
 /* Every package name in the cached snapshot, sorted. */
 int plan_registry_names(plan_ctx *ctx, plan_regdb *d, const plan_registry *reg,
                         plan_strlist *out);

@@ -162,10 +162,20 @@ int plan_registries_save(plan_ctx *ctx, const plan_registries *r, const char *fi
 
 /* ---------- the client's metadata cache ---------- */
 
+/* A cached snapshot whose signature verified, per registry, kept for the
+ * handle's life (or until that registry's next update). */
+typedef struct verified_snapshot {
+    char *registry;
+    json_t *indexes; /* its "indexes": name -> {version, hash, size} */
+} verified_snapshot;
+
 struct plan_regdb {
     plan_ctx *ctx;
     sqlite3 *db;
     char *path;
+    sqlite3_stmt *index_text; /* SELECT text FROM index_cache ..., prepared once */
+    verified_snapshot *snapshots;
+    size_t n_snapshots;
 };
 
 static const char *const regdb_schema =
@@ -175,7 +185,8 @@ static const char *const regdb_schema =
     "  timestamp_version INTEGER NOT NULL,"
     "  snapshot_version INTEGER NOT NULL,"
     "  snapshot TEXT,"
-    "  checked INTEGER NOT NULL"
+    "  checked INTEGER NOT NULL,"
+    "  snapshot_doc BLOB"
     ");"
     "CREATE TABLE IF NOT EXISTS index_cache ("
     "  registry TEXT NOT NULL,"
@@ -190,6 +201,33 @@ static int regdb_fail(plan_regdb *d, const char *what)
 {
     return plan_fail(d->ctx, PLAN_ERR_DB, "registry cache '%s': %s: %s", d->path, what,
                      sqlite3_errmsg(d->db));
+}
+
+/* A cache made before the whole signed snapshot was kept lacks its
+ * column: added, empty (filled by the next update that brings a new
+ * snapshot; until then indexes are verified one by one). */
+static int add_snapshot_doc(plan_regdb *d)
+{
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(d->db, "SELECT 1 FROM pragma_table_info('registry') WHERE name = "
+                                  "'snapshot_doc'", -1, &s, NULL) != SQLITE_OK)
+        return SQLITE_ERROR;
+    bool has = sqlite3_step(s) == SQLITE_ROW;
+    sqlite3_finalize(s);
+    return has ? SQLITE_OK
+               : sqlite3_exec(d->db, "ALTER TABLE registry ADD COLUMN snapshot_doc BLOB", NULL,
+                              NULL, NULL);
+}
+
+static void forget_snapshot(plan_regdb *d, const char *registry)
+{
+    for (size_t i = 0; i < d->n_snapshots; i++)
+        if (!strcmp(d->snapshots[i].registry, registry)) {
+            free(d->snapshots[i].registry);
+            json_decref(d->snapshots[i].indexes);
+            d->snapshots[i] = d->snapshots[--d->n_snapshots];
+            return;
+        }
 }
 
 int plan_regdb_open(plan_ctx *ctx, const char *path, plan_regdb **out)
@@ -210,7 +248,8 @@ int plan_regdb_open(plan_ctx *ctx, const char *path, plan_regdb **out)
         sqlite3_busy_timeout(d->db, 30000) != SQLITE_OK ||
         sqlite3_exec(d->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL, NULL,
                      NULL) != SQLITE_OK ||
-        sqlite3_exec(d->db, regdb_schema, NULL, NULL, NULL) != SQLITE_OK)
+        sqlite3_exec(d->db, regdb_schema, NULL, NULL, NULL) != SQLITE_OK ||
+        add_snapshot_doc(d) != SQLITE_OK)
         rc = regdb_fail(d, "cannot open");
     if (rc) {
         plan_regdb_close(d);
@@ -224,6 +263,10 @@ void plan_regdb_close(plan_regdb *d)
 {
     if (!d)
         return;
+    while (d->n_snapshots)
+        forget_snapshot(d, d->snapshots[0].registry);
+    free(d->snapshots);
+    sqlite3_finalize(d->index_text);
     sqlite3_close(d->db);
     free(d->path);
     free(d);
@@ -233,14 +276,16 @@ typedef struct reg_state {
     bool known;
     int64_t timestamp_version, snapshot_version;
     char *snapshot; /* the cached signed snapshot's "signed" text */
+    bool has_doc;   /* and the whole signed document is kept too */
 } reg_state;
 
 static int state_read(plan_regdb *d, const plan_registry *reg, reg_state *st)
 {
     memset(st, 0, sizeof(*st));
     sqlite3_stmt *s;
-    if (sqlite3_prepare_v2(d->db, "SELECT keyid, timestamp_version, snapshot_version, snapshot "
-                                  "FROM registry WHERE name = ?1", -1, &s, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(d->db, "SELECT keyid, timestamp_version, snapshot_version, snapshot, "
+                                  "snapshot_doc IS NOT NULL FROM registry WHERE name = ?1",
+                           -1, &s, NULL) != SQLITE_OK)
         return regdb_fail(d, "reading the registry state");
     sqlite3_bind_text(s, 1, reg->name, -1, SQLITE_STATIC);
     if (sqlite3_step(s) == SQLITE_ROW) {
@@ -252,6 +297,7 @@ static int state_read(plan_regdb *d, const plan_registry *reg, reg_state *st)
             st->snapshot_version = sqlite3_column_int64(s, 2);
             const unsigned char *t = sqlite3_column_text(s, 3);
             st->snapshot = t ? plan_xstrdup((const char *)t) : NULL;
+            st->has_doc = sqlite3_column_int(s, 4) != 0;
         }
     }
     sqlite3_finalize(s);
@@ -420,19 +466,23 @@ static int fetch_indexes(plan_ctx *ctx, const plan_registry *reg, json_t *snapsh
 }
 
 static int save_update(plan_regdb *d, const plan_registry *reg, json_int_t ts_version,
-                       json_int_t snap_version, const char *snapshot_text, json_t *snapshot,
-                       fetched_index *idx, size_t n)
+                       json_int_t snap_version, const char *snapshot_text,
+                       const plan_buf *snapshot_doc, json_t *snapshot, fetched_index *idx,
+                       size_t n)
 {
+    forget_snapshot(d, reg->name);
     int rc = 0;
     if (sqlite3_exec(d->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
         return regdb_fail(d, "starting a transaction");
     sqlite3_stmt *s = NULL;
     if (sqlite3_prepare_v2(d->db,
                            "INSERT INTO registry (name, keyid, timestamp_version, "
-                           "snapshot_version, snapshot, checked) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
+                           "snapshot_version, snapshot, checked, snapshot_doc) VALUES (?1, ?2, "
+                           "?3, ?4, ?5, ?6, ?7) "
                            "ON CONFLICT(name) DO UPDATE SET keyid = ?2, timestamp_version = ?3,"
                            " snapshot_version = ?4, snapshot = coalesce(?5, snapshot),"
-                           " checked = ?6",
+                           " checked = ?6, snapshot_doc = CASE WHEN ?5 IS NULL THEN "
+                           "snapshot_doc ELSE ?7 END",
                            -1, &s, NULL) != SQLITE_OK)
         rc = regdb_fail(d, "saving the registry state");
     if (!rc) {
@@ -445,6 +495,10 @@ static int save_update(plan_regdb *d, const plan_registry *reg, json_int_t ts_ve
         else
             sqlite3_bind_null(s, 5);
         sqlite3_bind_int64(s, 6, (sqlite3_int64)time(NULL));
+        if (snapshot_text && snapshot_doc)
+            sqlite3_bind_blob(s, 7, snapshot_doc->data, (int)snapshot_doc->len, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(s, 7);
         if (sqlite3_step(s) != SQLITE_DONE)
             rc = regdb_fail(d, "saving the registry state");
     }
@@ -546,7 +600,9 @@ int plan_registry_update(plan_ctx *ctx, plan_regdb *d, const plan_registry *reg,
                        what, (long long)snap_version, (long long)st.snapshot_version);
     report->timestamp_version = ts_version;
     report->snapshot_version = snap_version;
-    bool same_snapshot = st.known && snap_version == st.snapshot_version && st.snapshot;
+    /* A cache from before the whole snapshot was kept fetches it once. */
+    bool same_snapshot = st.known && snap_version == st.snapshot_version && st.snapshot &&
+                         st.has_doc;
     if (!rc && !same_snapshot) {
         json_int_t size = int_of(decl, "size");
         if (size < 0 || size > (json_int_t)SNAPSHOT_MAX)
@@ -573,7 +629,7 @@ int plan_registry_update(plan_ctx *ctx, plan_regdb *d, const plan_registry *reg,
             snapshot_text = plan_canonical_json(sn_signed);
             rc = fetch_indexes(ctx, reg, sn_signed, d, &idx, &nidx);
         }
-        report->changed = true;
+        report->changed = !st.known || snap_version != st.snapshot_version || !st.snapshot;
     } else if (!rc && st.snapshot) {
         /* The cached snapshot was verified when it arrived; its expiry
          * still counts. */
@@ -587,6 +643,7 @@ int plan_registry_update(plan_ctx *ctx, plan_regdb *d, const plan_registry *reg,
     report->indexes_fetched = (unsigned)nidx;
     if (!rc)
         rc = save_update(d, reg, ts_version, snap_version, snapshot_text,
+                         snapshot_text ? &sn.body : NULL,
                          same_snapshot ? NULL : sn_signed, idx, nidx);
     for (size_t i = 0; i < nidx; i++) {
         free(idx[i].name);
@@ -610,29 +667,93 @@ int plan_registry_index_text(plan_ctx *ctx, plan_regdb *d, const plan_registry *
                              const char *name, plan_buf *text)
 {
     (void)ctx;
-    sqlite3_stmt *s;
-    if (sqlite3_prepare_v2(d->db, "SELECT text FROM index_cache WHERE registry = ?1 AND name = ?2",
-                           -1, &s, NULL) != SQLITE_OK)
+    if (!d->index_text &&
+        sqlite3_prepare_v2(d->db, "SELECT text FROM index_cache WHERE registry = ?1 AND name = ?2",
+                           -1, &d->index_text, NULL) != SQLITE_OK)
         return regdb_fail(d, "reading an index");
-    sqlite3_bind_text(s, 1, reg->name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+    sqlite3_stmt *s = d->index_text;
+    sqlite3_reset(s);
+    sqlite3_bind_text(s, 1, reg->name, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 2, name, -1, SQLITE_TRANSIENT);
     int rc = PLAN_ERR_NOT_FOUND;
     if (sqlite3_step(s) == SQLITE_ROW) {
         plan_buf_reset(text);
         plan_buf_add(text, sqlite3_column_blob(s, 0), (size_t)sqlite3_column_bytes(s, 0));
         rc = 0;
     }
-    sqlite3_finalize(s);
+    sqlite3_reset(s);
     return rc;
 }
 
+json_t *plan_registry_snapshot_indexes(plan_regdb *d, const plan_registry *reg)
+{
+    for (size_t i = 0; i < d->n_snapshots; i++)
+        if (!strcmp(d->snapshots[i].registry, reg->name))
+            return d->snapshots[i].indexes;
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(d->db, "SELECT snapshot_doc, keyid FROM registry WHERE name = ?1", -1,
+                           &s, NULL) != SQLITE_OK)
+        return NULL;
+    sqlite3_bind_text(s, 1, reg->name, -1, SQLITE_STATIC);
+    json_t *sg = NULL;
+    /* Only a snapshot that verifies with the pinned key counts; anything
+     * else leaves the indexes to be verified one by one. */
+    if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_type(s, 0) == SQLITE_BLOB &&
+        !strcmp((const char *)sqlite3_column_text(s, 1), reg->key.id) &&
+        plan_signed_open(NULL, sqlite3_column_blob(s, 0), (size_t)sqlite3_column_bytes(s, 0),
+                         &reg->key, "snapshot", "the cached snapshot", &sg) != 0)
+        sg = NULL;
+    sqlite3_finalize(s);
+    json_t *indexes = json_object_get(sg, "indexes");
+    if (!json_is_object(indexes)) {
+        json_decref(sg);
+        return NULL;
+    }
+    json_incref(indexes);
+    json_decref(sg);
+    d->snapshots = plan_xrealloc(d->snapshots, (d->n_snapshots + 1) * sizeof(*d->snapshots));
+    d->snapshots[d->n_snapshots++] = (verified_snapshot){.registry = plan_xstrdup(reg->name),
+                                                         .indexes = indexes};
+    return indexes;
+}
+
+/* The index text is the very one the verified snapshot declares (by its
+ * BLAKE2b-256): its "signed" part, checked as a signature check would
+ * have, without the signature check.  NULL when it is not. */
+static json_t *chained_index(json_t *snapshot_indexes, const char *name, const char *text,
+                             size_t len)
+{
+    json_t *decl = json_object_get(snapshot_indexes, name);
+    const char *want = json_string_value(json_object_get(decl, "hash"));
+    char have[PLAN_HASH_HEX_TEXT];
+    if (!want)
+        return NULL;
+    blake2b_text(text, len, have);
+    if (strcmp(have, want) != 0)
+        return NULL;
+    json_error_t err;
+    json_t *doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &err);
+    json_t *sg = json_object_get(doc, "signed");
+    const char *type = json_string_value(json_object_get(sg, "type"));
+    const char *iname = json_string_value(json_object_get(sg, "name"));
+    json_t *out = NULL;
+    if (json_is_object(sg) && type && !strcmp(type, "index") && iname && !strcmp(iname, name) &&
+        int_of(sg, "version") == int_of(decl, "version"))
+        out = json_incref(sg);
+    json_decref(doc);
+    return out;
+}
+
 int plan_registry_index_open(plan_ctx *ctx, const plan_registry *reg, const char *name,
-                             const char *text, size_t len, json_t **out)
+                             const char *text, size_t len, json_t *snapshot_indexes,
+                             json_t **out)
 {
     char *what = plan_xasprintf("the cached index '%s' of registry '%s'", name, reg->name);
-    /* Verified again on every read: the cache is a file others could
-     * write to. */
-    int rc = plan_signed_open(ctx, text, len, &reg->key, "index", what, out);
+    /* Verified again on every read, since the cache is a file others
+     * could write to: as the index the verified snapshot names (one
+     * signature for all of them), or else by its own signature. */
+    *out = snapshot_indexes ? chained_index(snapshot_indexes, name, text, len) : NULL;
+    int rc = *out ? 0 : plan_signed_open(ctx, text, len, &reg->key, "index", what, out);
     /* Offline, a cache is used only until its metadata expires. */
     if (!rc && (rc = check_expiry(ctx, *out, what)) != 0) {
         json_decref(*out);
@@ -649,7 +770,8 @@ int plan_registry_index(plan_ctx *ctx, plan_regdb *d, const plan_registry *reg,
     plan_buf_init(&text);
     int rc = plan_registry_index_text(ctx, d, reg, name, &text);
     if (!rc)
-        rc = plan_registry_index_open(ctx, reg, name, text.data, text.len, out);
+        rc = plan_registry_index_open(ctx, reg, name, text.data, text.len,
+                                      plan_registry_snapshot_indexes(d, reg), out);
     plan_buf_release(&text);
     return rc;
 }

@@ -285,6 +285,7 @@ typedef struct prefetch_task {
     const char *name;
     const plan_registry *reg;
     plan_buf text;
+    json_t *snapshot; /* the verified snapshot's "indexes" (borrowed), or NULL */
     json_t *index;  /* out: its "signed" part, or NULL */
     char *verified; /* out: the check_publisher key of the entry that verified */
 } prefetch_task;
@@ -332,7 +333,7 @@ static void *prefetch_worker(void *arg)
             break;
         prefetch_task *t = &job->tasks[i];
         if (plan_registry_index_open(ctx, t->reg, t->name, t->text.data, t->text.len,
-                                     &t->index)) {
+                                     t->snapshot, &t->index)) {
             t->index = NULL;
             continue;
         }
@@ -383,6 +384,7 @@ void plan_regsource_prefetch(plan_regsource *s, const plan_strlist *names)
             }
             t->name = name;
             t->reg = &s->regs->items[r];
+            t->snapshot = plan_registry_snapshot_indexes(s->db, t->reg);
             n++;
             break;
         }

@@ -77,6 +77,28 @@ publish_hello() {
     [ "$output" = "hello" ]
 }
 
+@test "the client cache is verified on every read: an edited index is refused, a damaged snapshot only costs speed" {
+    publish_hello
+    plan keys trust "$ALICE"
+    plan -q registry update
+    DB="$ROOT/var/db/registry.db"
+    [ "$(sqlite3 "$DB" "SELECT snapshot_doc IS NOT NULL FROM registry WHERE name = 'main'")" = 1 ]
+    # the index no longer hashes to what the signed snapshot declares, and
+    # its own signature no longer verifies
+    cp "$DB" "$BATS_TEST_TMPDIR/good.db"
+    sqlite3 "$DB" "UPDATE index_cache SET text = CAST(replace(CAST(text AS TEXT), '\"1.0.0\"', '\"1.0.1\"') AS BLOB) WHERE name = 'hello'"
+    run plan install hello
+    [ "$status" -ne 0 ]
+    [[ "$output" == *"the cached index 'hello' of registry 'main'"* ]] || { echo "$output"; false; }
+    [ -z "$(ls "$ROOT/store")" ]
+    # a snapshot that no longer verifies: every index is checked on its own
+    cp "$BATS_TEST_TMPDIR/good.db" "$DB"
+    sqlite3 "$DB" "UPDATE registry SET snapshot_doc = CAST(replace(CAST(snapshot_doc AS TEXT), '\"version\"', '\"versiom\"') AS BLOB)"
+    run plan install hello
+    [ "$status" -eq 0 ] || { echo "$output"; false; }
+    [ "$("$ROOT/profiles/default/current/bin/hello")" = hello ]
+}
+
 @test "a package signed by an untrusted key is refused, naming the key and the way out" {
     publish_hello
     run plan install hello
