@@ -62,9 +62,10 @@ const command plan_store_commands[] = {
      "  plan store hash ./out\n"
      "  plan --json store hash ./out --name hello --version 1.0\n"},
     {"import", cmd_store_import, "import store paths from an export archive",
-     "usage: plan store import FILE\n"
+     "usage: plan store import FILE...\n"
      "\n"
-     "Import the store paths of an archive written by 'plan store export'.\n"
+     "Import the store paths of archives written by 'plan store export'; several\n"
+     "archives are one batch (references may cross them, all or nothing).\n"
      "The archive is treated as hostile: unsafe entries (absolute or '..' paths,\n"
      "links out of the tree, devices, setuid bits, hard links) are refused,\n"
      "sizes are capped by the declared sizes, and every path is re-hashed before\n"

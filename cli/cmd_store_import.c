@@ -1,17 +1,20 @@
-/* plan store import FILE */
+/* plan store import FILE... */
 #include "cli.h"
 
 #include <stdio.h>
 
 int cmd_store_import(cli *c, const command *cmd, int argc, char **argv)
 {
-    if (argc != 2)
-        return cli_usage(c, cmd, "give exactly one archive to import");
+    if (argc < 2)
+        return cli_usage(c, cmd, "give the archives to import");
     plan_store *store;
     if (cli_open_store(c, &store))
         return EXIT_FAILURE_;
+    /* Several archives are one batch: one transaction, references across
+     * them in any order, all or nothing. */
     plan_import_result res;
-    int rc = plan_store_import(store, argv[1], &res);
+    int rc = plan_store_import_many(store, (const char *const *)argv + 1, (size_t)argc - 1, NULL,
+                                    &res);
     if (rc) {
         rc = cli_fail(c);
     } else if (c->json) {

@@ -122,6 +122,33 @@ add() { plan store add "$SRC" --name hello --version 1.0 "$@"; }
     [ "${#lines[@]}" -ge 2 ]
 }
 
+@test "store import of several archives is one batch: references across them, all or nothing" {
+    lib=$(add)
+    mkdir -p "$BATS_TEST_TMPDIR/app"
+    printf 'exec %s/bin/hello\n' "$lib" >"$BATS_TEST_TMPDIR/app/run"
+    app=$(plan store add "$BATS_TEST_TMPDIR/app" --name app --version 2.0)
+    plan store export "$app" -o "$BATS_TEST_TMPDIR/app.tar.zst"
+    plan store export "$lib" -o "$BATS_TEST_TMPDIR/lib.tar.zst"
+    printf 'not an export' >"$BATS_TEST_TMPDIR/bad.tar.zst"
+    wipe "$ROOT"
+    # one bad archive: nothing of the batch lands
+    run plan store import "$BATS_TEST_TMPDIR/app.tar.zst" "$BATS_TEST_TMPDIR/lib.tar.zst" \
+        "$BATS_TEST_TMPDIR/bad.tar.zst"
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"bad.tar.zst"* ]] || { echo "$output"; false; }
+    [ -z "$(ls "$ROOT/store")" ]
+    # the referrer first: the batch has what it refers to
+    run plan store import "$BATS_TEST_TMPDIR/app.tar.zst" "$BATS_TEST_TMPDIR/lib.tar.zst"
+    [ "$status" -eq 0 ] || { echo "$output"; false; }
+    [[ "$output" == *"imported 2 paths, 0 already present"* ]]
+    run plan store verify --check-contents
+    [ "$status" -eq 0 ]
+    run plan --json store path-info "$app"
+    [[ "$output" == *"$(basename "$lib")"* ]]
+    run plan store import
+    [ "$status" -eq 2 ]
+}
+
 @test "store import refuses an archive made for another store directory" {
     a=$(add)
     plan store export "$a" -o "$BATS_TEST_TMPDIR/x.tar.zst"
