@@ -10,7 +10,9 @@
 #ifndef PLAN_COMMON_H
 #define PLAN_COMMON_H
 
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -148,8 +150,11 @@ int plan_fs_rmtree_at(int dirfd, const char *name);
 /* Write a whole file atomically: temp file in the same directory, fsync,
  * rename. */
 int plan_fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode);
-/* Read a whole (small) file into buf; fails with -EFBIG beyond max bytes. */
+/* Read a whole (small) file into buf; fails with -EFBIG beyond max bytes.
+ * plan_fs_read_fd reads what is left of an open descriptor the same way
+ * (and leaves it open). */
 int plan_fs_read_file(const char *path, size_t max, plan_buf *out);
+int plan_fs_read_fd(int fd, size_t max, plan_buf *out);
 int plan_fs_fsync_dir(const char *path);
 /* The process's file mode creation mask, read without changing it (from
  * /proc/self/status); (mode_t)-1 when it cannot be known. */
@@ -171,6 +176,24 @@ void plan_format_size(uint64_t bytes, char *out, size_t outlen);
 /* Parse "10M", "1.5GiB", "4096" into bytes; 0 or -1. */
 int plan_parse_size(const char *s, uint64_t *out);
 unsigned plan_cpu_count(void);
+/* Run fn(arg) on `threads` threads at once, the calling thread being one
+ * of them (so 1 starts none), and return when all have returned.  Fewer
+ * run when a thread cannot be started. */
+void plan_run_threads(unsigned threads, void *(*fn)(void *), void *arg);
+/* The first failure among threads sharing a job: the others see it
+ * (plan_first_error_failed) and stop; plan_first_error_finish puts its
+ * message on ctx and returns its code (0 when nothing failed), and
+ * releases e.  Init before the threads start, finish after they end. */
+typedef struct plan_first_error {
+    pthread_mutex_t lock;
+    atomic_int failed;
+    int code;
+    char *msg;
+} plan_first_error;
+void plan_first_error_init(plan_first_error *e);
+void plan_first_error_set(plan_first_error *e, int code, const char *msg); /* copies msg */
+bool plan_first_error_failed(plan_first_error *e);
+int plan_first_error_finish(plan_first_error *e, plan_ctx *ctx);
 /* Levenshtein distance, for "did you mean". */
 size_t plan_edit_distance(const char *a, const char *b);
 

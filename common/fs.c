@@ -146,6 +146,13 @@ int plan_fs_read_file(const char *path, size_t max, plan_buf *out)
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -errno;
+    int rc = plan_fs_read_fd(fd, max, out);
+    close(fd);
+    return rc;
+}
+
+int plan_fs_read_fd(int fd, size_t max, plan_buf *out)
+{
     char chunk[65536];
     int rc = 0;
     for (;;) {
@@ -164,7 +171,6 @@ int plan_fs_read_file(const char *path, size_t max, plan_buf *out)
         }
         plan_buf_add(out, chunk, (size_t)n);
     }
-    close(fd);
     return rc;
 }
 

@@ -1,6 +1,8 @@
 /* Small utilities: hex, sizes, CPU count, edit distance. */
 #include "common.h"
 
+#include <pthread.h>
+
 #include <ctype.h>
 #include <math.h>
 #include <sched.h>
@@ -102,6 +104,55 @@ unsigned plan_cpu_count(void)
     }
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (unsigned)n : 1;
+}
+
+void plan_run_threads(unsigned threads, void *(*fn)(void *), void *arg)
+{
+    pthread_t tids[64];
+    unsigned started = 0;
+    if (threads > 64)
+        threads = 64;
+    for (unsigned i = 1; i < threads; i++)
+        if (pthread_create(&tids[started], NULL, fn, arg) == 0)
+            started++;
+    fn(arg);
+    for (unsigned i = 0; i < started; i++)
+        pthread_join(tids[i], NULL);
+}
+
+void plan_first_error_init(plan_first_error *e)
+{
+    pthread_mutex_init(&e->lock, NULL);
+    atomic_init(&e->failed, 0);
+    e->code = 0;
+    e->msg = NULL;
+}
+
+void plan_first_error_set(plan_first_error *e, int code, const char *msg)
+{
+    pthread_mutex_lock(&e->lock);
+    if (!e->msg) {
+        e->code = code;
+        e->msg = plan_xstrdup(msg && *msg ? msg : "unknown error");
+    }
+    pthread_mutex_unlock(&e->lock);
+    atomic_store(&e->failed, 1);
+}
+
+bool plan_first_error_failed(plan_first_error *e)
+{
+    return atomic_load(&e->failed) != 0;
+}
+
+int plan_first_error_finish(plan_first_error *e, plan_ctx *ctx)
+{
+    int code = e->msg ? e->code : 0;
+    if (e->msg)
+        plan_fail(ctx, code, "%s", e->msg);
+    free(e->msg);
+    e->msg = NULL;
+    pthread_mutex_destroy(&e->lock);
+    return code;
 }
 
 size_t plan_edit_distance(const char *a, const char *b)

@@ -396,14 +396,7 @@ void plan_regsource_prefetch(plan_regsource *s, const plan_strlist *names)
         threads = PREFETCH_THREADS_MAX;
     if (n < 8) /* a thread costs more than a few verifications */
         threads = 1;
-    pthread_t tids[PREFETCH_THREADS_MAX];
-    unsigned started = 0;
-    for (unsigned i = 1; i < threads; i++)
-        if (pthread_create(&tids[started], NULL, prefetch_worker, &job) == 0)
-            started++;
-    prefetch_worker(&job);
-    for (unsigned i = 0; i < started; i++)
-        pthread_join(tids[i], NULL);
+    plan_run_threads(threads, prefetch_worker, &job);
     /* What verified is what lookup and check_publisher would have kept;
      * what did not is left for them to read again and report. */
     for (size_t i = 0; i < n; i++) {

@@ -1285,10 +1285,7 @@ typedef struct batch_job {
     batch_step step;
     void *arg;
     atomic_size_t next;
-    atomic_int failed;
-    pthread_mutex_t err_lock;
-    int err_code;
-    char *err_msg;
+    plan_first_error err;
 } batch_job;
 
 static void *batch_worker_run(void *p)
@@ -1298,19 +1295,13 @@ static void *batch_worker_run(void *p)
     w.env = (import_env){.ctx = w.ctx, .store_dir = job->store_dir};
     /* A frame that asks for a huge window is refused, not obeyed. */
     ZSTD_DCtx_setParameter(w.dctx, ZSTD_d_windowLogMax, 27);
-    while (!atomic_load(&job->failed)) {
+    while (!plan_first_error_failed(&job->err)) {
         size_t f = atomic_fetch_add(&job->next, 1);
         if (f >= job->n)
             break;
         int rc = job->step(&w, &job->arcs[f], job->arg);
         if (rc) {
-            pthread_mutex_lock(&job->err_lock);
-            if (!job->err_msg) {
-                job->err_code = rc;
-                job->err_msg = plan_xstrdup(plan_ctx_error(w.ctx));
-            }
-            pthread_mutex_unlock(&job->err_lock);
-            atomic_store(&job->failed, 1);
+            plan_first_error_set(&job->err, rc, plan_ctx_error(w.ctx));
             break;
         }
     }
@@ -1331,29 +1322,14 @@ static int batch_run(plan_store *s, batch_archive *arcs, size_t n, batch_step st
     job.step = step;
     job.arg = arg;
     atomic_init(&job.next, 0);
-    atomic_init(&job.failed, 0);
-    pthread_mutex_init(&job.err_lock, NULL);
+    plan_first_error_init(&job.err);
     unsigned threads = s->threads ? s->threads : plan_cpu_count();
     if (threads > BATCH_THREADS_MAX)
         threads = BATCH_THREADS_MAX;
     if (threads > n)
         threads = n ? (unsigned)n : 1;
-    /* The calling thread works too: one archive starts no thread. */
-    pthread_t tids[BATCH_THREADS_MAX];
-    unsigned started = 0;
-    for (unsigned i = 1; i < threads; i++)
-        if (pthread_create(&tids[started], NULL, batch_worker_run, &job) == 0)
-            started++;
-    batch_worker_run(&job);
-    for (unsigned i = 0; i < started; i++)
-        pthread_join(tids[i], NULL);
-    pthread_mutex_destroy(&job.err_lock);
-    if (job.err_msg) {
-        plan_fail(s->ctx, job.err_code, "%s", job.err_msg);
-        free(job.err_msg);
-        return job.err_code;
-    }
-    return 0;
+    plan_run_threads(threads, batch_worker_run, &job); /* one archive: no thread */
+    return plan_first_error_finish(&job.err, s->ctx);
 }
 
 /* Every reference must be in the batch (in any of its archives) or

@@ -614,12 +614,10 @@ void gc_resume(plan_store *s)
     }
     plan_buf text;
     plan_buf_init(&text);
-    char buf[8192];
-    ssize_t r;
-    while ((r = read(fd, buf, sizeof(buf))) > 0)
-        plan_buf_add(&text, buf, (size_t)r);
+    /* What could not be read is left to the next open, as a busy stripe. */
+    bool all_done = plan_fs_read_fd(fd, 64u << 20, &text) == 0;
+    plan_buf_addc(&text, '\0');
     char *save = NULL;
-    bool all_done = true;
     for (char *line = strtok_r(text.data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         if (strchr(line, '/') || line[0] == '.' || strlen(line) <= PLAN_DIGEST_CHARS)
             continue;

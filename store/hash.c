@@ -308,10 +308,7 @@ typedef struct file_job {
     atomic_size_t next;
     atomic_uint_fast64_t bytes_done;
     uint64_t bytes_total;
-    atomic_int failed;
-    pthread_mutex_t err_lock;
-    int err_code;
-    char *err_msg;
+    plan_first_error err;
 } file_job;
 
 static void *file_worker(void *p)
@@ -319,7 +316,7 @@ static void *file_worker(void *p)
     file_job *job = p;
     uint8_t *scratch = plan_xmalloc(TREE_SCRATCH_BYTES);
     uint64_t last_report = 0;
-    while (!atomic_load(&job->failed)) {
+    while (!plan_first_error_failed(&job->err)) {
         size_t i = atomic_fetch_add(&job->next, 1);
         if (i >= job->t->len)
             break;
@@ -329,15 +326,8 @@ static void *file_worker(void *p)
         char *msg = NULL;
         int rc = job->fn(job->arg, e, scratch, &msg);
         if (rc) {
-            pthread_mutex_lock(&job->err_lock);
-            if (!job->err_msg) {
-                job->err_code = rc;
-                job->err_msg = msg ? msg : plan_xstrdup("unknown error");
-                msg = NULL;
-            }
-            pthread_mutex_unlock(&job->err_lock);
+            plan_first_error_set(&job->err, rc, msg);
             free(msg);
-            atomic_store(&job->failed, 1);
             break;
         }
         uint64_t done = atomic_fetch_add(&job->bytes_done, e->size) + e->size;
@@ -362,8 +352,7 @@ int tree_for_each_file(plan_ctx *ctx, tree *t, unsigned threads, const char *pha
     job.phase = phase;
     atomic_init(&job.next, 0);
     atomic_init(&job.bytes_done, 0);
-    atomic_init(&job.failed, 0);
-    pthread_mutex_init(&job.err_lock, NULL);
+    plan_first_error_init(&job.err);
     size_t files = 0;
     for (size_t i = 0; i < t->len; i++) {
         if (t->items[i].type == TREE_FILE && !t->items[i].hashed) {
@@ -383,24 +372,10 @@ int tree_for_each_file(plan_ctx *ctx, tree *t, unsigned threads, const char *pha
         threads = 64;
     if (phase)
         plan_emit_phase(ctx, phase, job.bytes_total, true);
-    /* The calling thread works too, so one thread means no pthread at all. */
-    pthread_t tids[64];
-    unsigned started = 0;
-    for (unsigned i = 1; i < threads; i++)
-        if (pthread_create(&tids[started], NULL, file_worker, &job) == 0)
-            started++;
-    file_worker(&job);
-    for (unsigned i = 0; i < started; i++)
-        pthread_join(tids[i], NULL);
+    plan_run_threads(threads, file_worker, &job);
     if (phase)
         plan_emit_done(ctx, phase);
-    pthread_mutex_destroy(&job.err_lock);
-    if (job.err_msg) {
-        plan_fail(ctx, job.err_code, "%s", job.err_msg);
-        free(job.err_msg);
-        return job.err_code;
-    }
-    return 0;
+    return plan_first_error_finish(&job.err, ctx);
 }
 
 typedef struct hash_arg {

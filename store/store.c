@@ -239,13 +239,9 @@ static bool resolve_batch(plan_store *s, int dirfd, const char *name)
     }
     plan_buf text;
     plan_buf_init(&text);
-    char chunk[8192];
-    ssize_t n;
-    while ((n = read(fd, chunk, sizeof(chunk))) > 0)
-        plan_buf_add(&text, chunk, (size_t)n);
+    bool all = plan_fs_read_fd(fd, 16u << 20, &text) == 0;
     close(fd);
     plan_buf_addc(&text, '\0');
-    bool all = n == 0;
     for (char *line = text.data, *next; all && line && *line; line = next) {
         next = strchr(line, '\n');
         if (next)

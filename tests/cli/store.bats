@@ -7,6 +7,14 @@ setup() { common_setup; }
 
 add() { plan store add "$SRC" --name hello --version 1.0 "$@"; }
 
+# lib_and_app: $lib, a store path, and $app, one that refers to it
+lib_and_app() {
+    lib=$(add)
+    mkdir -p "$BATS_TEST_TMPDIR/app"
+    printf 'exec %s/bin/hello\n' "$lib" >"$BATS_TEST_TMPDIR/app/run"
+    app=$(plan store add "$BATS_TEST_TMPDIR/app" --name app --version 2.0)
+}
+
 @test "store add prints a read-only store path; adding again gives the same path" {
     run add
     [ "$status" -eq 0 ]
@@ -44,10 +52,7 @@ add() { plan store add "$SRC" --name hello --version 1.0 "$@"; }
 }
 
 @test "store path-info: text and JSON, references and closure size" {
-    lib=$(add)
-    mkdir -p "$BATS_TEST_TMPDIR/app"
-    printf 'exec %s/bin/hello\n' "$lib" >"$BATS_TEST_TMPDIR/app/run"
-    app=$(plan store add "$BATS_TEST_TMPDIR/app" --name app --version 2.0)
+    lib_and_app
     run plan store path-info "$app"
     [ "$status" -eq 0 ]
     [[ "$output" == *"name          app"* ]]
@@ -106,10 +111,7 @@ add() { plan store add "$SRC" --name hello --version 1.0 "$@"; }
 }
 
 @test "store export --closure carries references; without them import explains" {
-    lib=$(add)
-    mkdir -p "$BATS_TEST_TMPDIR/app"
-    printf 'exec %s/bin/hello\n' "$lib" >"$BATS_TEST_TMPDIR/app/run"
-    app=$(plan store add "$BATS_TEST_TMPDIR/app" --name app --version 2.0)
+    lib_and_app
     plan store export "$app" -o "$BATS_TEST_TMPDIR/alone.tar.zst"
     plan store export "$app" --closure -o "$BATS_TEST_TMPDIR/closure.tar.zst"
     wipe "$ROOT"
@@ -123,10 +125,7 @@ add() { plan store add "$SRC" --name hello --version 1.0 "$@"; }
 }
 
 @test "store import of several archives is one batch: references across them, all or nothing" {
-    lib=$(add)
-    mkdir -p "$BATS_TEST_TMPDIR/app"
-    printf 'exec %s/bin/hello\n' "$lib" >"$BATS_TEST_TMPDIR/app/run"
-    app=$(plan store add "$BATS_TEST_TMPDIR/app" --name app --version 2.0)
+    lib_and_app
     plan store export "$app" -o "$BATS_TEST_TMPDIR/app.tar.zst"
     plan store export "$lib" -o "$BATS_TEST_TMPDIR/lib.tar.zst"
     printf 'not an export' >"$BATS_TEST_TMPDIR/bad.tar.zst"
