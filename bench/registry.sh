@@ -130,13 +130,21 @@ wipe "$MNT" "$WORK" "$OUT"
 mkdir -p "$WORK" "$MNT" "$OUT"
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+# make_fs: a fresh ext4 image at MNT (0: made; 1: not, the work directory's
+# file system is used)
+LOOP=""
+make_fs() {
+    unmount_fs
+    rm -f "$WORK/ext4.img"
+    truncate -s 8G "$WORK/ext4.img" && mkfs.ext4 -q -F -i 8192 "$WORK/ext4.img" &&
+        mount -o loop "$WORK/ext4.img" "$MNT" 2>/dev/null
+}
 FS_KIND="the work directory's file system ($(stat -f -c %T "$WORK"); no loop device: not root)"
 if [ -n "${BENCH_REG_NO_LOOP:-}" ]; then
     FS_KIND="the work directory's file system ($(stat -f -c %T "$WORK"); BENCH_REG_NO_LOOP is set)"
-elif [ "$(id -u)" -eq 0 ] && command -v mkfs.ext4 >/dev/null &&
-    truncate -s 8G "$WORK/ext4.img" && mkfs.ext4 -q -F -i 8192 "$WORK/ext4.img" &&
-    mount -o loop "$WORK/ext4.img" "$MNT" 2>/dev/null; then
-    FS_KIND="a fresh ext4 image, loop-mounted (mkfs.ext4 defaults, with a journal)"
+elif [ "$(id -u)" -eq 0 ] && command -v mkfs.ext4 >/dev/null && make_fs; then
+    LOOP=1
+    FS_KIND="a fresh ext4 image for each command measured, loop-mounted (mkfs.ext4 defaults, with a journal)"
 fi
 mkdir -p "$TRASH"
 
@@ -449,15 +457,40 @@ if want install; then
     [ "$(compgen -G "$NDST/nix/store/*-b[0-9][0-9][0-9]-1.0.0" | wc -l)" -eq "$NPLANS" ] || die "nix copy did not add $NPLANS paths"
     diff -r "$(ls -d "$R"/store/*-b042-1.0.0)" "$(ls -d "$NDST"/nix/store/*-b042-1.0.0)" ||
         die "plan's and Nix's b042 differ"
+    # Every command is timed on a fresh image of its own: the stores moved
+    # aside by earlier runs would otherwise slow down whichever command
+    # comes later (bench/README.md).  What the runs start from is kept
+    # outside the image and copied into each new one.
+    KEEP=$WORK/keep
+    wipe "$KEEP"
+    mkdir -p "$KEEP"
+    cp -a "$TEMPLATE" "$KEEP/template"
+    cp -a "$NTEMPLATE" "$KEEP/nix-template"
+    cp -a "$MNT/archives" "$KEEP/archives"
+    fresh_fs() {
+        [ -n "$LOOP" ] || return 0
+        make_fs || die "cannot make a fresh ext4 image at $MNT"
+        mkdir -p "$TRASH" "$MNT/run"
+        cp -a "$KEEP/template" "$TEMPLATE"
+        cp -a "$KEEP/nix-template" "$NTEMPLATE"
+        cp -a "$KEEP/archives" "$MNT/archives"
+        cp -a "$TEMPLATE" "$R"
+        sync
+    }
     say "  archives: $(find "$DATA/static/archives" -name '*.tar.zst' | wc -l) in the registry," \
         "$(du -sk "$DATA/static/archives" | cut -f1) KB; Nix's cache: $(find "$NCACHE/nar" -type f | wc -l) NARs," \
         "$(du -sk "$NCACHE" | cut -f1) KB"
+    fresh_fs
     measure install.plan "$plan_install" "$INSTALL_RUNS" "$WARMUP" "$prep_plan"
+    fresh_fs
     measure install.nix "$nix_copy" "$INSTALL_RUNS" "$WARMUP" "$prep_nix"
+    fresh_fs
     measure install.nix-sync "bash -c $(q "$nix_copy && sync")" "$INSTALL_RUNS" "$WARMUP" "$prep_nix"
     # Information: the archives already downloaded (import and profile only).
+    fresh_fs
     measure install.plan-cached "$plan_install" "$INSTALL_RUNS" "$WARMUP" "$prep_plan_cached"
     # Information: plan env of the 200 into an empty store (no profile).
+    fresh_fs
     mkdir -p "$MNT/run"
     PLAN_RUN_DIR=$MNT/run measure env.plan \
         "$(q "$PLAN") -q --root $(q "$R") env$(qall "${NAMES[@]}") -- true" "$INSTALL_RUNS" "$WARMUP" "$prep_plan"

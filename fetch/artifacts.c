@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #define ATTEMPTS 4
+#define POLL_MAX_MS 20
 
 typedef struct job {
     plan_artifact *a;
@@ -257,11 +258,6 @@ int plan_fetch_artifacts(plan_ctx *ctx, const char *cache_dir, plan_artifact *ar
             rc = plan_fail(ctx, PLAN_ERR_FAILED, "libcurl failed while downloading");
             break;
         }
-        int wait = next_retry ? (int)(next_retry - now_ms()) : 500;
-        if (wait > 500)
-            wait = 500;
-        if (wait > 0 && (running || next_retry))
-            curl_multi_poll(multi, NULL, 0, wait, NULL);
         CURLMsg *msg;
         int left;
         while (!rc && (msg = curl_multi_info_read(multi, &left)) != NULL) {
@@ -288,6 +284,16 @@ int plan_fetch_artifacts(plan_ctx *ctx, const char *cache_dir, plan_artifact *ar
                                        ATTEMPTS, j->errbuf[0] ? j->errbuf : "short transfer");
             }
         }
+        /* Finished transfers were taken out before waiting, so the ones
+         * queued behind them start at the next perform; the wait is short
+         * all the same, because a transfer libcurl moves from its queue
+         * does not always wake the poll (a 500 ms wait once stalled 200
+         * downloads for half a second). */
+        int wait = next_retry ? (int)(next_retry - now_ms()) : POLL_MAX_MS;
+        if (wait > POLL_MAX_MS)
+            wait = POLL_MAX_MS;
+        if (!rc && pending && wait > 0)
+            curl_multi_poll(multi, NULL, 0, wait, NULL);
     }
     plan_emit_done(ctx, "downloading");
     for (size_t i = 0; i < n; i++) {

@@ -113,8 +113,6 @@ int plan_http_get_many(plan_ctx *ctx, plan_http_get *reqs, size_t n, unsigned pa
         CURLMcode mc = curl_multi_perform(multi, &running);
         if (mc != CURLM_OK)
             break;
-        if (running)
-            curl_multi_poll(multi, NULL, 0, 1000, NULL);
         CURLMsg *msg;
         int left;
         while ((msg = curl_multi_info_read(multi, &left)) != NULL) {
@@ -124,6 +122,10 @@ int plan_http_get_many(plan_ctx *ctx, plan_http_get *reqs, size_t n, unsigned pa
             curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
             finish(t, msg->data.result);
         }
+        /* Short waits: a transfer libcurl starts from its queue does not
+         * always wake the poll (see artifacts.c). */
+        if (running)
+            curl_multi_poll(multi, NULL, 0, 20, NULL);
     }
     for (size_t i = 0; i < n; i++) {
         curl_multi_remove_handle(multi, ts[i].easy);
