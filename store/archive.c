@@ -1177,7 +1177,7 @@ typedef struct batch_archive {
 } batch_archive;
 
 /* What a batch holds in memory of its small archives at most. */
-#define BATCH_MEMORY (256u << 20)
+#define BATCH_MEMORY (64u << 20)
 
 static bool batch_has(const batch_archive *arcs, size_t n, const char *basename)
 {
