@@ -1,5 +1,6 @@
 /* plan gc [--dry-run] [--delete-generations OLDER|+KEEP] [--max-freed SIZE] [--yes]
  * plan gc roots | add-root NAME PATH | remove-root NAME */
+#include "envroot.h"
 #include "realise.h"
 
 #include <getopt.h>
@@ -206,6 +207,10 @@ int cmd_gc(cli *c, const command *cmd, int argc, char **argv)
     if (rc == EXIT_OK && plan_download_cache_prune(c->ctx, cache, go.dry_run, &dl))
         rc = cli_fail(c);
     free(cache);
+    /* Environments whose paths just went can never be re-entered. */
+    size_t envs_pruned = 0;
+    if (rc == EXIT_OK)
+        cli_env_cache_prune(c, store, go.dry_run, &envs_pruned);
     if (rc == EXIT_OK) {
         char size[32];
         plan_format_size(res.freed, size, sizeof(size));
@@ -213,14 +218,16 @@ int cmd_gc(cli *c, const command *cmd, int argc, char **argv)
             json_t *d = json_array();
             for (size_t i = 0; i < res.deleted.len; i++)
                 json_array_append_new(d, json_string(res.deleted.items[i]));
-            cli_print_json(json_pack("{s:b, s:o, s:I, s:I, s:I, s:I, s:I, s:{s:I, s:I, s:b}}",
+            cli_print_json(json_pack("{s:b, s:o, s:I, s:I, s:I, s:I, s:I, s:{s:I, s:I, s:b}, "
+                                     "s:I}",
                                      "dry_run", go.dry_run, "deleted", d, "freed",
                                      (json_int_t)res.freed, "live", (json_int_t)res.live,
                                      "skipped", (json_int_t)res.skipped, "stale_run_roots",
                                      (json_int_t)res.stale_sessions, "generations_deleted",
                                      (json_int_t)gens_deleted, "downloads", "files",
                                      (json_int_t)dl.files, "bytes", (json_int_t)dl.bytes,
-                                     "busy", dl.busy));
+                                     "busy", dl.busy, "env_cache_pruned",
+                                     (json_int_t)envs_pruned));
         } else {
             for (size_t i = 0; i < res.deleted.len && (go.dry_run || c->verbose); i++)
                 printf("%s/%s\n", plan_store_dir(store), res.deleted.items[i]);
@@ -236,6 +243,10 @@ int cmd_gc(cli *c, const command *cmd, int argc, char **argv)
                 fprintf(stderr, "plan: %s %zu downloaded archive%s (%s)\n",
                         go.dry_run ? "would remove" : "removed", dl.files,
                         dl.files == 1 ? "" : "s", dsize);
+            if (c->verbose && envs_pruned)
+                fprintf(stderr, "plan: %s %zu environment cache entr%s whose paths are gone\n",
+                        go.dry_run ? "would remove" : "removed", envs_pruned,
+                        envs_pruned == 1 ? "y" : "ies");
             if (!c->quiet && dl.busy)
                 fprintf(stderr, "plan: downloaded archives kept: an install or repair is using "
                                 "them now\n");

@@ -7,6 +7,7 @@
 #include "envroot.h"
 #include "project.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -86,6 +87,50 @@ static void cache_store(cli *c, const char *key, plan_lock *lock)
         plan_ctx_clear_error(c->ctx);
     free(dir);
     free(file);
+}
+
+static int compare_text(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+void cli_env_cache_prune(cli *c, plan_store *store, bool dry_run, size_t *removed)
+{
+    *removed = 0;
+    char *dir = plan_path_join(c->root, "var/cache/env");
+    DIR *d = opendir(dir);
+    plan_strlist present;
+    plan_strlist_init(&present);
+    /* One sorted list of what is registered, searched per entry. */
+    if (d && plan_store_list(store, &present) != 0) {
+        closedir(d);
+        d = NULL;
+    }
+    plan_ctx_clear_error(c->ctx);
+    plan_strlist_sort(&present);
+    struct dirent *de;
+    while (d && (de = readdir(d)) != NULL) {
+        size_t len = strlen(de->d_name);
+        if (len != 64 + 5 || strcmp(de->d_name + 64, ".lock") != 0)
+            continue;
+        char *file = plan_path_join(dir, de->d_name);
+        plan_lock *lock = NULL;
+        bool stale = plan_lock_read(c->ctx, file, &lock) != 0;
+        for (size_t i = 0; !stale && i < lock->n; i++) {
+            const char *p = lock->packages[i].path;
+            stale = !p || !bsearch(&p, present.items, present.len, sizeof(char *),
+                                   compare_text);
+        }
+        plan_ctx_clear_error(c->ctx);
+        if (stale && (dry_run || unlink(file) == 0))
+            (*removed)++;
+        plan_lock_free(lock);
+        free(file);
+    }
+    if (d)
+        closedir(d);
+    plan_strlist_release(&present);
+    free(dir);
 }
 
 /* Recipe repositories and registries; neither is an error. */

@@ -30,6 +30,12 @@ int cli_env_lock_requests(cli *c, plan_store *store, const cli_env_request *rq, 
 int cli_env_lock_project(cli *c, plan_store *store, const cli_env_request *rq,
                          plan_project **pr, plan_lock **out);
 
+/* Remove the entries of the re-entry cache that can never hit again: a
+ * path they name is no longer in the store (plan gc collected it), or
+ * they cannot be read.  *removed counts them (with dry_run, they are only
+ * counted). */
+void cli_env_cache_prune(cli *c, plan_store *store, bool dry_run, size_t *removed);
+
 /* A fresh run root with the farm of the lock's plans in <run root>/env
  * and the command's environment (docs/commands/env.md#the-environment). */
 typedef struct cli_envroot {

@@ -422,6 +422,28 @@ echo "$PLAN_DEP_GREET" >$out/greet-path' 'depends:
     [ "$(cat "$A/notes.txt")" = keep ]
 }
 
+@test "gc drops the environment cache entries whose paths it collected, keeps the others" {
+    plan -q install --recipes "$EX" hello
+    plan -q env --recipes "$EX" hello -- true
+    plan -q env --recipes "$EX" motd -- true
+    [ "$(ls "$ROOT/var/cache/env" | wc -l)" -eq 2 ]
+    run plan --json gc --dry-run
+    [ "$(jq -r .env_cache_pruned <<<"$output")" = 0 ] || { echo "$output"; false; }
+    run plan --json gc
+    [ "$status" -eq 0 ]
+    # motd's paths had no root: gone, and its entry with them; hello's stays
+    [ "$(jq -r .env_cache_pruned <<<"$output")" = 1 ] || { echo "$output"; false; }
+    [ "$(ls "$ROOT/var/cache/env" | wc -l)" -eq 1 ]
+    # the entry left still re-enters without resolving anything
+    run plan env --recipes "$EX" hello -- hello
+    [ "$status" -eq 0 ]
+    [[ "$output" == "hello, world"* ]] || { echo "$output"; false; }
+    # an entry that cannot be read is dropped too
+    echo garbage >"$ROOT/var/cache/env/$(printf '%064d' 1).lock"
+    run plan --json gc
+    [ "$(jq -r .env_cache_pruned <<<"$output")" = 1 ]
+}
+
 @test "usage: unknown option, extra arguments to roots" {
     run plan gc --frobnicate
     [ "$status" -eq 2 ]
