@@ -231,6 +231,7 @@ int cmd_publish(cli *c, const command *cmd, int argc, char **argv)
     item *items = NULL;
     size_t n = 0;
     const plan_registry *reg = NULL;
+    size_t reg_i = 0;
     int rc = EXIT_OK;
     if (plan_registries_load(c->ctx, file, &regs) || plan_regdb_open(c->ctx, dbp, &d)) {
         rc = cli_fail(c);
@@ -238,7 +239,7 @@ int cmd_publish(cli *c, const command *cmd, int argc, char **argv)
     }
     for (size_t i = 0; i < regs.n && !reg; i++)
         if (!reg_name || !strcmp(regs.items[i].name, reg_name))
-            reg = &regs.items[i];
+            reg = &regs.items[reg_i = i];
     if (!reg) {
         rc = cli_error(c, reg_name ? "there is no registry named '%s' ('plan registry list')"
                                    : "no registry to publish to%s: 'plan registry add' one",
@@ -314,7 +315,7 @@ int cmd_publish(cli *c, const command *cmd, int argc, char **argv)
     plan_strlist_release(&roots);
     plan_strlist_release(&closure);
     plan_update_report rep;
-    if (rc == EXIT_OK && plan_registry_update(c->ctx, d, reg, &rep))
+    if (rc == EXIT_OK && cli_registry_update(c, d, &regs, reg_i, &rep))
         rc = cli_fail(c);
     /* References first; what is already there is skipped. */
     size_t left = n, sent = 0;

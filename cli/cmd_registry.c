@@ -20,17 +20,18 @@ char *cli_regdb_path(const cli *c)
 }
 
 /* Update one registry, printing one line; EXIT_OK or EXIT_FAILURE_. */
-static int update_one(cli *c, plan_regdb *d, const plan_registry *reg)
+static int update_one(cli *c, plan_regdb *d, plan_registries *regs, size_t i)
 {
     plan_update_report rep;
-    if (plan_registry_update(c->ctx, d, reg, &rep))
+    if (cli_registry_update(c, d, regs, i, &rep))
         return cli_fail(c);
+    const plan_registry *reg = &regs->items[i];
     if (c->json)
-        cli_print_json(json_pack("{s:s, s:b, s:I, s:I, s:I}", "registry", reg->name, "changed",
-                                 rep.changed, "timestamp_version",
+        cli_print_json(json_pack("{s:s, s:b, s:I, s:I, s:I, s:b}", "registry", reg->name,
+                                 "changed", rep.changed, "timestamp_version",
                                  (json_int_t)rep.timestamp_version, "snapshot_version",
                                  (json_int_t)rep.snapshot_version, "indexes_fetched",
-                                 (json_int_t)rep.indexes_fetched));
+                                 (json_int_t)rep.indexes_fetched, "rotated", rep.rotated));
     else if (!c->quiet)
         fprintf(stderr, "plan: registry '%s': %s (snapshot %lld, %u index%s fetched)\n",
                 reg->name, rep.changed ? "updated" : "up to date",
@@ -111,7 +112,7 @@ int cmd_registry(cli *c, const command *cmd, int argc, char **argv)
                 if (argc > 2 && strcmp(argv[2], regs.items[i].name) != 0)
                     continue;
                 any = true;
-                if (update_one(c, d, &regs.items[i]) != EXIT_OK)
+                if (update_one(c, d, &regs, i) != EXIT_OK)
                     rc = EXIT_FAILURE_;
             }
             if (!any && argc > 2)

@@ -690,11 +690,36 @@ void cli_profile_view_close(cli_profile_view *v)
     memset(v, 0, sizeof(*v));
 }
 
-void cli_update_registries(cli *c, const plan_registries *regs, plan_regdb *d)
+int cli_registry_update(cli *c, plan_regdb *d, plan_registries *regs, size_t i,
+                        plan_update_report *rep)
+{
+    plan_registry *reg = &regs->items[i];
+    int rc = plan_registry_update(c->ctx, d, reg, rep);
+    if (rc || !rep->rotated)
+        return rc;
+    /* The key the pinned one vouched for is pinned from now on. */
+    char *old_id = plan_xstrdup(reg->key.id);
+    plan_pubkey_release(&reg->key);
+    reg->key = rep->key;
+    memset(&rep->key, 0, sizeof(rep->key));
+    char *file = cli_registries_file(c);
+    rc = plan_registries_save(c->ctx, regs, file);
+    char *text = plan_pubkey_format(&reg->key);
+    if (!rc && !c->quiet)
+        fprintf(stderr,
+                "plan: registry '%s' rotated its key: '%s' now pinned in place of key %s, "
+                "which vouched for it\n", reg->name, text, old_id);
+    free(text);
+    free(file);
+    free(old_id);
+    return rc;
+}
+
+void cli_update_registries(cli *c, plan_registries *regs, plan_regdb *d)
 {
     for (size_t i = 0; i < regs->n; i++) {
         plan_update_report rep;
-        if (plan_registry_update(c->ctx, d, &regs->items[i], &rep)) {
+        if (cli_registry_update(c, d, regs, i, &rep)) {
             plan_warn(c->ctx, "registry '%s' not updated: %s", regs->items[i].name,
                       plan_ctx_error(c->ctx));
             plan_ctx_clear_error(c->ctx);

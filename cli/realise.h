@@ -80,7 +80,12 @@ void cli_profile_view_close(cli_profile_view *v);
 
 /* Refresh every registry's metadata; one that fails is a warning (search
  * and info then read the verified cache). */
-void cli_update_registries(cli *c, const plan_registries *regs, plan_regdb *d);
+void cli_update_registries(cli *c, plan_registries *regs, plan_regdb *d);
+/* plan_registry_update of regs->items[i]; when the registry rotated its
+ * key (vouched for by the pinned one), the new key is pinned in regs and
+ * saved to the registries file, and the user told. */
+int cli_registry_update(cli *c, plan_regdb *d, plan_registries *regs, size_t i,
+                        plan_update_report *rep);
 
 /* A change to a profile: what install, upgrade and remove do. */
 typedef enum { CHANGE_INSTALL, CHANGE_UPGRADE, CHANGE_REMOVE } change_kind;

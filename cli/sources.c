@@ -109,7 +109,7 @@ int cli_sources_open(cli *c, const plan_strlist *recipe_dirs, bool update, cli_s
         /* Offline-first: a registry that cannot be reached leaves its
          * cache as it was; its indexes are verified again on every read
          * and refused once they expire. */
-        if (plan_registry_update(c->ctx, s->db, &s->regs.items[i], &rep)) {
+        if (cli_registry_update(c, s->db, &s->regs, i, &rep)) {
             if (plan_ctx_error_code(c->ctx) == PLAN_ERR_HOSTILE) {
                 rc = PLAN_ERR_HOSTILE;
                 break;

@@ -149,10 +149,15 @@ typedef struct plan_update_report {
     bool changed;              /* a new snapshot was taken */
     unsigned indexes_fetched;
     int64_t timestamp_version, snapshot_version;
+    /* The registry rotated its key (rotations.json) and the pinned key
+     * vouched for the new one: key is the one to pin now (the caller
+     * saves it and releases it). */
+    bool rotated;
+    plan_pubkey key;
 } plan_update_report;
 
 /* timestamp -> snapshot -> changed indexes, each verified with the pinned
- * key, capped at its declared size, checked against the hash that signed
+ * key (or the key a chain of rotations signed by it leads to: report), capped at its declared size, checked against the hash that signed
  * it, never older than what was seen before and never expired.  All or
  * nothing: the cache changes only when everything checked out. */
 int plan_registry_update(plan_ctx *ctx, plan_regdb *d, const plan_registry *reg,

@@ -14,6 +14,8 @@
 
 #define REGISTRIES_FORMAT "plan-registries-v1"
 #define TIMESTAMP_MAX (64 * 1024)
+#define ROTATIONS_MAX (1u << 20)
+#define ROTATIONS_STEPS 64
 #define SNAPSHOT_MAX (64u << 20)
 #define PLAN_HASH_HEX_TEXT (8 + 64 + 1) /* "blake2b:" + hex + NUL */
 
@@ -554,6 +556,118 @@ static int save_update(plan_regdb *d, const plan_registry *reg, json_int_t ts_ve
     return rc;
 }
 
+static const char *text_or_empty(const char *s) { return s ? s : ""; }
+
+/* Is doc (a signed document's text) signed by a key with this id?  Only
+ * the list is looked at: the signature itself is checked later. */
+static bool names_signer(const char *text, size_t len, const char *id)
+{
+    json_error_t err;
+    json_t *doc = json_loadb(text, len, 0, &err);
+    size_t i;
+    json_t *s;
+    bool yes = false;
+    json_array_foreach(json_object_get(doc, "signatures"), i, s)
+        yes = yes || !strcmp(text_or_empty(json_string_value(json_object_get(s, "keyid"))), id);
+    json_decref(doc);
+    return yes;
+}
+
+/* The signature by key id in a statement's list, or NULL. */
+static const char *signature_by(json_t *doc, const char *id)
+{
+    size_t i;
+    json_t *s;
+    json_array_foreach(json_object_get(doc, "signatures"), i, s)
+        if (!strcmp(text_or_empty(json_string_value(json_object_get(s, "keyid"))), id))
+            return json_string_value(json_object_get(s, "sig"));
+    return NULL;
+}
+
+/* One statement: from `cur`, to the key it names, signed by both
+ * (docs/formats/registry.md#key-rotation).  0 and *next set, or an error. */
+static int rotation_step(plan_ctx *ctx, const plan_registry *reg, json_t *doc,
+                         const plan_pubkey *cur, plan_pubkey *next)
+{
+    json_t *sg = json_object_get(doc, "signed");
+    const char *type = json_string_value(json_object_get(sg, "type"));
+    const char *key = json_string_value(json_object_get(sg, "key"));
+    char *what = plan_xasprintf("a key rotation of registry '%s'", reg->name);
+    char *canon = json_is_object(sg) ? plan_canonical_json(sg) : NULL;
+    int rc = 0;
+    if (!canon || !type || strcmp(type, "rotation") != 0 || !key)
+        rc = plan_fail(ctx, PLAN_ERR_HOSTILE, "%s is malformed: refused", what);
+    else if ((rc = plan_pubkey_parse(ctx, key, next)) != 0)
+        rc = plan_fail_wrap(ctx, PLAN_ERR_HOSTILE, "%s names a bad key", what);
+    /* The pinned (or last followed) key vouches; the new key proves it
+     * is held by whoever made the statement. */
+    if (!rc)
+        rc = plan_verify(ctx, cur, "rotation", canon, strlen(canon),
+                         signature_by(doc, cur->id), what);
+    if (!rc)
+        rc = plan_verify(ctx, next, "rotation", canon, strlen(canon),
+                         signature_by(doc, next->id), what);
+    if (rc && next->name)
+        plan_pubkey_release(next);
+    free(canon);
+    free(what);
+    return rc;
+}
+
+/* Follow rotations.json from the pinned key as far as it leads.  1 and
+ * *out (release it) when it leads to another key; 0 when no statement
+ * starts at the pinned key (or the registry has none); <0 on a statement
+ * from a key on the way that does not verify. */
+static int follow_rotations(plan_ctx *ctx, const plan_registry *reg, plan_pubkey *out)
+{
+    char *url = plan_xasprintf("%s/rotations.json", reg->url);
+    plan_http_get get = {.url = url, .max_bytes = ROTATIONS_MAX};
+    int rc = plan_http_get_many(ctx, &get, 1, 1);
+    json_t *doc = NULL;
+    if (!rc && get.found && !get.error) {
+        json_error_t err;
+        doc = json_loadb(get.body.data, get.body.len, JSON_REJECT_DUPLICATES, &err);
+    }
+    json_t *list = json_object_get(doc, "rotations");
+    plan_pubkey cur = {.name = plan_xstrdup(reg->key.name)};
+    memcpy(cur.pk, reg->key.pk, sizeof(cur.pk));
+    memcpy(cur.id, reg->key.id, sizeof(cur.id));
+    int steps = 0;
+    bool moved = true;
+    /* Statements are in order, but each is found by the key it starts at. */
+    while (!rc && moved && steps < ROTATIONS_STEPS) {
+        moved = false;
+        size_t i;
+        json_t *r;
+        json_array_foreach(list, i, r) {
+            const char *from = json_string_value(json_object_get(json_object_get(r, "signed"),
+                                                                 "from"));
+            if (!from || strcmp(from, cur.id) != 0)
+                continue;
+            plan_pubkey next = {0};
+            if ((rc = rotation_step(ctx, reg, r, &cur, &next)) != 0)
+                break;
+            plan_pubkey_release(&cur);
+            cur = next;
+            steps++;
+            moved = true;
+            break;
+        }
+    }
+    if (rc == PLAN_ERR_FAILED || rc == PLAN_ERR_NOT_FOUND)
+        rc = 0; /* no statements to follow: the caller reports the key mismatch */
+    if (!rc && steps) {
+        *out = cur;
+        rc = 1;
+    } else {
+        plan_pubkey_release(&cur);
+    }
+    json_decref(doc);
+    plan_http_get_release(&get);
+    free(url);
+    return rc;
+}
+
 int plan_registry_update(plan_ctx *ctx, plan_regdb *d, const plan_registry *reg,
                          plan_update_report *report)
 {
@@ -576,6 +690,22 @@ int plan_registry_update(plan_ctx *ctx, plan_regdb *d, const plan_registry *reg,
     else if (!rc && !ts.found)
         rc = plan_fail(ctx, PLAN_ERR_NOT_FOUND, "no timestamp.json at '%s': is it a plan "
                                                 "registry?", reg->url);
+    /* Signed by another key than the pinned one: the registry may have
+     * rotated its key, which counts only if the pinned key vouched for
+     * the new one.  The versions seen stay those of this registry. */
+    plan_registry rotated;
+    if (!rc && !names_signer(ts.body.data, ts.body.len, reg->key.id)) {
+        plan_pubkey next;
+        int f = follow_rotations(ctx, reg, &next);
+        if (f < 0)
+            rc = f;
+        if (f == 1) {
+            rotated = *reg;
+            rotated.key = next;
+            reg = &rotated;
+            report->rotated = true;
+        }
+    }
     if (!rc)
         rc = plan_signed_open(ctx, ts.body.data, ts.body.len, &reg->key, "timestamp", what,
                               &ts_signed);
@@ -660,6 +790,13 @@ int plan_registry_update(plan_ctx *ctx, plan_regdb *d, const plan_registry *reg,
     free(url);
     free(what);
     free(st.snapshot);
+    /* The new key goes to the caller to pin, once everything checked out. */
+    if (report->rotated && !rc)
+        report->key = rotated.key;
+    else if (report->rotated)
+        plan_pubkey_release(&rotated.key);
+    if (rc)
+        report->rotated = false;
     return rc;
 }
 

@@ -99,20 +99,27 @@ int reg_export(reg *r, const char *dest)
      * timestamp names. */
     static const struct {
         const char *name;
-        bool dir, immutable;
-    } order[] = {{"archives", true, true},
-                 {"recipes", true, true},
-                 {"index", true, false},
-                 {"snapshot.json", false, false},
-                 {"timestamp.json", false, false}};
+        bool dir, immutable, optional;
+    } order[] = {{"archives", true, true, false},
+                 {"recipes", true, true, false},
+                 {"index", true, false, false},
+                 /* before what the new key signed: a client led to the
+                  * new key finds how it got there */
+                 {"rotations.json", false, false, true},
+                 {"snapshot.json", false, false, false},
+                 {"timestamp.json", false, false, false}};
     int e = plan_fs_mkdirs(dest, 0755);
     if (e)
         rc = plan_fail_errno(r->ctx, PLAN_ERR_IO, -e, "cannot create '%s'", dest);
     for (size_t i = 0; !rc && i < sizeof(order) / sizeof(order[0]); i++) {
         char *from = plan_path_join(r->static_dir, order[i].name);
         char *to = plan_path_join(dest, order[i].name);
-        rc = order[i].dir ? copy_tree(r, from, to, order[i].immutable)
-                          : copy_file(r, from, to, false);
+        struct stat st;
+        if (order[i].optional && lstat(from, &st) != 0)
+            ; /* never rotated: nothing to copy */
+        else
+            rc = order[i].dir ? copy_tree(r, from, to, order[i].immutable)
+                              : copy_file(r, from, to, false);
         free(from);
         free(to);
     }

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
@@ -31,6 +33,7 @@ static const char MAIN_HELP[] =
     "  publisher list DATA             list publisher keys\n"
     "  serve DATA --listen ADDR:PORT   serve the read side and the publish API\n"
     "  export DATA DIR                 write the read side as plain files (a mirror)\n"
+    "  key rotate DATA [--key-name N]  replace the registry key; clients follow\n"
     "\n"
     "'plan-registry COMMAND --help' describes a command; docs/commands/plan-registry.md\n"
     "has the whole story.  Exit status: 0 ok, 1 failure, 2 usage.\n";
@@ -91,6 +94,19 @@ static const char SERVE_HELP[] =
     "\n"
     "example:\n"
     "  plan-registry serve /srv/plan --listen 127.0.0.1:8080 --max-upload 512M\n";
+
+static const char KEY_HELP[] =
+    "usage: plan-registry key rotate DATA [--key-name NAME]\n"
+    "\n"
+    "Make a new registry key (NAME, default the current name with a number added),\n"
+    "publish a statement signed by the current key and by the new one that the new\n"
+    "one replaces it (static/rotations.json), and sign every index, the snapshot and\n"
+    "the timestamp again with the new key, all in one change.  Clients that pinned\n"
+    "the old key (or any earlier one) follow the statements at their next update.\n"
+    "The server must be stopped meanwhile.  Prints the new public key.\n"
+    "\n"
+    "Example:\n"
+    "  plan-registry key rotate /srv/reg\n";
 
 static const char EXPORT_HELP[] =
     "usage: plan-registry export DATA DIR\n"
@@ -358,7 +374,69 @@ static int cmd_serve(plan_ctx *ctx, int argc, char **argv)
     if (reg_open(ctx, argv[optind], true, &r))
         return fail(ctx);
     r->timestamp_lifetime = lifetime;
-    int rc = reg_serve(r, &so) ? fail(ctx) : EXIT_OK;
+    int lock = -1;
+    int rc = reg_serve_lock(r, false, &lock) || reg_serve(r, &so) ? fail(ctx) : EXIT_OK;
+    if (lock >= 0)
+        close(lock);
+    reg_close(r);
+    return rc;
+}
+
+/* "registry" -> "registry-2", "registry-2" -> "registry-3". */
+static char *next_key_name(const char *name)
+{
+    const char *dash = strrchr(name, '-');
+    char *end = NULL;
+    long n = dash ? strtol(dash + 1, &end, 10) : 0;
+    if (dash && end && !*end && end != dash + 1 && n >= 1)
+        return plan_xasprintf("%.*s-%ld", (int)(dash - name), name, n + 1);
+    return plan_xasprintf("%s-2", name);
+}
+
+static int cmd_key(plan_ctx *ctx, int argc, char **argv)
+{
+    static const struct option opts[] = {{"key-name", required_argument, NULL, 'k'},
+                                         {NULL, 0, NULL, 0}};
+    const char *key_name = NULL;
+    int o;
+    optind = 1;
+    if (argc < 2 || strcmp(argv[1], "rotate") != 0)
+        return usage("key", "%s", "the key subcommand is 'rotate'");
+    argc--;
+    argv++;
+    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (o != 'k')
+            return usage("key", "%s", "unknown option");
+        key_name = optarg;
+    }
+    if (argc - optind != 1)
+        return usage("key", "%s", "key rotate takes one directory, DATA");
+    reg *r = NULL;
+    if (reg_open(ctx, argv[optind], true, &r))
+        return fail(ctx);
+    int lock = -1;
+    char *name = key_name ? plan_xstrdup(key_name) : next_key_name(r->key.name);
+    plan_pubkey pub;
+    memset(&pub, 0, sizeof(pub));
+    char *old_id = plan_xstrdup(r->key.id);
+    int rc = reg_serve_lock(r, true, &lock) || reg_rotate_key(r, name, (int64_t)time(NULL), &pub)
+                 ? fail(ctx)
+                 : EXIT_OK;
+    if (rc == EXIT_OK) {
+        char *text = plan_pubkey_format(&pub);
+        printf("%s\n", text);
+        fprintf(stderr,
+                "plan-registry: the registry key is now '%s' (id %s), vouched for by key %s; "
+                "clients follow at their next update, or pin it anew with: plan registry "
+                "add NAME URL --key %s\n",
+                name, pub.id, old_id, text);
+        free(text);
+    }
+    if (lock >= 0)
+        close(lock);
+    plan_pubkey_release(&pub);
+    free(old_id);
+    free(name);
     reg_close(r);
     return rc;
 }
@@ -377,6 +455,7 @@ static int cmd_export(plan_ctx *ctx, int argc, char **argv)
 
 static const command COMMANDS[] = {
     {"export", cmd_export, EXPORT_HELP},    {"init", cmd_init, INIT_HELP},
+    {"key", cmd_key, KEY_HELP},
     {"publisher", cmd_publisher, PUBLISHER_HELP}, {"serve", cmd_serve, SERVE_HELP},
     {"token", cmd_token, TOKEN_HELP},
 };

@@ -86,6 +86,17 @@ int reg_refresh(reg *r, int64_t now, bool force, int64_t *next);
 /* Write the first, empty snapshot and timestamp (init). */
 int reg_meta_init(reg *r, int64_t now);
 
+/* ---- rotate.c: a new registry key ---- */
+/* Make the key new_name, vouch for it with the current key in
+ * static/rotations.json, and sign every index, the snapshot and the
+ * timestamp again with it, in one change; out is its public half (release
+ * it).  r signs with the new key afterwards. */
+int reg_rotate_key(reg *r, const char *new_name, int64_t now, plan_pubkey *out);
+/* While a server runs on DATA it holds DATA/serve.lock shared; a rotation
+ * needs it exclusively (a server would go on signing with the old key).
+ * *fd is the lock, to close when done. */
+int reg_serve_lock(reg *r, bool exclusive, int *fd);
+
 /* ---- auth.c: tokens, scopes, publishers, rate limits ---- */
 typedef struct reg_scope {
     char *action; /* publish-new, publish-update, yank */

@@ -99,6 +99,61 @@ publish_hello() {
     [ "$("$ROOT/profiles/default/current/bin/hello")" = hello ]
 }
 
+@test "a registry rotates its key: a client pinned to the old one follows the signed chain, twice" {
+    publish_hello
+    plan keys trust "$ALICE"
+    plan -q install hello
+    OLD=$(jq -r '.registries[0].key' "$ROOT/registries.json")
+    addr=${REG_URL#http://}
+    reg_stop
+    K2=$(registry key rotate "$DATA" 2>/dev/null)
+    K3=$(registry key rotate "$DATA" 2>/dev/null)
+    [ -n "$K3" ] && [ "$K2" != "$K3" ]
+    [ "$(jq '.rotations | length' "$DATA/static/rotations.json")" = 2 ]
+    reg_start "$DATA" --listen "$addr"
+    run plan registry update
+    [ "$status" -eq 0 ] || { echo "$output"; false; }
+    [[ "$output" == *"registry 'main' rotated its key: '$K3' now pinned"* ]] || { echo "$output"; false; }
+    [ "$(jq -r '.registries[0].key' "$ROOT/registries.json")" = "$K3" ]
+    # the versions seen before carry over: the snapshot only went up
+    [ "$(sqlite3 "$ROOT/var/db/registry.db" "SELECT snapshot_version > 1 FROM registry")" = 1 ]
+    run plan --json registry update
+    [ "$(jq -r .rotated <<<"$output")" = false ]
+    # everything now verifies with the new key
+    plan -q remove hello
+    plan -q gc --delete-generations +1 --yes
+    run plan install hello
+    [ "$status" -eq 0 ] || { echo "$output"; false; }
+    [ "$("$ROOT/profiles/default/current/bin/hello")" = hello ]
+    [ "$OLD" != "$K3" ]
+}
+
+@test "a key rotation the pinned key did not sign is refused; the pinned key stays" {
+    publish_hello
+    plan -q registry update
+    OLD=$(jq -r '.registries[0].key' "$ROOT/registries.json")
+    addr=${REG_URL#http://}
+    reg_stop
+    registry key rotate "$DATA" >/dev/null 2>&1
+    # someone else's key in the statement: neither signature fits it
+    MALLORY=$(regsign keygen "$KEYS" mallory)
+    jq --arg k "$MALLORY" '.rotations[0].signed.key = $k' "$DATA/static/rotations.json" \
+        >"$BATS_TEST_TMPDIR/rot.json"
+    chmod u+w "$DATA/static/rotations.json"
+    cp "$BATS_TEST_TMPDIR/rot.json" "$DATA/static/rotations.json"
+    reg_start "$DATA" --listen "$addr"
+    run plan registry update
+    [ "$status" -ne 0 ]
+    [[ "$output" == *"a key rotation of registry 'main'"* ]] || { echo "$output"; false; }
+    [ "$(jq -r '.registries[0].key' "$ROOT/registries.json")" = "$OLD" ]
+    # and without any statement, a registry signing with another key is
+    # refused as before, naming the pinned key
+    rm "$DATA/static/rotations.json"
+    run plan registry update
+    [ "$status" -ne 0 ]
+    [[ "$output" == *"not signed by the pinned key"* ]] || { echo "$output"; false; }
+}
+
 @test "a package signed by an untrusted key is refused, naming the key and the way out" {
     publish_hello
     run plan install hello
