@@ -94,6 +94,9 @@ static int compare_text(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* An entry a concurrent plan env has just written for paths it is still
+ * realising may go too: it is only a cache, and that env writes it again
+ * at its next run. */
 void cli_env_cache_prune(cli *c, plan_store *store, bool dry_run, size_t *removed)
 {
     *removed = 0;

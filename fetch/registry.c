@@ -842,11 +842,9 @@ json_t *plan_registry_snapshot_indexes(plan_regdb *d, const plan_registry *reg)
         sg = NULL;
     sqlite3_finalize(s);
     json_t *indexes = json_object_get(sg, "indexes");
-    if (!json_is_object(indexes)) {
-        json_decref(sg);
-        return NULL;
-    }
-    json_incref(indexes);
+    /* Kept either way: a snapshot that does not verify is not tried again
+     * for every index (they are then verified one by one). */
+    indexes = json_is_object(indexes) ? json_incref(indexes) : NULL;
     json_decref(sg);
     d->snapshots = plan_xrealloc(d->snapshots, (d->n_snapshots + 1) * sizeof(*d->snapshots));
     d->snapshots[d->n_snapshots++] = (verified_snapshot){.registry = plan_xstrdup(reg->name),

@@ -443,6 +443,8 @@ typedef struct extractor {
     int *open_fds;       /* open_fds[i]: its first i + 1 components */
     size_t *open_ends;   /* open_ends[i]: where component i ends in open_path */
     size_t depth, cap;
+    int deep_fd;         /* a parent deeper than OPEN_DIRS_MAX, opened for one
+                            entry; -1 when none */
     mode_t umask;        /* the process's, or (mode_t)-1 when unknown */
     char *buf;
     const ref_scanner *scanner; /* NULL: no reference scan */
@@ -522,11 +524,19 @@ static void close_open_dirs(extractor *x, size_t depth)
     plan_buf_truncate(&x->open_path, depth ? x->open_ends[depth - 1] : 0);
 }
 
+/* Directory descriptors an extractor keeps open at most (each of up to
+ * four workers has its own): deeper levels are walked again per entry. */
+#define OPEN_DIRS_MAX 32
+
 /* Open the directory that will hold entry name (relative to the work
  * directory), component by component, never following a symlink.  The
- * descriptor stays owned by x. */
+ * descriptor stays owned by x.  -1 with errno on failure. */
 static int open_parent(extractor *x, const char *name, const char **last)
 {
+    if (x->deep_fd >= 0) {
+        close(x->deep_fd);
+        x->deep_fd = -1;
+    }
     const char *slash = strrchr(name, '/');
     *last = slash ? slash + 1 : name;
     size_t plen = slash ? (size_t)(slash - name) : 0;
@@ -547,8 +557,23 @@ static int open_parent(extractor *x, const char *name, const char **last)
         if (!end)
             end = name + plen;
         char *comp = plan_xstrndup(p, (size_t)(end - p));
-        fd = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        int parent = fd;
+        fd = openat(parent, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         free(comp);
+        if (x->depth >= OPEN_DIRS_MAX) {
+            /* Past the kept levels: only the last one opened stays, for
+             * this entry alone. */
+            if (parent == x->deep_fd) {
+                int e = errno;
+                close(parent);
+                errno = e;
+            }
+            x->deep_fd = fd;
+            if (fd < 0)
+                return -1;
+            p = end + 1;
+            continue;
+        }
         if (fd < 0)
             return -1;
         if (x->depth == x->cap) {
@@ -646,9 +671,14 @@ static int extract_entry(extractor *x, struct archive *a, struct archive_entry *
     const char *last = NULL;
     int pfd = ip->wanted ? open_parent(x, clean, &last) : -1;
     if (ip->wanted && pfd < 0) {
-        rc = refuse(x, clean,
-                    errno == ENOENT ? "comes before its parent directory"
-                                    : "goes through a symlink or a non-directory");
+        int e = errno;
+        /* Only what the archive can cause is its fault; anything else
+         * (out of descriptors, say) is the machine's. */
+        rc = e == ENOENT ? refuse(x, clean, "comes before its parent directory")
+             : e == ELOOP || e == ENOTDIR
+                 ? refuse(x, clean, "goes through a symlink or a non-directory")
+                 : plan_fail_errno(x->env->ctx, PLAN_ERR_IO, e,
+                                   "cannot open the directory of '%s' while importing", clean);
         free(clean);
         return rc;
     }
@@ -757,9 +787,10 @@ static void export_close(export_reader *r)
 
 static void load_small(const char *file, ZSTD_DCtx *dctx, plan_buf *tar, uint64_t *size_out)
 {
-    plan_buf_reset(tar);
+    plan_buf_release(tar);
     *size_out = 0;
-    int fd = open(file, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a fifo in place of the file must not hang the open. */
+    int fd = open(file, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     struct stat st;
     if (fd < 0)
         return;
@@ -783,8 +814,10 @@ static void load_small(const char *file, ZSTD_DCtx *dctx, plan_buf *tar, uint64_
         got += (size_t)n;
     }
     close(fd);
-    bool ok = got == size && in[0] == 0x28 && in[1] == 0xb5 && in[2] == 0x2f && in[3] == 0xfd;
-    ZSTD_DCtx_reset(dctx, ZSTD_reset_session_only);
+    bool ok = dctx && got == size && in[0] == 0x28 && in[1] == 0xb5 && in[2] == 0x2f &&
+              in[3] == 0xfd;
+    if (ok)
+        ZSTD_DCtx_reset(dctx, ZSTD_reset_session_only);
     ZSTD_inBuffer zin = {in, size, 0};
     size_t ret = 1;
     while (ok && (zin.pos < zin.size || ret != 0)) {
@@ -804,8 +837,10 @@ static void load_small(const char *file, ZSTD_DCtx *dctx, plan_buf *tar, uint64_
             ok = false;
     }
     free(in);
-    if (!ok)
-        plan_buf_reset(tar);
+    if (ok)
+        tar->data[tar->len] = '\0'; /* what plan_buf promises */
+    else
+        plan_buf_release(tar); /* what was decompressed so far must not stay held */
 }
 
 /* Open an export and read its metadata (the first entry) into meta; the
@@ -919,7 +954,7 @@ static int extract_archive(const import_env *env, const char *file, const plan_b
 {
     plan_ctx *ctx = env->ctx;
     extractor x = {.env = env, .file = file, .meta = meta, .root_fd = -1, .scanner = scanner,
-                   .umask = mask};
+                   .deep_fd = -1, .umask = mask};
     plan_buf_init(&x.open_path);
     x.buf = plan_xmalloc(IO_CHUNK);
     struct archive_entry *ae;
@@ -972,6 +1007,8 @@ static int extract_archive(const import_env *env, const char *file, const plan_b
                            meta->paths[i].basename);
 out:
     close_open_dirs(&x, 0);
+    if (x.deep_fd >= 0)
+        close(x.deep_fd);
     free(x.open_fds);
     free(x.open_ends);
     plan_buf_release(&x.open_path);
@@ -1293,8 +1330,10 @@ static void *batch_worker_run(void *p)
     batch_job *job = p;
     batch_worker w = {.ctx = plan_ctx_new(), .dctx = ZSTD_createDCtx()};
     w.env = (import_env){.ctx = w.ctx, .store_dir = job->store_dir};
-    /* A frame that asks for a huge window is refused, not obeyed. */
-    ZSTD_DCtx_setParameter(w.dctx, ZSTD_d_windowLogMax, 27);
+    /* A frame that asks for a huge window is refused, not obeyed.  Without
+     * a decompressor, small archives are read from their files. */
+    if (w.dctx)
+        ZSTD_DCtx_setParameter(w.dctx, ZSTD_d_windowLogMax, 27);
     while (!plan_first_error_failed(&job->err)) {
         size_t f = atomic_fetch_add(&job->next, 1);
         if (f >= job->n)
@@ -1373,7 +1412,8 @@ static int read_first_step(batch_worker *w, batch_archive *ba, void *arg)
     atomic_size_t *kept = arg;
     load_small(ba->file, w->dctx, &ba->tar, &ba->size);
     int rc = export_read_meta(&w->env, ba->file, &ba->tar, &ba->pre);
-    if (atomic_fetch_add(kept, ba->tar.len) + ba->tar.len > BATCH_MEMORY)
+    /* What is held is the allocation, not the bytes used. */
+    if (atomic_fetch_add(kept, ba->tar.cap) + ba->tar.cap > BATCH_MEMORY)
         plan_buf_release(&ba->tar); /* read from its file again */
     return rc;
 }

@@ -614,8 +614,11 @@ void gc_resume(plan_store *s)
     }
     plan_buf text;
     plan_buf_init(&text);
-    /* What could not be read is left to the next open, as a busy stripe. */
-    bool all_done = plan_fs_read_fd(fd, 64u << 20, &text) == 0;
+    /* A file that cannot be read whole is left for the next open: a line
+     * cut off could name the wrong path. */
+    bool all_done = plan_fs_read_fd(fd, 256u << 20, &text) == 0;
+    if (!all_done)
+        plan_buf_reset(&text);
     plan_buf_addc(&text, '\0');
     char *save = NULL;
     for (char *line = strtok_r(text.data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {

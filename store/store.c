@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 char *store_path_of(const plan_store *s, const char *basename)
@@ -216,7 +217,12 @@ static bool resolve_one(plan_store *s, const char *base)
     int fd = digest_trylock(s, base);
     if (fd < 0)
         return false; /* another process is registering it right now */
-    if (db_has_path(s, base) == 0) {
+    int known = db_has_path(s, base);
+    if (known < 0) { /* cannot tell: keep the intent for a later open */
+        digest_unlock(fd);
+        return false;
+    }
+    if (known == 0) {
         char *path = store_path_of(s, base);
         plan_info(s->ctx, "removing '%s': its registration was interrupted", path);
         plan_fs_rmtree(path);
@@ -239,7 +245,7 @@ static bool resolve_batch(plan_store *s, int dirfd, const char *name)
     }
     plan_buf text;
     plan_buf_init(&text);
-    bool all = plan_fs_read_fd(fd, 16u << 20, &text) == 0;
+    bool all = plan_fs_read_fd(fd, 256u << 20, &text) == 0;
     close(fd);
     plan_buf_addc(&text, '\0');
     for (char *line = text.data, *next; all && line && *line; line = next) {
@@ -270,9 +276,13 @@ static void resolve_pending(plan_store *s)
         }
         if (base[0] == '.' && !strncmp(base + 1, BATCH_INTENT_PREFIX,
                                        strlen(BATCH_INTENT_PREFIX))) {
-            /* One that never got its name: nothing was renamed yet. */
+            /* One that never got its name: nothing was renamed yet.  Its
+             * writer locks it just after creating it, so a fresh one may
+             * be unlocked for an instant: only old ones go. */
+            struct stat st;
             int fd = openat(dirfd(dir), base, O_RDONLY | O_CLOEXEC);
-            if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0)
+            if (fd >= 0 && fstat(fd, &st) == 0 && time(NULL) - st.st_mtime > 600 &&
+                flock(fd, LOCK_EX | LOCK_NB) == 0)
                 unlinkat(dirfd(dir), base, 0);
             if (fd >= 0)
                 close(fd);
@@ -713,7 +723,16 @@ static int write_intent(plan_store *s, const db_path_row *rows, size_t n, char *
         return rc;
     }
     free(hidden);
-    plan_fs_fsync_dir(s->pending_dir);
+    /* The trees are renamed only once the intent is surely on disk. */
+    int e = plan_fs_fsync_dir(s->pending_dir);
+    if (e) {
+        rc = plan_fail_errno(s->ctx, PLAN_ERR_IO, -e, "cannot flush '%s'", s->pending_dir);
+        unlink(*path);
+        close(fd);
+        free(*path);
+        *path = NULL;
+        return rc;
+    }
     *fd_out = fd;
     return 0;
 }
@@ -798,9 +817,15 @@ int register_trees(plan_store *s, size_t n, char *const *tmp_paths, const db_pat
         rc = db_commit(s);
     if (rc) {
         db_rollback(s);
+        bool removed = true;
         for (size_t i = 0; i < renamed; i++)
-            if (!was_registered[i])
-                plan_fs_rmtree(finals[i]);
+            if (!was_registered[i] && plan_fs_rmtree(finals[i]) != 0)
+                removed = false;
+        /* What could not be removed is left to recovery, by its intent. */
+        if (!removed && marker) {
+            free(marker);
+            marker = NULL;
+        }
     }
     for (size_t i = 0; i < n && !rc; i++)
         rc = session_hold_locked(s, (const char *const *)&rows[i].basename, 1);

@@ -148,6 +148,21 @@ lib_and_app() {
     [ "$status" -eq 2 ]
 }
 
+@test "store import of a tree far deeper than the directories it keeps open, with few descriptors" {
+    p="$BATS_TEST_TMPDIR/deep"
+    for i in $(seq 120); do p="$p/d$i"; done
+    mkdir -p "$p"
+    echo leaf >"$p/f"
+    deep=$(plan store add "$BATS_TEST_TMPDIR/deep" --name deep --version 1)
+    plan store export "$deep" -o "$BATS_TEST_TMPDIR/deep.tar.zst"
+    wipe "$ROOT"
+    run bash -c 'ulimit -n 64; "$0" --root "$1" store import "$2"' "$PLAN" "$ROOT" \
+        "$BATS_TEST_TMPDIR/deep.tar.zst"
+    [ "$status" -eq 0 ] || { echo "$output"; false; }
+    run plan store verify --check-contents
+    [ "$status" -eq 0 ]
+}
+
 @test "store import refuses an archive made for another store directory" {
     a=$(add)
     plan store export "$a" -o "$BATS_TEST_TMPDIR/x.tar.zst"

@@ -4,9 +4,11 @@
 #include "store/store.h"
 #include "store_fixture.h"
 
+#include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 
 /* store_int.h is private to the store: the threshold, repeated here. */
 #define ZREAD_MIN_SIZE_FOR_TEST (256 * 1024)
@@ -250,7 +252,14 @@ static void open_resolves_batch_intents(void **state)
     int busy_fd = open(busy, O_RDONLY);
     assert_true(busy_fd >= 0);
     assert_int_equal(flock(busy_fd, LOCK_EX), 0);
+    /* An hour-old hidden one lost its writer; a fresh one may be a writer
+     * between creating and locking it. */
     th_write_str(f->root, "var/pending/.batch-aaaaaaaaaaaaaaaa", "");
+    th_write_str(f->root, "var/pending/.batch-bbbbbbbbbbbbbbbb", "");
+    char *fresh = plan_xasprintf("%s/var/pending/.batch-bbbbbbbbbbbbbbbb", f->root);
+    char *hidden = plan_xasprintf("%s/var/pending/.batch-aaaaaaaaaaaaaaaa", f->root);
+    struct timespec hour_ago[2] = {{time(NULL) - 3600, 0}, {time(NULL) - 3600, 0}};
+    assert_int_equal(utimensat(AT_FDCWD, hidden, hour_ago, 0), 0);
 
     plan_store_close(f->store);
     assert_int_equal(plan_store_open(f->ctx, f->root, &f->store), 0);
@@ -259,9 +268,9 @@ static void open_resolves_batch_intents(void **state)
     assert_int_equal(lstat(kept, &st), 0);
     assert_int_equal(lstat(victim, &st), 0);
     char *done = plan_xasprintf("%s/var/pending/batch-0123456789abcdef", f->root);
-    char *hidden = plan_xasprintf("%s/var/pending/.batch-aaaaaaaaaaaaaaaa", f->root);
     assert_int_not_equal(lstat(done, &st), 0);
     assert_int_not_equal(lstat(hidden, &st), 0);
+    assert_int_equal(lstat(fresh, &st), 0);
     /* The locked one is untouched until its writer lets go. */
     assert_int_equal(lstat(busy, &st), 0);
     assert_int_equal(lstat(busy_path, &st), 0);
@@ -279,6 +288,7 @@ static void open_resolves_batch_intents(void **state)
     free(busy);
     free(done);
     free(hidden);
+    free(fresh);
 }
 
 /* Two processes adding the same content at once both succeed, one path. */
