@@ -121,8 +121,8 @@ void cli_env_cache_prune(cli *c, plan_store *store, bool dry_run, size_t *remove
         bool stale = plan_lock_read(c->ctx, file, &lock) != 0;
         for (size_t i = 0; !stale && i < lock->n; i++) {
             const char *p = lock->packages[i].path;
-            stale = !p || !bsearch(&p, present.items, present.len, sizeof(char *),
-                                   compare_text);
+            stale = !p || !present.len ||
+                    !bsearch(&p, present.items, present.len, sizeof(char *), compare_text);
         }
         plan_ctx_clear_error(c->ctx);
         if (stale && (dry_run || unlink(file) == 0))
