@@ -1,7 +1,9 @@
-/* plan gc [--dry-run] [--delete-generations OLDER|+KEEP] [--max-freed SIZE] [--yes]
+/* plan gc [--dry-run] [--delete-generations OLDER|+KEEP] [--delete-runs OLDER|+KEEP]
+ *         [--max-freed SIZE] [--yes]
  * plan gc roots | add-root NAME PATH | remove-root NAME */
 #include "envroot.h"
 #include "realise.h"
+#include "runs.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -91,6 +93,79 @@ static int delete_generations(cli *c, plan_store *store, const gen_policy *pol, 
     return rc;
 }
 
+/* A finished run: its record, when it ended, and whose it is. */
+typedef struct old_run {
+    char *id, *dir, *plan;
+    int64_t started, ended;
+} old_run;
+
+static int newer_first(const void *a, const void *b)
+{
+    const old_run *x = a, *y = b;
+    int by_plan = strcmp(x->plan, y->plan);
+    if (by_plan)
+        return by_plan;
+    return x->started < y->started ? 1 : x->started > y->started ? -1 : strcmp(x->id, y->id);
+}
+
+/* Delete the records (and logs) of finished runs the policy selects: per
+ * plan, all but the newest N, or those that ended longer ago than the
+ * age.  A run whose supervisor is alive is never touched, nor one without
+ * a readable record (it may be starting). */
+static int delete_runs(cli *c, const gen_policy *pol, bool dry, unsigned *count)
+{
+    plan_strlist ids;
+    plan_strlist_init(&ids);
+    cli_runs_list(c, &ids);
+    old_run *runs = plan_xcalloc(ids.len ? ids.len : 1, sizeof(*runs));
+    size_t n = 0;
+    for (size_t i = 0; i < ids.len; i++) {
+        char *dir = NULL;
+        json_t *rec = NULL;
+        if (cli_run_open(c, ids.items[i], &dir, &rec) != EXIT_OK || cli_run_alive(dir)) {
+            plan_ctx_clear_error(c->ctx);
+            free(dir);
+            json_decref(rec);
+            continue;
+        }
+        json_t *ended = json_object_get(rec, "ended"), *started = json_object_get(rec, "started");
+        const char *plan = json_string_value(json_object_get(rec, "plan"));
+        runs[n].id = plan_xstrdup(ids.items[i]);
+        runs[n].dir = dir;
+        runs[n].plan = plan_xstrdup(plan ? plan : "");
+        runs[n].started = json_is_integer(started) ? json_integer_value(started) : 0;
+        /* A lost run never recorded its end: it counts from its start. */
+        runs[n].ended = json_is_integer(ended) ? json_integer_value(ended) : runs[n].started;
+        n++;
+        json_decref(rec);
+    }
+    qsort(runs, n, sizeof(*runs), newer_first);
+    time_t now = time(NULL);
+    int rc = EXIT_OK;
+    unsigned rank = 0;
+    for (size_t i = 0; i < n; i++) {
+        rank = i && !strcmp(runs[i].plan, runs[i - 1].plan) ? rank + 1 : 0;
+        bool go = pol->keep_mode ? rank >= pol->keep : now - runs[i].ended > pol->older_than;
+        if (go && rc == EXIT_OK) {
+            if (!dry && plan_fs_rmtree(runs[i].dir) != 0)
+                rc = cli_error(c, "cannot delete the run record '%s'", runs[i].dir);
+            else
+                (*count)++;
+            if (rc == EXIT_OK && (c->verbose || dry))
+                fprintf(stderr, "plan: %s run %s of '%s'\n", dry ? "would delete" : "deleted",
+                        runs[i].id, runs[i].plan);
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        free(runs[i].id);
+        free(runs[i].dir);
+        free(runs[i].plan);
+    }
+    free(runs);
+    plan_strlist_release(&ids);
+    return rc;
+}
+
 static int gc_roots(cli *c, plan_store *store)
 {
     plan_gc_root *roots = NULL;
@@ -142,6 +217,7 @@ int cmd_gc(cli *c, const command *cmd, int argc, char **argv)
     static const struct option opts[] = {
         {"dry-run", no_argument, NULL, 'n'},
         {"delete-generations", required_argument, NULL, 'd'},
+        {"delete-runs", required_argument, NULL, 'r'},
         {"max-freed", required_argument, NULL, 'm'},
         {"yes", no_argument, NULL, 'y'},
         {NULL, 0, NULL, 0},
@@ -149,9 +225,9 @@ int cmd_gc(cli *c, const command *cmd, int argc, char **argv)
     if (cli_wants_help(cmd, argc, argv))
         return EXIT_OK;
     plan_gc_opts go = {0};
-    gen_policy pol;
-    bool delete_gens = false, yes = false;
-    const char *policy_text = NULL;
+    gen_policy pol, run_pol;
+    bool delete_gens = false, delete_run_records = false, yes = false;
+    const char *policy_text = NULL, *run_policy_text = NULL;
     int o;
     optind = 0;
     opterr = 0;
@@ -165,6 +241,14 @@ int cmd_gc(cli *c, const command *cmd, int argc, char **argv)
                                          "an age such as 30d, 12h, 2w; not '%s'", optarg);
             delete_gens = true;
             policy_text = optarg;
+            break;
+        case 'r':
+            if (parse_policy(optarg, &run_pol))
+                return cli_usage(c, cmd, "--delete-runs wants +N (keep the newest N of each "
+                                         "plan) or an age such as 30d, 12h, 2w; not '%s'",
+                                 optarg);
+            delete_run_records = true;
+            run_policy_text = optarg;
             break;
         case 'm':
             if (plan_parse_size(optarg, &go.max_freed) || !go.max_freed)
@@ -195,7 +279,22 @@ int cmd_gc(cli *c, const command *cmd, int argc, char **argv)
             return cli_error(c, "not deleting generations without confirmation: add --yes");
         }
     }
-    if (delete_gens)
+    if (delete_run_records && !go.dry_run && !yes) {
+        char *q = plan_xasprintf("delete the records and logs of finished runs that %s %s?",
+                                 run_pol.keep_mode ? "are not among the newest of their plan"
+                                                   : "ended more than",
+                                 run_pol.keep_mode ? run_policy_text + 1 : run_policy_text);
+        bool ok = confirm(c, q);
+        free(q);
+        if (!ok) {
+            plan_store_close(store);
+            return cli_error(c, "not deleting run records without confirmation: add --yes");
+        }
+    }
+    unsigned runs_deleted = 0;
+    if (delete_run_records)
+        rc = delete_runs(c, &run_pol, go.dry_run, &runs_deleted);
+    if (delete_gens && rc == EXIT_OK)
         rc = delete_generations(c, store, &pol, go.dry_run, &gens_deleted);
     plan_gc_result res;
     memset(&res, 0, sizeof(res));
@@ -219,7 +318,7 @@ int cmd_gc(cli *c, const command *cmd, int argc, char **argv)
             for (size_t i = 0; i < res.deleted.len; i++)
                 json_array_append_new(d, json_string(res.deleted.items[i]));
             cli_print_json(json_pack("{s:b, s:o, s:I, s:I, s:I, s:I, s:I, s:{s:I, s:I, s:b}, "
-                                     "s:I}",
+                                     "s:I, s:I}",
                                      "dry_run", go.dry_run, "deleted", d, "freed",
                                      (json_int_t)res.freed, "live", (json_int_t)res.live,
                                      "skipped", (json_int_t)res.skipped, "stale_run_roots",
@@ -227,7 +326,8 @@ int cmd_gc(cli *c, const command *cmd, int argc, char **argv)
                                      (json_int_t)gens_deleted, "downloads", "files",
                                      (json_int_t)dl.files, "bytes", (json_int_t)dl.bytes,
                                      "busy", dl.busy, "env_cache_pruned",
-                                     (json_int_t)envs_pruned));
+                                     (json_int_t)envs_pruned, "runs_deleted",
+                                     (json_int_t)runs_deleted));
         } else {
             for (size_t i = 0; i < res.deleted.len && (go.dry_run || c->verbose); i++)
                 printf("%s/%s\n", plan_store_dir(store), res.deleted.items[i]);
@@ -243,6 +343,10 @@ int cmd_gc(cli *c, const command *cmd, int argc, char **argv)
                 fprintf(stderr, "plan: %s %zu downloaded archive%s (%s)\n",
                         go.dry_run ? "would remove" : "removed", dl.files,
                         dl.files == 1 ? "" : "s", dsize);
+            if (!c->quiet && runs_deleted)
+                fprintf(stderr, "plan: %s %u run record%s\n",
+                        go.dry_run ? "would delete" : "deleted", runs_deleted,
+                        runs_deleted == 1 ? "" : "s");
             if (c->verbose && envs_pruned)
                 fprintf(stderr, "plan: %s %zu environment cache entr%s whose paths are gone\n",
                         go.dry_run ? "would remove" : "removed", envs_pruned,

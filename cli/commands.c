@@ -119,8 +119,8 @@ const command plan_commands[] = {
      "  plan env --frozen -- make test     # CI, from plan.yaml and plan.lock\n"
      "  plan env --limit mem=1G,nofile=1024 --isolate --no-network hello -- hello\n"},
     {"gc", cmd_gc, "delete store paths no root reaches",
-     "usage: plan gc [--dry-run] [--delete-generations OLDER|+KEEP] [--max-freed SIZE]\n"
-     "               [--yes]\n"
+     "usage: plan gc [--dry-run] [--delete-generations OLDER|+KEEP]\n"
+     "               [--delete-runs OLDER|+KEEP] [--max-freed SIZE] [--yes]\n"
      "       plan gc roots\n"
      "       plan gc add-root NAME PATH\n"
      "       plan gc remove-root NAME\n"
@@ -136,8 +136,11 @@ const command plan_commands[] = {
      "  --delete-generations X     first delete profile generations: +N keeps the\n"
      "                             newest N of each profile, 30d (h, w) those older;\n"
      "                             the current generation is always kept\n"
+     "  --delete-runs X            delete the records and logs of finished runs\n"
+     "                             (plan run): +N keeps the newest N of each plan,\n"
+     "                             30d (h, w) those that ended longer ago\n"
      "  --max-freed SIZE           stop after freeing SIZE (e.g. 500M, 2G)\n"
-     "  -y, --yes                  do not ask before deleting generations\n"
+     "  -y, --yes                  do not ask before deleting generations or runs\n"
      "\n"
      "Subcommands:\n"
      "  roots                      list every root and the path it keeps\n"
@@ -147,6 +150,7 @@ const command plan_commands[] = {
      "Examples:\n"
      "  plan gc --dry-run\n"
      "  plan gc --delete-generations +3 --yes\n"
+     "  plan gc --delete-runs 30d --yes\n"
      "  plan gc add-root my-tools ./result\n"},
     {"generations", cmd_generations, "list, compare or delete a profile's generations",
      "usage: plan generations [--profile NAME] [--json]\n"

@@ -590,3 +590,32 @@ chmod +x $out/bin/bg $out/bin/quick' 'run:
     [ "$(stat -c %a "$ROOT/var/runs/$id/run.json")" = 600 ]
     [ "$(stat -c %a "$ROOT/var/runs/$id/attempt-1.log")" = 600 ]
 }
+
+@test "gc --delete-runs: the newest N of each plan, or by age; never a running one" {
+    for i in 1 2 3; do plan -q run --recipes "$R" svc -- "$i" >/dev/null; done
+    [ "$(ls "$ROOT/var/runs" | wc -l)" -eq 3 ]
+    start_bg "$BATS_TEST_TMPDIR/out" "$PLAN" --root "$ROOT" run --recipes "$R" svc --entry wait
+    wait_until 400 test -s "$M/child"
+    live=$(last_run)
+    # without --yes and a terminal, nothing goes
+    run plan gc --delete-runs +1
+    [ "$status" -ne 0 ]
+    [[ "$output" == *"not deleting run records without confirmation: add --yes"* ]]
+    run --separate-stderr plan --json gc --delete-runs +1 --dry-run
+    [ "$(jq -r .runs_deleted <<<"$output")" = 2 ] || { echo "$output"; false; }
+    [ "$(ls "$ROOT/var/runs" | wc -l)" -eq 4 ]
+    run plan gc --delete-runs +1 --yes
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"deleted 2 run records"* ]] || { echo "$output"; false; }
+    # the newest finished one and the running one are left
+    [ "$(ls "$ROOT/var/runs" | wc -l)" -eq 2 ]
+    [ -d "$ROOT/var/runs/$live" ]
+    sleep 1.1 # ended longer ago than 0 s
+    run plan gc --delete-runs 0s --yes
+    [[ "$output" == *"deleted 1 run record"* ]] || { echo "$output"; false; }
+    [ "$(ls "$ROOT/var/runs")" = "$live" ]
+    run plan logs "$live"
+    [ "$status" -eq 0 ]
+    run plan gc --delete-runs soon
+    [ "$status" -eq 2 ]
+}
