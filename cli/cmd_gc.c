@@ -53,6 +53,14 @@ static bool confirm(cli *c, const char *question)
     return fgets(line, sizeof(line), stdin) && (line[0] == 'y' || line[0] == 'Y');
 }
 
+/* Ask question (which is freed) on the terminal: true for a yes. */
+static bool agreed(cli *c, char *question)
+{
+    bool ok = confirm(c, question);
+    free(question);
+    return ok;
+}
+
 /* Delete, in every profile, the generations the policy selects (never the
  * current one).  *count gets how many went. */
 static int delete_generations(cli *c, plan_store *store, const gen_policy *pol, bool dry,
@@ -268,28 +276,24 @@ int cmd_gc(cli *c, const command *cmd, int argc, char **argv)
         return rc;
     }
     unsigned gens_deleted = 0;
-    if (delete_gens && !go.dry_run && !yes) {
-        char *q = plan_xasprintf("delete the generations of every profile that %s %s?",
-                                 pol.keep_mode ? "are not among the newest" : "are older than",
-                                 pol.keep_mode ? policy_text + 1 : policy_text);
-        bool ok = confirm(c, q);
-        free(q);
-        if (!ok) {
-            plan_store_close(store);
-            return cli_error(c, "not deleting generations without confirmation: add --yes");
-        }
-    }
-    if (delete_run_records && !go.dry_run && !yes) {
-        char *q = plan_xasprintf("delete the records and logs of finished runs that %s %s?",
-                                 run_pol.keep_mode ? "are not among the newest of their plan"
-                                                   : "ended more than",
-                                 run_pol.keep_mode ? run_policy_text + 1 : run_policy_text);
-        bool ok = confirm(c, q);
-        free(q);
-        if (!ok) {
-            plan_store_close(store);
-            return cli_error(c, "not deleting run records without confirmation: add --yes");
-        }
+    const char *refused = NULL;
+    if (delete_gens && !go.dry_run && !yes &&
+        !agreed(c, plan_xasprintf("delete the generations of every profile that %s %s?",
+                                  pol.keep_mode ? "are not among the newest" : "are older than",
+                                  pol.keep_mode ? policy_text + 1 : policy_text)))
+        refused = "generations";
+    else if (delete_run_records && !go.dry_run && !yes &&
+             !agreed(c, plan_xasprintf("delete the records and logs of finished runs that %s "
+                                       "%s?",
+                                       run_pol.keep_mode ? "are not among the newest of their "
+                                                           "plan"
+                                                         : "ended more than",
+                                       run_pol.keep_mode ? run_policy_text + 1
+                                                         : run_policy_text)))
+        refused = "run records";
+    if (refused) {
+        plan_store_close(store);
+        return cli_error(c, "not deleting %s without confirmation: add --yes", refused);
     }
     unsigned runs_deleted = 0;
     if (delete_run_records)
