@@ -155,6 +155,8 @@ int plan_fs_write_atomic(const char *path, const void *data, size_t len, mode_t 
  * (and leaves it open). */
 int plan_fs_read_file(const char *path, size_t max, plan_buf *out);
 int plan_fs_read_fd(int fd, size_t max, plan_buf *out);
+/* Write all of data to fd, across short writes; 0 or -errno. */
+int plan_fs_write_all(int fd, const void *data, size_t len);
 int plan_fs_fsync_dir(const char *path);
 /* The process's file mode creation mask, read without changing it (from
  * /proc/self/status); (mode_t)-1 when it cannot be known. */

@@ -103,7 +103,7 @@ int plan_fs_fsync_dir(const char *path)
     return rc;
 }
 
-static int write_all(int fd, const void *data, size_t len)
+int plan_fs_write_all(int fd, const void *data, size_t len)
 {
     const char *p = data;
     while (len) {
@@ -128,7 +128,7 @@ int plan_fs_write_atomic(const char *path, const void *data, size_t len, mode_t 
         free(tmp);
         return rc;
     }
-    int rc = write_all(fd, data, len);
+    int rc = plan_fs_write_all(fd, data, len);
     if (!rc && fsync(fd) != 0)
         rc = -errno;
     if (close(fd) != 0 && !rc)

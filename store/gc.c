@@ -622,7 +622,7 @@ void gc_resume(plan_store *s)
     plan_buf_addc(&text, '\0');
     char *save = NULL;
     for (char *line = strtok_r(text.data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        if (strchr(line, '/') || line[0] == '.' || strlen(line) <= PLAN_DIGEST_CHARS)
+        if (!intent_line_ok(line))
             continue;
         /* Never wait at open: a busy stripe is someone registering; the
          * intent stays for the next open. */

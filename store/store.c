@@ -201,9 +201,7 @@ static void clean_work_dirs(plan_store *s)
  * has a '-' where this has its first). */
 #define BATCH_INTENT_PREFIX "batch-"
 
-/* A line of an intent file is used as a path below the store only when it
- * has the shape of a basename: the file could be damaged. */
-static bool intent_line_ok(const char *line)
+bool intent_line_ok(const char *line)
 {
     size_t n = strlen(line);
     return n > PLAN_DIGEST_CHARS + 1 && n < 256 && line[0] != '.' &&
@@ -298,19 +296,8 @@ static void resolve_pending(plan_store *s)
             close(mine);
             continue;
         }
-        int fd = digest_trylock(s, base);
-        if (fd < 0) {
-            close(mine);
-            continue; /* another process is registering it right now */
-        }
-        if (db_has_path(s, base) == 0) {
-            char *path = store_path_of(s, base);
-            plan_info(s->ctx, "removing '%s': its registration was interrupted", path);
-            plan_fs_rmtree(path);
-            free(path);
-        }
-        unlinkat(dirfd(dir), base, 0);
-        digest_unlock(fd);
+        if (resolve_one(s, base))
+            unlinkat(dirfd(dir), base, 0);
         close(mine);
     }
     closedir(dir);
@@ -695,46 +682,32 @@ static int write_intent(plan_store *s, const db_path_row *rows, size_t n, char *
     for (size_t i = 0; i < n; i++)
         plan_buf_printf(&text, "%s\n", rows[i].basename);
     int fd = open(hidden, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    int rc = 0;
-    size_t done = 0;
-    if (fd < 0 || flock(fd, LOCK_EX) != 0)
-        rc = plan_fail_errno(s->ctx, PLAN_ERR_IO, errno, "cannot create '%s'", hidden);
-    while (!rc && done < text.len) {
-        ssize_t w = write(fd, text.data + done, text.len - done);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            rc = plan_fail_errno(s->ctx, PLAN_ERR_IO, w < 0 ? errno : ENOSPC,
-                                 "cannot write '%s'", hidden);
-        else
-            done += (size_t)w;
-    }
-    if (!rc && (fdatasync(fd) != 0 || rename(hidden, *path) != 0))
-        rc = plan_fail_errno(s->ctx, PLAN_ERR_IO, errno, "cannot write '%s'", *path);
+    int e = fd < 0 || flock(fd, LOCK_EX) != 0 ? -errno
+                                              : plan_fs_write_all(fd, text.data, text.len);
+    if (!e && fdatasync(fd) != 0)
+        e = -errno;
+    bool named = !e && rename(hidden, *path) == 0;
+    if (!e && !named)
+        e = -errno;
+    /* The trees are renamed only once the intent is surely on disk. */
+    if (!e)
+        e = plan_fs_fsync_dir(s->pending_dir);
     plan_buf_release(&text);
-    if (rc) {
+    int rc = 0;
+    if (e) {
+        rc = plan_fail_errno(s->ctx, PLAN_ERR_IO, -e, "cannot write the intent file '%s'",
+                             *path);
         if (fd >= 0) {
-            unlink(hidden);
+            unlink(named ? *path : hidden);
             close(fd);
         }
-        free(hidden);
         free(*path);
         *path = NULL;
-        return rc;
+    } else {
+        *fd_out = fd;
     }
     free(hidden);
-    /* The trees are renamed only once the intent is surely on disk. */
-    int e = plan_fs_fsync_dir(s->pending_dir);
-    if (e) {
-        rc = plan_fail_errno(s->ctx, PLAN_ERR_IO, -e, "cannot flush '%s'", s->pending_dir);
-        unlink(*path);
-        close(fd);
-        free(*path);
-        *path = NULL;
-        return rc;
-    }
-    *fd_out = fd;
-    return 0;
+    return rc;
 }
 
 int register_trees(plan_store *s, size_t n, char *const *tmp_paths, const db_path_row *rows,

@@ -223,6 +223,10 @@ int register_tree(plan_store *s, const char *tmp_path, const db_path_row *row,
 /* The same for n trees in one transaction (refs: n lists, or NULL). */
 int register_trees(plan_store *s, size_t n, char *const *tmp_paths, const db_path_row *rows,
                    const plan_strlist *refs);
+/* A line of an intent file (a registration's or gc's) is used as a path
+ * below the store only when it has the shape of a basename: the file
+ * could be damaged. */
+bool intent_line_ok(const char *line);
 char *store_path_of(const plan_store *s, const char *basename);
 /* 1 if registered and on disk, 0 if not, <0 on a database error. */
 int path_present(plan_store *s, const char *basename);
