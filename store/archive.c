@@ -803,22 +803,14 @@ static void load_small(const char *file, ZSTD_DCtx *dctx, plan_buf *tar, uint64_
         close(fd);
         return;
     }
-    size_t size = (size_t)st.st_size, got = 0;
-    uint8_t *in = plan_xmalloc(size);
-    while (got < size) {
-        ssize_t n = read(fd, in + got, size - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-    }
+    plan_buf in;
+    plan_buf_init(&in);
+    bool ok = dctx && plan_fs_read_fd(fd, ZREAD_MIN_SIZE, &in) == 0 && in.len >= 4 &&
+              zread_magic((const uint8_t *)in.data);
     close(fd);
-    bool ok = dctx && got == size && in[0] == 0x28 && in[1] == 0xb5 && in[2] == 0x2f &&
-              in[3] == 0xfd;
     if (ok)
         ZSTD_DCtx_reset(dctx, ZSTD_reset_session_only);
-    ZSTD_inBuffer zin = {in, size, 0};
+    ZSTD_inBuffer zin = {in.data, in.len, 0};
     size_t ret = 1;
     while (ok && (zin.pos < zin.size || ret != 0)) {
         if (tar->cap - tar->len < 2) { /* plan_buf keeps one byte for a NUL */
@@ -836,7 +828,7 @@ static void load_small(const char *file, ZSTD_DCtx *dctx, plan_buf *tar, uint64_
         if (ZSTD_isError(ret) || (ret != 0 && zin.pos == zin.size && out.pos < out.size))
             ok = false;
     }
-    free(in);
+    plan_buf_release(&in);
     if (ok)
         tar->data[tar->len] = '\0'; /* what plan_buf promises */
     else
@@ -933,24 +925,15 @@ static int export_read_meta(const import_env *env, const char *file, const plan_
     return rc;
 }
 
-/* How an extraction reports progress: on its own (NULL), or as part of a
- * batch whose archives are extracted on several threads at once, as one
- * phase of the batch's context. */
-typedef struct batch_progress {
-    plan_ctx *ctx;
-    atomic_uint_fast64_t done;
-    uint64_t total;
-} batch_progress;
-
 /* Read the whole archive into the work directory.  Paths for which
  * want(ip, want_arg) is false are read through (and checked) but not
  * written.  With a scanner, every wanted path gets found[] (one flag per
  * digest of the scanner) set for what its names, link targets and bytes
- * contain. */
+ * contain.  In a batch (in_batch), progress is the batch's to report. */
 static int extract_archive(const import_env *env, const char *file, const plan_buf *tar,
                            const char *workdir, import_meta *meta,
                            bool (*want)(import_path *, void *), void *want_arg,
-                           const ref_scanner *scanner, mode_t mask, batch_progress *batch)
+                           const ref_scanner *scanner, mode_t mask, bool in_batch)
 {
     plan_ctx *ctx = env->ctx;
     extractor x = {.env = env, .file = file, .meta = meta, .root_fd = -1, .scanner = scanner,
@@ -977,7 +960,7 @@ static int extract_archive(const import_env *env, const char *file, const plan_b
         goto out;
     }
     uint64_t total = 0;
-    if (!batch) {
+    if (!in_batch) {
         struct stat fst;
         total = stat(file, &fst) == 0 ? (uint64_t)fst.st_size : 0;
         plan_emit_phase(ctx, "unpacking", total, true);
@@ -993,12 +976,12 @@ static int extract_archive(const import_env *env, const char *file, const plan_b
             break;
         }
         rc = extract_entry(&x, a, ae);
-        if (!batch && ++entries % 256 == 0)
+        if (!in_batch && ++entries % 256 == 0)
             plan_emit_progress(ctx, "unpacking",
                                z ? zread_consumed(z) : (uint64_t)archive_filter_bytes(a, -1),
                                total, true);
     }
-    if (!batch)
+    if (!in_batch)
         plan_emit_done(ctx, "unpacking");
     for (size_t i = 0; i < meta->n && !rc; i++)
         if (!meta->paths[i].has_root)
@@ -1328,12 +1311,9 @@ typedef struct batch_job {
 static void *batch_worker_run(void *p)
 {
     batch_job *job = p;
-    batch_worker w = {.ctx = plan_ctx_new(), .dctx = ZSTD_createDCtx()};
+    /* Without a decompressor, small archives are read from their files. */
+    batch_worker w = {.ctx = plan_ctx_new(), .dctx = zread_dctx_new()};
     w.env = (import_env){.ctx = w.ctx, .store_dir = job->store_dir};
-    /* A frame that asks for a huge window is refused, not obeyed.  Without
-     * a decompressor, small archives are read from their files. */
-    if (w.dctx)
-        ZSTD_DCtx_setParameter(w.dctx, ZSTD_d_windowLogMax, 27);
     while (!plan_first_error_failed(&job->err)) {
         size_t f = atomic_fetch_add(&job->next, 1);
         if (f >= job->n)
@@ -1458,14 +1438,16 @@ typedef struct extract_arg {
     const char *workdir;
     const ref_scanner *scanner;
     mode_t mask;
-    batch_progress progress;
+    plan_ctx *ctx;             /* the batch's: its one "unpacking" phase */
+    atomic_uint_fast64_t done; /* compressed bytes of the archives done */
+    uint64_t total;
 } extract_arg;
 
 static int extract_step(batch_worker *w, batch_archive *ba, void *arg)
 {
     extract_arg *x = arg;
     int rc = extract_archive(&w->env, ba->file, &ba->tar, x->workdir, &ba->meta, want_planned,
-                             &ba->pre, x->scanner, x->mask, &x->progress);
+                             &ba->pre, x->scanner, x->mask, true);
     if (!rc)
         rc = same_meta(&w->env, ba->file, &ba->pre, &ba->meta);
     /* Sealed here, on the worker: directories 0555 and every mtime 1
@@ -1481,12 +1463,11 @@ static int extract_step(batch_worker *w, batch_archive *ba, void *arg)
     }
     plan_buf_release(&ba->tar);
     if (!rc) {
-        uint64_t done = atomic_fetch_add(&x->progress.done, ba->size) + ba->size;
-        plan_emit_progress(x->progress.ctx, "unpacking", done, x->progress.total, true);
+        uint64_t done = atomic_fetch_add(&x->done, ba->size) + ba->size;
+        plan_emit_progress(x->ctx, "unpacking", done, x->total, true);
     }
     return rc;
 }
-
 
 /* While the archives are extracted, the file system is flushed over and
  * over on a thread of its own: the disk writes what is already there
@@ -1531,14 +1512,14 @@ static int extract_batch(plan_store *s, batch_archive *arcs, size_t n, const cha
 {
     extract_arg x = {.workdir = workdir, .scanner = cand->scanner,
                      .mask = plan_umask(), /* once: it is the process's, not the thread's */
-                     .progress = {.ctx = s->ctx}};
-    atomic_init(&x.progress.done, 0);
+                     .ctx = s->ctx};
+    atomic_init(&x.done, 0);
     for (size_t f = 0; f < n; f++)
-        x.progress.total += arcs[f].size;
-    plan_emit_phase(s->ctx, "unpacking", x.progress.total, true);
+        x.total += arcs[f].size;
+    plan_emit_phase(s->ctx, "unpacking", x.total, true);
     /* A small import is written before a flush could overlap it. */
     flusher fl = {.fd = -1};
-    bool flushing = n >= 16 || x.progress.total >= (1u << 20);
+    bool flushing = n >= 16 || x.total >= (1u << 20);
     if (flushing)
         flusher_start(&fl, workdir);
     int rc = batch_run(s, arcs, n, extract_step, &x);
@@ -1725,7 +1706,7 @@ int plan_store_repair(plan_store *s, const char *arg, const char *file)
     int lock_fd = -1;
     if ((rc = plan_store_path_info(s, basename, &info)) || (rc = work_dir_create(s, &w)) ||
         (rc = extract_archive(&env, file, NULL, w.path, &meta, want_named, basename, NULL,
-                             plan_umask(), NULL)))
+                             plan_umask(), false)))
         goto out;
     import_path *ip = find_import_path(&meta, basename, strlen(basename));
     if (!ip) {

@@ -151,6 +151,12 @@ int zread_is_zstd(const char *file);
 int zread_open(plan_ctx *ctx, const char *file, struct archive *a, zread **out);
 uint64_t zread_consumed(zread *z); /* compressed bytes read so far */
 void zread_free(zread *z);
+/* Do the 4 bytes at p open a zstd frame? */
+bool zread_magic(const uint8_t *p);
+/* A zstd decompression context that refuses frames asking for a window
+ * over 128 MiB (NULL if none could be made; free with ZSTD_freeDCtx). */
+struct ZSTD_DCtx_s;
+struct ZSTD_DCtx_s *zread_dctx_new(void);
 
 /* ---- hash cache (hashcache.c) ----
  * Remembers file digests of trees added from outside the store, keyed by

@@ -42,9 +42,7 @@ struct zread {
 static void *produce(void *arg)
 {
     zread *z = arg;
-    ZSTD_DStream *ds = ZSTD_createDStream();
-    /* A frame that asks for a huge window is refused, not obeyed. */
-    ZSTD_DCtx_setParameter(ds, ZSTD_d_windowLogMax, 27);
+    ZSTD_DStream *ds = zread_dctx_new();
     size_t in_cap = ZSTD_DStreamInSize();
     uint8_t *in = plan_xmalloc(in_cap);
     ZSTD_inBuffer zin = {in, 0, 0};
@@ -136,6 +134,20 @@ static la_ssize_t consume(struct archive *a, void *client, const void **out)
     return n;
 }
 
+bool zread_magic(const uint8_t *p)
+{
+    return p[0] == 0x28 && p[1] == 0xb5 && p[2] == 0x2f && p[3] == 0xfd;
+}
+
+ZSTD_DCtx *zread_dctx_new(void)
+{
+    ZSTD_DCtx *d = ZSTD_createDCtx();
+    /* A frame that asks for a huge window is refused, not obeyed. */
+    if (d)
+        ZSTD_DCtx_setParameter(d, ZSTD_d_windowLogMax, 27);
+    return d;
+}
+
 int zread_is_zstd(const char *file)
 {
     int fd = open(file, O_RDONLY | O_CLOEXEC);
@@ -149,8 +161,7 @@ int zread_is_zstd(const char *file)
         return 0;
     }
     uint8_t magic[4];
-    bool yes = read(fd, magic, 4) == 4 && magic[0] == 0x28 && magic[1] == 0xb5 &&
-               magic[2] == 0x2f && magic[3] == 0xfd;
+    bool yes = read(fd, magic, 4) == 4 && zread_magic(magic);
     close(fd);
     return yes;
 }
