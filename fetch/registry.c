@@ -556,7 +556,18 @@ static int save_update(plan_regdb *d, const plan_registry *reg, json_int_t ts_ve
     return rc;
 }
 
-static const char *text_or_empty(const char *s) { return s ? s : ""; }
+/* The signature by key id in a signed document's list, or NULL. */
+static const char *signature_by(json_t *doc, const char *id)
+{
+    size_t i;
+    json_t *s;
+    json_array_foreach(json_object_get(doc, "signatures"), i, s) {
+        const char *k = json_string_value(json_object_get(s, "keyid"));
+        if (k && !strcmp(k, id))
+            return json_string_value(json_object_get(s, "sig"));
+    }
+    return NULL;
+}
 
 /* Is doc (a signed document's text) signed by a key with this id?  Only
  * the list is looked at: the signature itself is checked later. */
@@ -564,24 +575,9 @@ static bool names_signer(const char *text, size_t len, const char *id)
 {
     json_error_t err;
     json_t *doc = json_loadb(text, len, 0, &err);
-    size_t i;
-    json_t *s;
-    bool yes = false;
-    json_array_foreach(json_object_get(doc, "signatures"), i, s)
-        yes = yes || !strcmp(text_or_empty(json_string_value(json_object_get(s, "keyid"))), id);
+    bool yes = signature_by(doc, id) != NULL;
     json_decref(doc);
     return yes;
-}
-
-/* The signature by key id in a statement's list, or NULL. */
-static const char *signature_by(json_t *doc, const char *id)
-{
-    size_t i;
-    json_t *s;
-    json_array_foreach(json_object_get(doc, "signatures"), i, s)
-        if (!strcmp(text_or_empty(json_string_value(json_object_get(s, "keyid"))), id))
-            return json_string_value(json_object_get(s, "sig"));
-    return NULL;
 }
 
 /* One statement: from `cur`, to the key it names, signed by both

@@ -65,15 +65,30 @@ void plan_regsource_free(plan_regsource *s)
     free(s);
 }
 
+static const loaded *find_loaded(const plan_regsource *s, const char *name)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (!strcmp(s->items[i].name, name))
+            return &s->items[i];
+    return NULL;
+}
+
+static const loaded *add_loaded(plan_regsource *s, loaded l)
+{
+    if (s->n == s->cap) {
+        s->cap = s->cap ? 2 * s->cap : 16;
+        s->items = plan_xrealloc(s->items, s->cap * sizeof(*s->items));
+    }
+    s->items[s->n] = l;
+    return &s->items[s->n++];
+}
+
 /* The index of name from the first registry (in priority order) that has
  * it: a lower registry can never shadow a name a higher one publishes. */
 static int lookup(plan_regsource *s, const char *name, const loaded **out)
 {
-    for (size_t i = 0; i < s->n; i++)
-        if (!strcmp(s->items[i].name, name)) {
-            *out = &s->items[i];
-            return 0;
-        }
+    if ((*out = find_loaded(s, name)) != NULL)
+        return 0;
     loaded l = {.name = plan_xstrdup(name)};
     for (size_t r = 0; r < s->regs->n && !l.reg; r++) {
         json_t *idx = NULL;
@@ -89,12 +104,7 @@ static int lookup(plan_regsource *s, const char *name, const loaded **out)
         l.reg = &s->regs->items[r];
         l.index = idx;
     }
-    if (s->n == s->cap) {
-        s->cap = s->cap ? 2 * s->cap : 16;
-        s->items = plan_xrealloc(s->items, s->cap * sizeof(*s->items));
-    }
-    s->items[s->n] = l;
-    *out = &s->items[s->n++];
+    *out = add_loaded(s, l);
     return 0;
 }
 
@@ -219,13 +229,20 @@ static int verify_publisher(plan_ctx *ctx, const plan_keyring *trusted,
     return rc;
 }
 
+/* How an entry whose publisher signature verified is remembered (caller
+ * frees). */
+static char *verified_key(const plan_registry *reg, const char *name, const char *version)
+{
+    return plan_xasprintf("%s/%s@%s", reg->name, name, version ? version : "");
+}
+
 /* Each entry is verified once per source: the solver and the realising
  * both ask, and the entry (held by the loaded index) cannot change. */
 static int check_publisher(plan_regsource *s, const plan_registry *reg, const char *name,
                            json_t *entry)
 {
     const char *version = json_string_value(json_object_get(entry, "version"));
-    char *key = plan_xasprintf("%s/%s@%s", reg->name, name, version ? version : "");
+    char *key = verified_key(reg, name, version);
     int rc = 0;
     if (!plan_strlist_contains(&s->verified, key)) {
         rc = verify_publisher(s->ctx, s->trusted, reg, name, entry);
@@ -340,18 +357,10 @@ static void *prefetch_worker(void *arg)
         const char *version = NULL;
         json_t *entry = newest_entry(t->index, &version);
         if (entry && !verify_publisher(ctx, job->trusted, t->reg, t->name, entry))
-            t->verified = plan_xasprintf("%s/%s@%s", t->reg->name, t->name, version);
+            t->verified = verified_key(t->reg, t->name, version);
     }
     plan_ctx_free(ctx);
     return NULL;
-}
-
-static bool is_loaded(const plan_regsource *s, const char *name)
-{
-    for (size_t i = 0; i < s->n; i++)
-        if (!strcmp(s->items[i].name, name))
-            return true;
-    return false;
 }
 
 #define PREFETCH_THREADS_MAX 4
@@ -364,7 +373,7 @@ void plan_regsource_prefetch(plan_regsource *s, const plan_strlist *names)
     size_t n = 0;
     for (size_t k = 0; k < names->len; k++) {
         const char *name = names->items[k];
-        if (is_loaded(s, name) || plan_strlist_contains(&seen, name))
+        if (find_loaded(s, name) || plan_strlist_contains(&seen, name))
             continue;
         plan_strlist_add(&seen, name);
         /* The first registry that has the name, as lookup chooses. */
@@ -372,21 +381,17 @@ void plan_regsource_prefetch(plan_regsource *s, const plan_strlist *names)
             prefetch_task *t = &tasks[n];
             plan_buf_init(&t->text);
             int rc = plan_registry_index_text(s->ctx, s->db, &s->regs->items[r], name, &t->text);
-            if (rc == PLAN_ERR_NOT_FOUND) {
-                plan_buf_release(&t->text);
-                plan_ctx_clear_error(s->ctx);
-                continue;
-            }
-            if (rc) {
-                plan_buf_release(&t->text);
-                plan_ctx_clear_error(s->ctx);
+            if (!rc) {
+                t->name = name;
+                t->reg = &s->regs->items[r];
+                t->snapshot = plan_registry_snapshot_indexes(s->db, t->reg);
+                n++;
                 break;
             }
-            t->name = name;
-            t->reg = &s->regs->items[r];
-            t->snapshot = plan_registry_snapshot_indexes(s->db, t->reg);
-            n++;
-            break;
+            plan_buf_release(&t->text);
+            plan_ctx_clear_error(s->ctx);
+            if (rc != PLAN_ERR_NOT_FOUND)
+                break; /* lookup reads it again and reports it */
         }
     }
     prefetch_job job = {.tasks = tasks, .n = n, .trusted = s->trusted};
@@ -401,14 +406,9 @@ void plan_regsource_prefetch(plan_regsource *s, const plan_strlist *names)
      * what did not is left for them to read again and report. */
     for (size_t i = 0; i < n; i++) {
         prefetch_task *t = &tasks[i];
-        if (t->index) {
-            if (s->n == s->cap) {
-                s->cap = s->cap ? 2 * s->cap : 16;
-                s->items = plan_xrealloc(s->items, s->cap * sizeof(*s->items));
-            }
-            s->items[s->n++] = (loaded){.name = plan_xstrdup(t->name), .reg = t->reg,
-                                        .index = t->index};
-        }
+        if (t->index)
+            add_loaded(s, (loaded){.name = plan_xstrdup(t->name), .reg = t->reg,
+                                   .index = t->index});
         if (t->verified && t->index && !plan_strlist_contains(&s->verified, t->verified))
             plan_strlist_take(&s->verified, t->verified);
         else
