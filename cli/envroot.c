@@ -89,11 +89,6 @@ static void cache_store(cli *c, const char *key, plan_lock *lock)
     free(file);
 }
 
-static int compare_text(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 /* An entry a concurrent plan env has just written for paths it is still
  * realising may go too: it is only a cache, and that env writes it again
  * at its next run. */
@@ -121,8 +116,7 @@ void cli_env_cache_prune(cli *c, plan_store *store, bool dry_run, size_t *remove
         bool stale = plan_lock_read(c->ctx, file, &lock) != 0;
         for (size_t i = 0; !stale && i < lock->n; i++) {
             const char *p = lock->packages[i].path;
-            stale = !p || !present.len ||
-                    !bsearch(&p, present.items, present.len, sizeof(char *), compare_text);
+            stale = !p || !plan_strlist_contains_sorted(&present, p);
         }
         plan_ctx_clear_error(c->ctx);
         if (stale && (dry_run || unlink(file) == 0))

@@ -142,6 +142,11 @@ void plan_strlist_sort(plan_strlist *l)
         qsort(l->items, l->len, sizeof(*l->items), compare_strings);
 }
 
+bool plan_strlist_contains_sorted(const plan_strlist *l, const char *s)
+{
+    return l->len && bsearch(&s, l->items, l->len, sizeof(*l->items), compare_strings);
+}
+
 ssize_t plan_strlist_index(const plan_strlist *l, const char *s)
 {
     for (size_t i = 0; i < l->len; i++)

@@ -49,6 +49,13 @@ static void strlist_sorts_bytewise(void **state)
     assert_string_equal(l.items[3], "\xc3\xa9"); /* high bytes sort last */
     assert_true(plan_strlist_contains(&l, "b"));
     assert_false(plan_strlist_contains(&l, "c"));
+    for (size_t i = 0; i < l.len; i++)
+        assert_true(plan_strlist_contains_sorted(&l, l.items[i]));
+    assert_false(plan_strlist_contains_sorted(&l, "c"));
+    assert_false(plan_strlist_contains_sorted(&l, "a"));
+    plan_strlist_release(&l);
+    plan_strlist_init(&l);
+    assert_false(plan_strlist_contains_sorted(&l, "a")); /* empty: no base at all */
     plan_strlist_release(&l);
 }
 
