@@ -28,6 +28,8 @@ typedef struct cli {
     bool json, quiet, verbose, color;
     bool tty;            /* stderr is a terminal: progress bars allowed */
     progress_state progress;
+    struct plan_project *config; /* the configuration file, once read (cli_config) */
+    bool config_read;
 } cli;
 
 struct command;
@@ -84,7 +86,15 @@ char *cli_cache_dir(const cli *c); /* caller frees */
 char *cli_log_dir(const cli *c);   /* caller frees */
 /* --threads N (1..64); EXIT_USAGE with a message when it is not. */
 int cli_parse_threads(cli *c, const command *cmd, const char *text, long *out);
+/* The configuration file (docs/formats/config.md), read on first use:
+ * *out is NULL when there is none.  EXIT_FAILURE_ (reported) when it does
+ * not read. */
+int cli_config(cli *c, const struct plan_project **out);
+/* Open the store at the root, with the configuration's durability. */
 int cli_open_store(cli *c, plan_store **out);
+/* The same, with the error left on the context, unreported (the
+ * configuration as far as it was read already). */
+int cli_open_store_quietly(cli *c, plan_store **out);
 json_t *cli_path_info_json(const plan_path_info *info);
 
 /* ---- commands ---- */

@@ -318,12 +318,15 @@ int cmd_gc(cli *c, const command *cmd, int argc, char **argv)
         char size[32];
         plan_format_size(res.freed, size, sizeof(size));
         if (c->json) {
-            json_t *d = json_array();
+            json_t *d = json_array(), *u = json_array();
             for (size_t i = 0; i < res.deleted.len; i++)
                 json_array_append_new(d, json_string(res.deleted.items[i]));
-            cli_print_json(json_pack("{s:b, s:o, s:I, s:I, s:I, s:I, s:I, s:{s:I, s:I, s:b}, "
-                                     "s:I, s:I}",
-                                     "dry_run", go.dry_run, "deleted", d, "freed",
+            for (size_t i = 0; i < res.unregistered.len; i++)
+                json_array_append_new(u, json_string(res.unregistered.items[i]));
+            cli_print_json(json_pack("{s:b, s:o, s:o, s:I, s:I, s:I, s:I, s:I, "
+                                     "s:{s:I, s:I, s:b}, s:I, s:I}",
+                                     "dry_run", go.dry_run, "deleted", d, "unregistered", u,
+                                     "freed",
                                      (json_int_t)res.freed, "live", (json_int_t)res.live,
                                      "skipped", (json_int_t)res.skipped, "stale_run_roots",
                                      (json_int_t)res.stale_sessions, "generations_deleted",
@@ -341,6 +344,13 @@ int cmd_gc(cli *c, const command *cmd, int argc, char **argv)
                         res.deleted.len == 1 ? "" : "s", size, (unsigned long long)res.live,
                         res.stale_sessions ? ", stale run roots removed" : "",
                         res.skipped ? ", some skipped (being registered now)" : "");
+            for (size_t i = 0; i < res.unregistered.len && (go.dry_run || c->verbose); i++)
+                printf("%s/%s\n", plan_store_dir(store), res.unregistered.items[i]);
+            if (!c->quiet && res.unregistered.len)
+                fprintf(stderr, "plan: %s %zu unregistered tree%s (left by an interrupted "
+                                "registration)\n",
+                        go.dry_run ? "would remove" : "removed", res.unregistered.len,
+                        res.unregistered.len == 1 ? "" : "s");
             char dsize[32];
             plan_format_size(dl.bytes, dsize, sizeof(dsize));
             if (!c->quiet && dl.files)

@@ -26,6 +26,9 @@ int cmd_store_verify(cli *c, const command *cmd, int argc, char **argv)
     plan_verify_report report = {0};
     int rc = plan_store_verify(store, (const char *const *)argv + optind,
                                (size_t)(argc - optind), contents, &report);
+    uint64_t unsettled_paths = 0, unsettled_gens = 0;
+    if (!rc)
+        rc = plan_store_unsettled(store, &unsettled_paths, &unsettled_gens);
     if (rc) {
         rc = cli_fail(c);
     } else {
@@ -37,8 +40,11 @@ int cmd_store_verify(cli *c, const command *cmd, int argc, char **argv)
                                         plan_problem_kind_name(report.items[i].kind), "path",
                                         report.items[i].basename, "detail",
                                         report.items[i].detail));
-            cli_print_json(json_pack("{s:I, s:b, s:o}", "checked", (json_int_t)report.checked,
-                                     "contents_checked", contents, "problems", problems));
+            cli_print_json(json_pack("{s:I, s:b, s:o, s:{s:I, s:I}}", "checked",
+                                     (json_int_t)report.checked, "contents_checked", contents,
+                                     "problems", problems, "unsettled", "paths",
+                                     (json_int_t)unsettled_paths, "generations",
+                                     (json_int_t)unsettled_gens));
         } else {
             for (size_t i = 0; i < report.len; i++)
                 printf("%-12s %s: %s\n", plan_problem_kind_name(report.items[i].kind),
@@ -52,6 +58,12 @@ int cmd_store_verify(cli *c, const command *cmd, int argc, char **argv)
                         report.len ? "; 'plan store repair PATH --from FILE' restores a "
                                      "damaged path"
                                    : "");
+            if (!c->quiet && (unsettled_paths || unsettled_gens))
+                fprintf(stderr, "plan: %llu path%s and %llu profile generation%s not known "
+                                "to be on disk yet (durability: deferred; the kernel writes "
+                                "them within a minute, 'plan gc' flushes them now)\n",
+                        (unsigned long long)unsettled_paths, unsettled_paths == 1 ? "" : "s",
+                        (unsigned long long)unsettled_gens, unsettled_gens == 1 ? "" : "s");
         }
         rc = report.len ? EXIT_FAILURE_ : EXIT_OK;
     }

@@ -1,5 +1,6 @@
 /* plan: global options, then dispatch through the command table. */
 #include "cli.h"
+#include "../recipes/recipes.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -137,6 +138,7 @@ int main(int argc, char **argv)
             rc = cmd->run(&c, cmd, argc - 1, argv + 1);
     }
     cli_clear_progress(&c);
+    plan_project_free(c.config);
     plan_ctx_free(c.ctx);
     free(c.root);
     return rc;

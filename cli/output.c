@@ -1,5 +1,6 @@
 /* Rendering: events to progress bars and messages, errors, JSON. */
 #include "cli.h"
+#include "realise.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -185,11 +186,49 @@ void cli_print_json(json_t *json)
     json_decref(json);
 }
 
+int cli_config(cli *c, const plan_project **out)
+{
+    if (!c->config_read) {
+        char *file = cli_config_file(c);
+        int r = plan_config_load(c->ctx, file, &c->config);
+        free(file);
+        if (r == PLAN_ERR_NOT_FOUND) {
+            plan_ctx_clear_error(c->ctx);
+            c->config = NULL;
+        } else if (r) {
+            return cli_fail(c);
+        }
+        c->config_read = true;
+    }
+    *out = c->config;
+    return EXIT_OK;
+}
+
+/* Deferred unless the configuration asks for more: see
+ * docs/formats/store-path.md, "Durability". */
+static plan_store_options store_options(const plan_project *cfg)
+{
+    bool immediate = cfg && cfg->durability && !strcmp(cfg->durability, "immediate");
+    return (plan_store_options){
+        .durability = immediate ? PLAN_DURABILITY_IMMEDIATE : PLAN_DURABILITY_DEFERRED};
+}
+
 int cli_open_store(cli *c, plan_store **out)
 {
-    if (plan_store_open(c->ctx, c->root, out))
+    const plan_project *cfg;
+    if (cli_config(c, &cfg))
+        return EXIT_FAILURE_;
+    plan_store_options o = store_options(cfg);
+    if (plan_store_open_with(c->ctx, c->root, &o, out))
         return cli_fail(c);
     return 0;
+}
+
+int cli_open_store_quietly(cli *c, plan_store **out)
+{
+    const plan_project *cfg = c->config_read ? c->config : NULL;
+    plan_store_options o = store_options(cfg);
+    return plan_store_open_with(c->ctx, c->root, &o, out);
 }
 
 json_t *cli_path_info_json(const plan_path_info *info)

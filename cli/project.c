@@ -95,7 +95,7 @@ int cli_resolve(cli *c, cli_sources *src, const plan_strlist *names,
     /* The identity of a package built here includes its store path: the
      * store is asked, nothing is built. */
     plan_store *store = NULL;
-    if (!rc && plan_store_open(c->ctx, c->root, &store) == 0) {
+    if (!rc && repo && cli_open_store_quietly(c, &store) == 0) {
         plan_build_opts bo = {.repo = repo, .sandbox = true, .reuse_only = true, .pins = lock};
         for (size_t i = 0; i < lock->n && repo; i++) {
             plan_lock_package *p = &lock->packages[i];

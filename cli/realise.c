@@ -31,19 +31,11 @@ char *cli_config_file(const cli *c)
 
 int cli_config_recipes(cli *c, plan_strlist *out)
 {
-    char *file = cli_config_file(c);
-    plan_project *cfg = NULL;
-    int r = plan_config_load(c->ctx, file, &cfg);
-    free(file);
-    if (r == PLAN_ERR_NOT_FOUND) {
-        plan_ctx_clear_error(c->ctx);
-        return EXIT_OK;
-    }
-    if (r)
-        return cli_fail(c);
-    for (size_t i = 0; i < cfg->recipes.len; i++)
+    const plan_project *cfg;
+    if (cli_config(c, &cfg))
+        return EXIT_FAILURE_;
+    for (size_t i = 0; cfg && i < cfg->recipes.len; i++)
         plan_strlist_add(out, cfg->recipes.items[i]);
-    plan_project_free(cfg);
     return EXIT_OK;
 }
 

@@ -152,6 +152,10 @@ int plan_fs_rmtree_at(int dirfd, const char *name);
 /* Write a whole file atomically: temp file in the same directory, fsync,
  * rename. */
 int plan_fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode);
+/* The same, fsync only when flush: without it the file is either the old
+ * or the new one if the process dies, but a power cut may lose it. */
+int plan_fs_write_replace(const char *path, const void *data, size_t len, mode_t mode,
+                          bool flush);
 /* Read a whole (small) file into buf; fails with -EFBIG beyond max bytes.
  * plan_fs_read_fd reads what is left of an open descriptor the same way
  * (and leaves it open). */

@@ -121,6 +121,12 @@ int plan_fs_write_all(int fd, const void *data, size_t len)
 
 int plan_fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
 {
+    return plan_fs_write_replace(path, data, len, mode, true);
+}
+
+int plan_fs_write_replace(const char *path, const void *data, size_t len, mode_t mode,
+                          bool flush)
+{
     char *tmp = plan_xasprintf("%s.tmp.%ld", path, (long)getpid());
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
     if (fd < 0) {
@@ -129,7 +135,7 @@ int plan_fs_write_atomic(const char *path, const void *data, size_t len, mode_t 
         return rc;
     }
     int rc = plan_fs_write_all(fd, data, len);
-    if (!rc && fsync(fd) != 0)
+    if (!rc && flush && fsync(fd) != 0)
         rc = -errno;
     if (close(fd) != 0 && !rc)
         rc = -errno;

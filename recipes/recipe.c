@@ -1129,7 +1129,7 @@ char *plan_recipe_template(const char *name)
 static int parse_project_top(parser *p, struct fy_node *root)
 {
     static const char *const known_project[] = {"packages", "recipes", "env", "prefer", NULL};
-    static const char *const known_config[] = {"recipes", NULL};
+    static const char *const known_config[] = {"recipes", "durability", NULL};
     const char *const *known = p->config ? known_config : known_project;
     if (p->config && root && !fy_node_is_mapping(root))
         return perr(p, root, "the configuration is a mapping with 'recipes' (a list of "
@@ -1149,8 +1149,21 @@ static int parse_project_top(parser *p, struct fy_node *root)
         struct fy_node *v = fy_node_pair_value(pair);
         if (!k) {
             rc = perr(p, fy_node_pair_key(pair), "field names must be plain strings");
-        } else if (p->config && strcmp(k, "recipes") != 0) {
+        } else if (p->config && strcmp(k, "recipes") != 0 && strcmp(k, "durability") != 0) {
             rc = unknown_key(p, fy_node_pair_key(pair), "", k, known);
+        } else if (!strcmp(k, "durability")) {
+            char *d = NULL;
+            if (!(rc = get_string(p, v, "durability", &d)) && strcmp(d, "deferred") != 0 &&
+                strcmp(d, "immediate") != 0)
+                rc = perr(p, v, "field 'durability': '%s' is neither 'deferred' (the default: "
+                                "nothing waits for the disk, and what a power cut damaged is "
+                                "found and removed at the next start) nor 'immediate' (every "
+                                "change is on disk before plan returns)",
+                          d);
+            if (rc)
+                free(d);
+            else
+                pr->durability = d;
         } else if (!strcmp(k, "prefer")) {
             if ((rc = expect_kind(p, v, "prefer", false, "  prefer:\n    - greeter")))
                 break;
@@ -1258,5 +1271,6 @@ void plan_project_free(plan_project *pr)
     plan_strlist_release(&pr->recipes);
     plan_strlist_release(&pr->env);
     plan_strlist_release(&pr->prefer);
+    free(pr->durability);
     free(pr);
 }

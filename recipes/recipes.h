@@ -107,11 +107,13 @@ typedef struct plan_project {
     plan_strlist recipes;       /* recipe repositories, absolute */
     plan_strlist env;           /* "NAME=value" */
     plan_strlist prefer;        /* names that win collisions, in order */
+    char *durability;           /* configuration only: "deferred", "immediate" or NULL */
 } plan_project;
 
 int plan_project_load(plan_ctx *ctx, const char *file, plan_project **out);
 /* The configuration file (docs/formats/config.md): the same reader, with
- * only 'recipes' allowed; an empty file is an empty configuration.
+ * only 'recipes' and 'durability' allowed; an empty file is an empty
+ * configuration.
  * PLAN_ERR_NOT_FOUND when the file does not exist. */
 int plan_config_load(plan_ctx *ctx, const char *file, plan_project **out);
 void plan_project_free(plan_project *project);

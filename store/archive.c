@@ -279,6 +279,7 @@ int plan_store_export(plan_store *s, const char *const *paths, size_t n, bool cl
 typedef struct import_env {
     plan_ctx *ctx;
     const char *store_dir;
+    bool writeback; /* start writing large files back early: a flush follows */
 } import_env;
 
 typedef struct import_path {
@@ -750,7 +751,7 @@ static int extract_entry(extractor *x, struct archive *a, struct archive_entry *
             if (!rc && ((!born_sealed && fchmod(fd, sealed) != 0) || futimens(fd, times) != 0))
                 rc = plan_fail_errno(ctx, PLAN_ERR_IO, errno, "cannot seal '%s' while importing",
                                      clean);
-            if (!rc)
+            if (!rc && x->env->writeback)
                 start_writeback(fd, ip->written - before);
             close(fd);
         }
@@ -1300,6 +1301,7 @@ typedef int (*batch_step)(batch_worker *w, batch_archive *ba, void *arg);
 
 typedef struct batch_job {
     const char *store_dir;
+    bool writeback;
     batch_archive *arcs;
     size_t n;
     batch_step step;
@@ -1313,7 +1315,7 @@ static void *batch_worker_run(void *p)
     batch_job *job = p;
     /* Without a decompressor, small archives are read from their files. */
     batch_worker w = {.ctx = plan_ctx_new(), .dctx = zread_dctx_new()};
-    w.env = (import_env){.ctx = w.ctx, .store_dir = job->store_dir};
+    w.env = (import_env){.ctx = w.ctx, .store_dir = job->store_dir, .writeback = job->writeback};
     while (!plan_first_error_failed(&job->err)) {
         size_t f = atomic_fetch_add(&job->next, 1);
         if (f >= job->n)
@@ -1336,6 +1338,7 @@ static int batch_run(plan_store *s, batch_archive *arcs, size_t n, batch_step st
     batch_job job;
     memset(&job, 0, sizeof(job));
     job.store_dir = s->store_dir;
+    job.writeback = store_flushes(s);
     job.arcs = arcs;
     job.n = n;
     job.step = step;
@@ -1472,7 +1475,7 @@ static int extract_step(batch_worker *w, batch_archive *ba, void *arg)
 /* While the archives are extracted, the file system is flushed over and
  * over on a thread of its own: the disk writes what is already there
  * while the rest is being made, and the flush before registration
- * (tree_flush) finds little left to do. */
+ * (store_flush) finds little left to do. */
 typedef struct flusher {
     int fd;
     pthread_t thread;
@@ -1484,7 +1487,7 @@ static void *flush_loop(void *p)
 {
     flusher *fl = p;
     while (!atomic_load(&fl->stop)) {
-        /* Failures here do not matter: tree_flush reports its own. */
+        /* Failures here do not matter: store_flush reports its own. */
         (void)syncfs(fl->fd);
         usleep(2000);
     }
@@ -1517,9 +1520,10 @@ static int extract_batch(plan_store *s, batch_archive *arcs, size_t n, const cha
     for (size_t f = 0; f < n; f++)
         x.total += arcs[f].size;
     plan_emit_phase(s->ctx, "unpacking", x.total, true);
-    /* A small import is written before a flush could overlap it. */
+    /* A small import is written before a flush could overlap it; a
+     * DEFERRED one is not flushed at all. */
     flusher fl = {.fd = -1};
-    bool flushing = n >= 16 || x.total >= (1u << 20);
+    bool flushing = store_flushes(s) && (n >= 16 || x.total >= (1u << 20));
     if (flushing)
         flusher_start(&fl, workdir);
     int rc = batch_run(s, arcs, n, extract_step, &x);
@@ -1633,7 +1637,7 @@ int plan_store_import_many(plan_store *s, const char *const *files, size_t nfile
         rc = check_batch_refs(s, arcs, nfiles);
     /* Every staged tree is on the store's file system: one flush for all. */
     if (!rc && g.n)
-        rc = tree_flush(ctx, w.path);
+        rc = store_flush(s, w.path);
     if (!rc && g.n)
         rc = register_staged(s, &g, out);
     /* Whatever the batch holds and did not add was there already (or was
@@ -1694,7 +1698,7 @@ static bool want_named(import_path *ip, void *arg)
 int plan_store_repair(plan_store *s, const char *arg, const char *file)
 {
     plan_ctx *ctx = s->ctx;
-    import_env env = {.ctx = ctx, .store_dir = s->store_dir};
+    import_env env = {.ctx = ctx, .store_dir = s->store_dir, .writeback = store_flushes(s)};
     char *basename = NULL;
     int rc = plan_store_resolve(s, arg, &basename);
     if (rc)
@@ -1727,7 +1731,7 @@ int plan_store_repair(plan_store *s, const char *arg, const char *file)
     char *dir = plan_path_join(w.path, basename);
     rc = check_extracted(s, file, dir, ip, &t);
     if (!rc)
-        rc = tree_seal(ctx, dir, &t, false);
+        rc = tree_seal(s, dir, &t, false);
     if (!rc)
         rc = digest_lock(s, info->digest, &lock_fd);
     if (!rc) {

@@ -57,6 +57,12 @@ static const char *const migrations[] = {
     "  PRIMARY KEY (name, key, version),"
     "  FOREIGN KEY (name, version) REFERENCES config_versions(name, version)"
     ") WITHOUT ROWID;",
+    /* 2 -> 3: paths registered without waiting for the disk (settle.c) */
+    "CREATE TABLE unsettled_paths ("
+    "  basename TEXT PRIMARY KEY,"
+    "  boot TEXT NOT NULL,"
+    "  registered INTEGER NOT NULL"
+    ") WITHOUT ROWID;",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -154,7 +160,10 @@ int db_open(plan_store *s, const char *path)
         nanosleep(&pause, NULL);
     }
     if (!rc)
-        rc = exec_sql(s, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
+        /* NORMAL: a commit is atomic but reaches the disk with the next
+         * checkpoint; what it registered is recorded as unsettled. */
+        rc = exec_sql(s, store_flushes(s) ? "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
+                                          : "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
                       "configuring the database");
     if (!rc)
         rc = migrate(s);

@@ -318,6 +318,48 @@ int plan_store_gc_roots(plan_store *s, plan_gc_root **out, size_t *n)
 void plan_gc_result_release(plan_gc_result *r)
 {
     plan_strlist_release(&r->deleted);
+    plan_strlist_release(&r->unregistered);
+}
+
+/* Trees at a store path's name with no row.  A DEFERRED registration that
+ * a power cut interrupted can leave them (its intent file was not on
+ * disk yet).  Nothing uses them.  A build's output in the making looks the
+ * same, but has its intent file var/pending/<basename> (the next open's
+ * recovery removes it once its build is gone); registrations rename into
+ * the store only under the gc lock, which the caller holds; and a path
+ * being repaired or replaced holds its digest lock. */
+static int sweep_unregistered(plan_store *s, bool dry_run, plan_gc_result *out)
+{
+    DIR *d = opendir(s->store_dir);
+    if (!d)
+        return plan_fail_errno(s->ctx, PLAN_ERR_IO, errno, "cannot read '%s'", s->store_dir);
+    struct dirent *de;
+    int rc = 0;
+    while (!rc && (de = readdir(d)) != NULL) {
+        if (!intent_line_ok(de->d_name))
+            continue; /* ".tmp", ".links", anything not shaped as a store path */
+        int known = db_has_path(s, de->d_name);
+        if (known)
+            rc = known < 0 ? known : 0;
+        if (known)
+            continue;
+        char *intent = plan_path_join(s->pending_dir, de->d_name);
+        struct stat st;
+        bool building = lstat(intent, &st) == 0;
+        free(intent);
+        int lock = building ? -1 : digest_trylock(s, de->d_name);
+        if (lock < 0)
+            continue;
+        plan_strlist_add(&out->unregistered, de->d_name);
+        if (!dry_run) {
+            plan_info(s->ctx, "removing '%s/%s': it is in the store but was never registered",
+                      s->store_dir, de->d_name);
+            plan_fs_rmtree_at(dirfd(d), de->d_name);
+        }
+        digest_unlock(lock);
+    }
+    closedir(d);
+    return rc;
 }
 
 static int write_intent(plan_store *s, const char *file, char *const *names, size_t n, int *fd)
@@ -566,6 +608,7 @@ int plan_store_gc(plan_store *s, const plan_gc_opts *opts, plan_gc_result *out)
     const plan_gc_opts *o = opts ? opts : &none;
     memset(out, 0, sizeof(*out));
     plan_strlist_init(&out->deleted);
+    plan_strlist_init(&out->unregistered);
     char *run = plan_path_join(s->gc_dir, "run.lock");
     int run_fd = open(run, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     int rc = 0;
@@ -579,10 +622,15 @@ int plan_store_gc(plan_store *s, const plan_gc_opts *opts, plan_gc_result *out)
         rc = gc_lock(s, LOCK_EX);
     if (!rc) {
         rc = collect(s, o, out);
+        if (!rc)
+            rc = sweep_unregistered(s, o->dry_run, out);
         gc_unlock(s);
     }
     if (run_fd >= 0)
         close(run_fd);
+    /* What was registered without waiting for the disk is on it now. */
+    if (!rc && !o->dry_run)
+        rc = plan_store_settle(s);
     return rc;
 }
 

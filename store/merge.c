@@ -529,7 +529,7 @@ int plan_store_merge_finish(plan_store *s, plan_merge *m, const char *name,
                            .version = version, .content_hash = text, .size = stats.bytes};
         /* Files are sealed already (they are the plans' own, or were
          * written sealed); directories and links are sealed here. */
-        if ((rc = tree_seal(ctx, m->tree, &t, true)) ||
+        if ((rc = tree_seal(s, m->tree, &t, true)) ||
             (rc = register_tree(s, m->tree, &row, &m->refs)))
             goto out;
     }

@@ -131,7 +131,7 @@ int plan_store_output_finish(plan_store *s, plan_output *o, const plan_strlist *
     tree_release(&t);
     if ((rc = tree_walk(ctx, o->path, &t)))
         goto out;
-    if ((rc = tree_seal(ctx, o->path, &t, false)))
+    if ((rc = tree_seal(s, o->path, &t, false)))
         goto out;
     plan_strlist own;
     plan_strlist_init(&own);

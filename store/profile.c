@@ -356,7 +356,7 @@ static int switch_to(plan_profile *p, unsigned number)
     if (symlink(target, tmp) != 0 || rename(tmp, cur) != 0)
         rc = plan_fail_errno(ctx, PLAN_ERR_IO, errno, "cannot switch '%s' to generation %u",
                              cur, number);
-    else
+    else if (store_flushes(p->store))
         plan_fs_fsync_dir(p->dir);
     unlink(tmp);
     free(tmp);
@@ -385,12 +385,13 @@ static unsigned highest_number(const char *gen_dir)
     return top;
 }
 
-static int write_text(plan_ctx *ctx, const char *file, const char *text)
+static int write_text(plan_store *s, const char *file, const char *text)
 {
+    plan_ctx *ctx = s->ctx;
     if (!text)
         return plan_fail(ctx, PLAN_ERR_INVALID, "cannot write '%s': the generation record is "
                                                 "not valid text (bad UTF-8?)", file);
-    int r = plan_fs_write_atomic(file, text, strlen(text), 0644);
+    int r = plan_fs_write_replace(file, text, strlen(text), 0644, store_flushes(s));
     return r ? plan_fail_errno(ctx, PLAN_ERR_IO, -r, "cannot write '%s'", file) : 0;
 }
 
@@ -414,6 +415,10 @@ int plan_profile_commit(plan_profile *p, const plan_generation *spec,
                                     paths[i]};
     }
     int rc = plan_store_hold_many(s, (const char *const *)spec->pkg_paths.items, np);
+    /* DEFERRED: recorded before the first byte, so that after a power cut
+     * the generation is checked before it is used. */
+    if (!rc)
+        rc = settle_mark_generation(s, p->name, next);
     char *tmp = plan_xasprintf("%s/.%u.tmp", p->gen_dir, next);
     char *final = tree_dir(p, next), *record = json_file(p, next);
     plan_fs_rmtree(tmp);
@@ -421,12 +426,12 @@ int plan_profile_commit(plan_profile *p, const plan_generation *spec,
         rc = plan_farm_build(ctx, plans, np, tmp, farm_opts, stats);
     if (!rc && env_sh) {
         char *f = plan_path_join(tmp, ".plan/env.sh");
-        rc = write_text(ctx, f, env_sh);
+        rc = write_text(s, f, env_sh);
         free(f);
     }
     if (!rc && env_fish) {
         char *f = plan_path_join(tmp, ".plan/env.fish");
-        rc = write_text(ctx, f, env_fish);
+        rc = write_text(s, f, env_fish);
         free(f);
     }
     struct stat rst;
@@ -439,7 +444,7 @@ int plan_profile_commit(plan_profile *p, const plan_generation *spec,
         g.number = next;
         g.created = spec->created ? spec->created : (int64_t)time(NULL);
         char *text = generation_text(&g);
-        rc = write_text(ctx, record, text);
+        rc = write_text(s, record, text);
         free(text);
     }
     /* rename() would replace an empty directory: never let it, and only
@@ -454,10 +459,12 @@ int plan_profile_commit(plan_profile *p, const plan_generation *spec,
     else if (!rc)
         moved = true;
     if (!rc) {
-        plan_fs_fsync_dir(p->gen_dir);
+        if (store_flushes(s))
+            plan_fs_fsync_dir(p->gen_dir);
         rc = switch_to(p, next);
     }
     if (rc) {
+        settle_forget_generation(s, p->name, next);
         plan_fs_rmtree(tmp);
         if (moved)
             plan_fs_rmtree(final);
@@ -511,6 +518,8 @@ int plan_profile_delete_generation(plan_profile *p, unsigned number)
     int e = plan_fs_rmtree(t);
     if (!e && unlink(r) != 0)
         e = -errno;
+    if (!e)
+        settle_forget_generation(p->store, p->name, number);
     int rc = e ? plan_fail_errno(p->store->ctx, PLAN_ERR_IO, -e, "cannot delete generation %u "
                                                                 "of '%s'",
                                  number, p->name)
@@ -518,6 +527,117 @@ int plan_profile_delete_generation(plan_profile *p, unsigned number)
     free(t);
     free(r);
     return rc;
+}
+
+/* ---------- after a power cut (settle.c) ---------- */
+
+/* Every link of a farm resolves, and its files (env.sh, env.fish) are not
+ * empty: a link whose write did not reach the disk is missing, a file's
+ * bytes may be. */
+static bool farm_whole(int fd, unsigned depth)
+{
+    if (depth > 64)
+        return false;
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        close(fd);
+        return false;
+    }
+    bool whole = true;
+    struct dirent *de;
+    while (whole && (de = readdir(d)) != NULL) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+            continue;
+        struct stat st;
+        if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+            whole = false;
+        } else if (S_ISLNK(st.st_mode)) {
+            whole = fstatat(dirfd(d), de->d_name, &st, 0) == 0;
+        } else if (S_ISDIR(st.st_mode)) {
+            int sub = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+                                                       O_CLOEXEC);
+            whole = sub >= 0 && farm_whole(sub, depth + 1);
+        } else {
+            whole = S_ISREG(st.st_mode) && st.st_size > 0;
+        }
+    }
+    closedir(d);
+    return whole;
+}
+
+/* Its record reads, every plan it holds is present, and its farm is
+ * whole. */
+static bool generation_whole(plan_profile *p, unsigned number)
+{
+    plan_store *s = p->store;
+    char *file = json_file(p, number), *dir = tree_dir(p, number);
+    plan_generation g;
+    bool whole = generation_read(s->ctx, file, &g) == 0;
+    plan_ctx_clear_error(s->ctx);
+    if (whole) {
+        /* A database error is no proof of damage: such a plan counts. */
+        for (size_t i = 0; whole && i < g.pkg_paths.len; i++)
+            whole = path_present(s, g.pkg_paths.items[i]) != 0;
+        plan_ctx_clear_error(s->ctx);
+        plan_generation_release(&g);
+    }
+    int fd = whole ? open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : -1;
+    whole = fd >= 0 && farm_whole(fd, 0);
+    free(file);
+    free(dir);
+    return whole;
+}
+
+void profile_recover_generation(plan_store *s, const char *name, unsigned number)
+{
+    plan_profile *p = NULL;
+    if (plan_profile_open(s, name, false, &p)) {
+        plan_ctx_clear_error(s->ctx); /* the profile is gone: nothing to check */
+        return;
+    }
+    unsigned cur = plan_profile_current(p);
+    if ((!generation_exists(p, number) && cur != number) || generation_whole(p, number)) {
+        plan_profile_close(p);
+        return;
+    }
+    unsigned back = 0;
+    if (cur == number) {
+        unsigned *nums = NULL;
+        size_t n = 0;
+        generation_numbers(p->gen_dir, &nums, &n);
+        for (size_t i = n; i-- > 0 && !back;)
+            if (nums[i] != number && generation_whole(p, nums[i]))
+                back = nums[i];
+        free(nums);
+        if (back) {
+            if (switch_to(p, back))
+                plan_ctx_clear_error(s->ctx);
+        } else {
+            char *link = plan_path_join(p->dir, "current");
+            unlink(link);
+            free(link);
+        }
+    }
+    char *t = tree_dir(p, number), *r = json_file(p, number);
+    plan_fs_rmtree(t);
+    unlink(r);
+    free(t);
+    free(r);
+    if (cur != number)
+        plan_warn(s->ctx, "generation %u of profile '%s' did not reach the disk whole before "
+                          "the machine stopped: removed",
+                  number, name);
+    else if (back)
+        plan_warn(s->ctx, "generation %u of profile '%s' did not reach the disk whole before "
+                          "the machine stopped: removed, and the profile is back at generation "
+                          "%u; run the install again to get it back",
+                  number, name, back);
+    else
+        plan_warn(s->ctx, "generation %u of profile '%s' did not reach the disk whole before "
+                          "the machine stopped: removed, and the profile has no generation "
+                          "left; run the install again",
+                  number, name);
+    plan_profile_close(p);
 }
 
 int plan_profile_names(plan_store *s, plan_strlist *out)

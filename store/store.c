@@ -307,6 +307,12 @@ static void resolve_pending(plan_store *s)
 
 int plan_store_open(plan_ctx *ctx, const char *root, plan_store **out)
 {
+    return plan_store_open_with(ctx, root, NULL, out);
+}
+
+int plan_store_open_with(plan_ctx *ctx, const char *root, const plan_store_options *opts,
+                         plan_store **out)
+{
     if (sodium_init() < 0)
         return plan_fail(ctx, PLAN_ERR_FAILED, "libsodium failed to initialise");
     plan_store *s = plan_xcalloc(1, sizeof(*s));
@@ -322,10 +328,19 @@ int plan_store_open(plan_ctx *ctx, const char *root, plan_store **out)
     s->locks_dir = plan_path_join(s->root, "var/locks");
     s->pending_dir = plan_path_join(s->root, "var/pending");
     s->gc_dir = plan_path_join(s->root, "var/gc");
+    s->unsettled_dir = plan_path_join(s->root, "var/unsettled");
     s->gc_fd = s->session_fd = -1;
+    if (opts && opts->boot_id)
+        snprintf(s->boot_id, sizeof(s->boot_id), "%s", opts->boot_id);
+    else
+        settle_read_boot_id(s->boot_id);
+    /* Without a boot id a reboot cannot be told: nothing is deferred. */
+    s->durability = opts && opts->durability == PLAN_DURABILITY_DEFERRED && s->boot_id[0]
+                        ? PLAN_DURABILITY_DEFERRED
+                        : PLAN_DURABILITY_IMMEDIATE;
     char *db_dir = plan_path_join(s->root, "var/db");
-    const char *dirs[] = {s->store_dir, s->tmp_dir, s->locks_dir, s->pending_dir, s->gc_dir,
-                          db_dir};
+    const char *dirs[] = {s->store_dir, s->tmp_dir,         s->locks_dir, s->pending_dir,
+                          s->gc_dir,    s->unsettled_dir, db_dir};
     int rc = 0;
     for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]) && !rc; i++) {
         int r = plan_fs_mkdirs(dirs[i], 0755);
@@ -362,6 +377,7 @@ int plan_store_open(plan_ctx *ctx, const char *root, plan_store **out)
     resolve_pending(s);
     gc_resume(s);
     clean_work_dirs(s);
+    settle_recover(s);
     *out = s;
     return 0;
 }
@@ -375,6 +391,7 @@ void plan_store_close(plan_store *s)
         close(s->gc_fd);
     db_close(s);
     free(s->gc_dir);
+    free(s->unsettled_dir);
     free(s->root);
     free(s->store_dir);
     free(s->tmp_dir);
@@ -459,6 +476,7 @@ typedef struct copy_arg {
     const char *src, *dst;
     int src_fd, dst_fd;
     bool seal;           /* read-only, mtime 1: a store path in the making */
+    bool writeback;      /* start writing files back early: a flush follows */
 } copy_arg;
 
 int copy_fd_data(int in, int out, uint64_t size, uint8_t *scratch, uint64_t *copied)
@@ -573,7 +591,7 @@ static int copy_one_file(void *p, tree_entry *e, uint8_t *scratch, char **msg)
         close(out);
         return PLAN_ERR_IO;
     }
-    if (a->seal)
+    if (a->seal && a->writeback)
         start_writeback(out, copied);
     close(out);
     return 0;
@@ -585,7 +603,7 @@ static int copy_tree(plan_store *s, const char *src, const char *dst, tree *t, b
     plan_ctx *ctx = s->ctx;
     if (mkdir(dst, seal ? 0700 : 0755) != 0)
         return plan_fail_errno(ctx, PLAN_ERR_IO, errno, "cannot create '%s'", dst);
-    copy_arg a = {.src = src, .dst = dst, .seal = seal};
+    copy_arg a = {.src = src, .dst = dst, .seal = seal, .writeback = store_flushes(s)};
     a.src_fd = open(src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     a.dst_fd = open(dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     int rc = 0;
@@ -609,10 +627,15 @@ static int copy_tree(plan_store *s, const char *src, const char *dst, tree *t, b
     return rc;
 }
 
-int tree_seal(plan_ctx *ctx, const char *dir, const tree *t, bool files_sealed)
+int tree_seal(plan_store *s, const char *dir, const tree *t, bool files_sealed)
 {
-    int rc = tree_normalise(ctx, dir, t, files_sealed);
-    return rc ? rc : tree_flush(ctx, dir);
+    int rc = tree_normalise(s->ctx, dir, t, files_sealed);
+    return rc ? rc : store_flush(s, dir);
+}
+
+bool store_flushes(const plan_store *s)
+{
+    return s->durability == PLAN_DURABILITY_IMMEDIATE;
 }
 
 void start_writeback(int fd, uint64_t size)
@@ -621,16 +644,21 @@ void start_writeback(int fd, uint64_t size)
         (void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 }
 
-int tree_flush(plan_ctx *ctx, const char *dir)
+int store_flush(plan_store *s, const char *dir)
 {
+    if (!store_flushes(s))
+        return 0;
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
-        return plan_fail_errno(ctx, PLAN_ERR_IO, errno, "cannot open '%s'", dir);
+        return plan_fail_errno(s->ctx, PLAN_ERR_IO, errno, "cannot open '%s'", dir);
     /* One syncfs flushes every file written, far cheaper than an fsync per
      * file, and it happens before the rename that publishes the tree. */
+    int64_t started = (int64_t)time(NULL);
     int rc = 0;
     if (syncfs(fd) != 0)
-        rc = plan_fail_errno(ctx, PLAN_ERR_IO, errno, "cannot flush '%s' to disk", dir);
+        rc = plan_fail_errno(s->ctx, PLAN_ERR_IO, errno, "cannot flush '%s' to disk", dir);
+    else if (started > s->flushed_before)
+        s->flushed_before = started;
     close(fd);
     return rc;
 }
@@ -684,13 +712,16 @@ static int write_intent(plan_store *s, const db_path_row *rows, size_t n, char *
     int fd = open(hidden, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     int e = fd < 0 || flock(fd, LOCK_EX) != 0 ? -errno
                                               : plan_fs_write_all(fd, text.data, text.len);
-    if (!e && fdatasync(fd) != 0)
+    /* DEFERRED: a process that dies still leaves the file (the page cache
+     * has it); a power cut may not, and then leaves unregistered trees,
+     * which nothing uses and 'plan gc' removes. */
+    if (!e && store_flushes(s) && fdatasync(fd) != 0)
         e = -errno;
     bool named = !e && rename(hidden, *path) == 0;
     if (!e && !named)
         e = -errno;
     /* The trees are renamed only once the intent is surely on disk. */
-    if (!e)
+    if (!e && store_flushes(s))
         e = plan_fs_fsync_dir(s->pending_dir);
     plan_buf_release(&text);
     int rc = 0;
@@ -724,6 +755,8 @@ int register_trees(plan_store *s, size_t n, char *const *tmp_paths, const db_pat
 
     for (size_t i = 0; i < n; i++)
         finals[i] = store_path_of(s, rows[i].basename);
+    if (!store_flushes(s))
+        settle_due(s);
     if ((rc = write_intent(s, rows, n, &marker, &marker_fd)))
         goto out;
     /* Shared gc lock from before the rows exist until they are roots of
@@ -764,6 +797,8 @@ int register_trees(plan_store *s, size_t n, char *const *tmp_paths, const db_pat
     for (size_t i = 0; i < n && !rc; i++)
         if (rows[i].realisation)
             rc = db_set_realisation(s, rows[i].realisation, rows[i].basename);
+    if (!rc)
+        rc = settle_mark_paths(s, rows, n);
     /* A directory already at a final name is either a leftover that was
      * never registered or, when the row exists, a damaged copy being
      * replaced; the caller holds the digest lock, so nobody else uses it. */
@@ -784,7 +819,7 @@ int register_trees(plan_store *s, size_t n, char *const *tmp_paths, const db_pat
         if (!rc)
             renamed++;
     }
-    if (!rc)
+    if (!rc && store_flushes(s))
         plan_fs_fsync_dir(s->store_dir);
     if (!rc)
         rc = db_commit(s);
@@ -985,7 +1020,7 @@ int plan_store_add(plan_store *s, const plan_add_opts *o, plan_add_result *out)
     if ((rc = collect_candidates(s, o, &cand_d, &cand_b)) ||
         (rc = find_references(s, tmp_tree, &cand_d, &cand_b, digest, &refs)))
         goto out;
-    if ((rc = tree_seal(ctx, tmp_tree, &src, true)))
+    if ((rc = tree_seal(s, tmp_tree, &src, true)))
         goto out;
     plan_tree_stats stats;
     tree_stats(&src, &stats);

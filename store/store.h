@@ -66,10 +66,46 @@ const char *plan_store_check_version(const char *version);
 /* ---- the store ---- */
 typedef struct plan_store plan_store;
 
+/* When what the store writes must be on disk (docs/formats/store-path.md,
+ * "Durability"):
+ *   IMMEDIATE  a path is flushed (syncfs) before it is registered, and the
+ *              database and profiles are fsynced: when a call returns, its
+ *              work survives a power cut.
+ *   DEFERRED   nothing waits for the disk: the kernel writes back within
+ *              about 30 s.  Each registration (and each profile generation)
+ *              is recorded as unsettled, with the boot it happened in; the
+ *              first open after the machine booted anew re-hashes the
+ *              unsettled paths and checks the unsettled generations, and
+ *              removes what did not reach the disk whole, before anything
+ *              uses it.  A later flush settles them.
+ * Where the boot cannot be told (no boot id), DEFERRED acts as IMMEDIATE. */
+typedef enum plan_durability {
+    PLAN_DURABILITY_IMMEDIATE = 0,
+    PLAN_DURABILITY_DEFERRED,
+} plan_durability;
+
+typedef struct plan_store_options {
+    plan_durability durability;
+    /* The current boot's id; NULL: the kernel's
+     * (/proc/sys/kernel/random/boot_id).  Tests give another one to play a
+     * reboot. */
+    const char *boot_id;
+} plan_store_options;
+
 /* Open (creating if needed) the store under root.  Migrates the database,
- * then cleans leftovers of crashed operations.  The store keeps ctx for
- * errors and events; ctx must outlive it.  Free with plan_store_close. */
+ * then cleans leftovers of crashed operations and, after a reboot, checks
+ * what was written unsettled before it.  The store keeps ctx for errors
+ * and events; ctx must outlive it.  Free with plan_store_close.
+ * plan_store_open is plan_store_open_with default options (IMMEDIATE). */
 int plan_store_open(plan_ctx *ctx, const char *root, plan_store **out);
+int plan_store_open_with(plan_ctx *ctx, const char *root, const plan_store_options *opts,
+                         plan_store **out);
+/* Flush the store's file system and settle everything registered before
+ * the flush (DEFERRED's records).  'plan gc' calls it. */
+int plan_store_settle(plan_store *store);
+/* Number of paths and generations registered but not yet known to be on
+ * disk. */
+int plan_store_unsettled(plan_store *store, uint64_t *paths, uint64_t *generations);
 void plan_store_close(plan_store *store);
 const char *plan_store_dir(const plan_store *store);  /* <root>/store */
 const char *plan_store_root(const plan_store *store);
@@ -332,10 +368,15 @@ typedef struct plan_gc_result {
     uint64_t live;          /* paths kept */
     uint64_t skipped;       /* dead paths left because another process locked them */
     unsigned stale_sessions;/* stale sessions (and run roots) removed */
+    plan_strlist unregistered; /* trees in the store with no row (left by a
+                                  power cut during a DEFERRED registration),
+                                  removed (or, dry run, to remove) */
 } plan_gc_result;
 
-/* Delete every registered path that no root reaches.  Waits for running
- * registrations; fails with PLAN_ERR_BUSY if another collector runs.
+/* Delete every registered path that no root reaches, and every tree in
+ * the store that is not registered and that nobody is making; then flush
+ * and settle (plan_store_settle).  Waits for running registrations; fails
+ * with PLAN_ERR_BUSY if another collector runs.
  * Release the result with plan_gc_result_release. */
 int plan_store_gc(plan_store *store, const plan_gc_opts *opts, plan_gc_result *out);
 void plan_gc_result_release(plan_gc_result *r);
@@ -461,7 +502,7 @@ typedef struct plan_profile plan_profile;
 /* Open (creating it if create) the profile name, locked against other
  * writers until plan_profile_close.  PLAN_ERR_NOT_FOUND if it does not
  * exist and create is false.  Leftovers of an interrupted commit are
- * removed. */
+ * removed.  The profile uses store: close it before the store. */
 int plan_profile_open(plan_store *store, const char *name, bool create, plan_profile **out);
 void plan_profile_close(plan_profile *p);
 const char *plan_profile_name(const plan_profile *p);

@@ -73,7 +73,13 @@ struct plan_store {
     char *locks_dir;
     char *pending_dir;
     char *gc_dir;        /* <root>/var/gc: gc.lock, sessions, roots, links */
+    char *unsettled_dir; /* <root>/var/unsettled: generations not yet on disk */
     sqlite3 *db;
+    /* Durability (settle.c): DEFERRED only when the boot is known. */
+    plan_durability durability;
+    char boot_id[48];    /* "" when unknown */
+    int64_t flushed_before; /* this handle flushed everything written before
+                               this unix time (0: nothing yet) */
     unsigned threads;
     /* Prepared statements kept for the store's life (db_prepare). */
     struct {
@@ -210,18 +216,44 @@ void ref_stream_feed(ref_stream *st, const char *buf, size_t len);
 void refs_from_found(const plan_strlist *cand_digests, const plan_strlist *cand_basenames,
                      const atomic_uchar *found, const char *self_digest, plan_strlist *refs);
 
-/* Make a freshly written tree read-only with normalised mtimes, and flush it
- * to disk. */
-int tree_seal(plan_ctx *ctx, const char *dir, const tree *t, bool files_sealed);
-/* tree_seal in two halves: modes and times, then one syncfs of the file
- * system (which a batch of trees on one file system needs only once). */
+/* Make a freshly written tree read-only with normalised mtimes, and (with
+ * IMMEDIATE durability) flush it to disk. */
+int tree_seal(plan_store *s, const char *dir, const tree *t, bool files_sealed);
+/* tree_seal in two halves: modes and times, then store_flush (which a
+ * batch of trees on one file system needs only once). */
 int tree_normalise(plan_ctx *ctx, const char *dir, const tree *t, bool files_sealed);
-int tree_flush(plan_ctx *ctx, const char *dir);
+/* IMMEDIATE: one syncfs of the file system that holds dir, remembered in
+ * flushed_before.  DEFERRED: nothing. */
+int store_flush(plan_store *s, const char *dir);
+/* Does the store wait for the disk (IMMEDIATE)? */
+bool store_flushes(const plan_store *s);
 /* Ask the kernel to start writing a finished file back now (it does not
  * wait): the one syncfs before registration then finds most of the data
  * on its way already, instead of starting all of it at once.  Only worth a
- * system call for files of some size. */
+ * system call for files of some size, and only when a flush will follow. */
 void start_writeback(int fd, uint64_t size);
+
+/* ---- durability (settle.c) ---- */
+/* The running kernel's boot id into out (48 bytes); "" when unknown. */
+void settle_read_boot_id(char *out);
+/* In a registration's transaction: the rows just inserted are unsettled
+ * (DEFERRED), or everything registered before the last flush is settled
+ * (IMMEDIATE). */
+int settle_mark_paths(plan_store *s, const db_path_row *rows, size_t n);
+/* Before a DEFERRED registration: unsettled records of this boot older than
+ * the kernel's write-back window are flushed and settled. */
+void settle_due(plan_store *s);
+/* At open: what an earlier boot left unsettled is checked (paths
+ * re-hashed, generations inspected); what did not reach the disk whole is
+ * removed.  Warnings name it. */
+void settle_recover(plan_store *s);
+/* A DEFERRED profile generation, recorded before its first byte is
+ * written (profile.c); settle_forget_generation drops the record. */
+int settle_mark_generation(plan_store *s, const char *profile, unsigned number);
+void settle_forget_generation(plan_store *s, const char *profile, unsigned number);
+/* Is generation number of profile whole on disk (profile.c)?  When not, it
+ * is removed and 'current' moves to the newest whole one. */
+void profile_recover_generation(plan_store *s, const char *profile, unsigned number);
 /* Move a sealed tree into the store and register it, atomically (see
  * store.c for the protocol). The caller holds the digest lock. */
 int register_tree(plan_store *s, const char *tmp_path, const db_path_row *row,

@@ -91,6 +91,31 @@ lib_and_app() {
     [[ "$output" == *'"kind": "writable"'* ]]
 }
 
+@test "durability: deferred by default and settled by gc; 'immediate' flushes at once; a bad value is refused" {
+    add >/dev/null
+    run plan --json store verify
+    [ "$status" -eq 0 ]
+    [[ "$output" == *'"paths": 1'* ]]
+    run plan store verify
+    [[ "$output" == *"1 path and 0 profile generations not known to be on disk yet"* ]]
+    # What a flush settles is what was registered before the second it
+    # started in.
+    sleep 1.1
+    run plan gc
+    [ "$status" -eq 0 ]
+    run plan --json store verify
+    [[ "$output" == *'"paths": 0'* ]]
+    printf 'durability: immediate\n' >"$ROOT/config.yaml"
+    plan store add "$SRC" --name other --version 1 >/dev/null
+    run plan --json store verify
+    [ "$status" -eq 0 ]
+    [[ "$output" == *'"paths": 0'* ]]
+    printf 'durability: sometimes\n' >"$ROOT/config.yaml"
+    run plan store verify
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"config.yaml:1:"*"'sometimes' is neither 'deferred'"*"nor 'immediate'"* ]]
+}
+
 @test "store export is byte-identical twice; import restores a wiped root" {
     a=$(add)
     plan store export "$a" -o "$BATS_TEST_TMPDIR/one.tar.zst"

@@ -568,7 +568,6 @@ static void profiles_and_links_are_roots(void **state)
     char *target = plan_xasprintf("%s/%s", plan_store_dir(other), linked);
     assert_int_equal(symlink(target, user_link), 0);
     assert_int_equal(plan_store_add_link_root(other, user_link), 0);
-    plan_store_close(other);
 
     plan_gc_result r;
     gc(f, NULL, &r);
@@ -576,9 +575,12 @@ static void profiles_and_links_are_roots(void **state)
     assert_int_equal(r.live, 3);
     plan_gc_result_release(&r);
 
-    /* generation 1 goes: p1 is collectable; the link goes: linked too */
+    /* generation 1 goes: p1 is collectable; the link goes: linked too
+     * (once the session of 'other', which holds them too, has ended; a
+     * profile is closed before its store) */
     assert_int_equal(plan_profile_delete_generation(p, 1), 0);
     plan_profile_close(p);
+    plan_store_close(other);
     assert_int_equal(unlink(user_link), 0);
     gc(f, NULL, &r);
     assert_int_equal(r.deleted.len, 2);
