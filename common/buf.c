@@ -144,7 +144,15 @@ void plan_strlist_sort(plan_strlist *l)
 
 bool plan_strlist_contains_sorted(const plan_strlist *l, const char *s)
 {
-    return l->len && bsearch(&s, l->items, l->len, sizeof(*l->items), compare_strings);
+    return plan_strlist_index_sorted(l, s) >= 0;
+}
+
+ssize_t plan_strlist_index_sorted(const plan_strlist *l, const char *s)
+{
+    /* bsearch wants a non-null base even for nothing to search. */
+    char **hit = l->len ? bsearch(&s, l->items, l->len, sizeof(*l->items), compare_strings)
+                        : NULL;
+    return hit ? hit - l->items : -1;
 }
 
 ssize_t plan_strlist_index(const plan_strlist *l, const char *s)

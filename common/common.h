@@ -72,6 +72,7 @@ void plan_strlist_sort(plan_strlist *l);                 /* bytewise */
 bool plan_strlist_contains(const plan_strlist *l, const char *s);
 /* The same for a list sorted by plan_strlist_sort, in O(log n). */
 bool plan_strlist_contains_sorted(const plan_strlist *l, const char *s);
+ssize_t plan_strlist_index_sorted(const plan_strlist *l, const char *s); /* -1 if absent */
 ssize_t plan_strlist_index(const plan_strlist *l, const char *s); /* -1 if absent */
 
 /* ---- errors ----

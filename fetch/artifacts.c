@@ -166,8 +166,24 @@ static int job_finish(plan_ctx *ctx, job *j, CURLcode code)
     return 1;
 }
 
+static void jobs_free(job *jobs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(jobs[i].url);
+        free(jobs[i].part);
+        free(jobs[i].final);
+    }
+    free(jobs);
+}
+
 int plan_fetch_artifacts(plan_ctx *ctx, const char *cache_dir, plan_artifact *arts, size_t n,
                          unsigned parallel)
+{
+    return plan_fetch_artifacts_each(ctx, cache_dir, arts, n, parallel, NULL, NULL);
+}
+
+int plan_fetch_artifacts_each(plan_ctx *ctx, const char *cache_dir, plan_artifact *arts,
+                              size_t n, unsigned parallel, plan_artifact_fn done, void *user)
 {
     char *dir = plan_path_join(cache_dir, "archives");
     int e = plan_fs_mkdirs(dir, 0755);
@@ -194,23 +210,21 @@ int plan_fetch_artifacts(plan_ctx *ctx, const char *cache_dir, plan_artifact *ar
         }
         pending++;
     }
+    for (size_t i = 0; i < n && !rc && done; i++)
+        if (arts[i].path)
+            rc = done(user, i);
+    if (rc) {
+        jobs_free(jobs, n);
+        free(dir);
+        return rc;
+    }
     if (pending && (rc = curl_api_ready(ctx))) {
-        for (size_t i = 0; i < n; i++) {
-            free(jobs[i].url);
-            free(jobs[i].part);
-            free(jobs[i].final);
-        }
-        free(jobs);
+        jobs_free(jobs, n);
         free(dir);
         return rc;
     }
     if (!pending) {
-        for (size_t i = 0; i < n; i++) {
-            free(jobs[i].url);
-            free(jobs[i].part);
-            free(jobs[i].final);
-        }
-        free(jobs);
+        jobs_free(jobs, n);
         free(dir);
         return 0;
     }
@@ -274,6 +288,8 @@ int plan_fetch_artifacts(plan_ctx *ctx, const char *cache_dir, plan_artifact *ar
                 done_bytes += arts[i].size;
                 pending--;
                 plan_emit_progress(ctx, "downloading", done_bytes, total, true);
+                if (done)
+                    rc = done(user, i);
             } else if (r == 0 && ++tries[i] < ATTEMPTS) {
                 /* Back off, then resume from what arrived. */
                 j->retry_at = now_ms() + (200 << (tries[i] - 1));
@@ -303,14 +319,11 @@ int plan_fetch_artifacts(plan_ctx *ctx, const char *cache_dir, plan_artifact *ar
         }
         if (jobs[i].out)
             fclose(jobs[i].out);
-        free(jobs[i].url);
-        free(jobs[i].part);
-        free(jobs[i].final);
     }
+    jobs_free(jobs, n);
     curl_multi_cleanup(multi);
     curl_global_cleanup();
     free(tries);
-    free(jobs);
     free(dir);
     return rc;
 }

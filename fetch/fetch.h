@@ -199,6 +199,13 @@ typedef struct plan_artifact {
  * transient failures.  On success every path is set. */
 int plan_fetch_artifacts(plan_ctx *ctx, const char *cache_dir, plan_artifact *arts, size_t n,
                          unsigned parallel);
+/* The same, calling done(user, i) as soon as arts[i].path is set (those
+ * already in the cache first), on the calling thread, so that the caller
+ * can start on it while the rest arrive.  A non-zero return (with its
+ * error on ctx) stops the downloads and is returned. */
+typedef int (*plan_artifact_fn)(void *user, size_t i);
+int plan_fetch_artifacts_each(plan_ctx *ctx, const char *cache_dir, plan_artifact *arts,
+                              size_t n, unsigned parallel, plan_artifact_fn done, void *user);
 /* The download cache, <cache>/archives, is shared by every plan that
  * downloads into it and emptied by plan gc.  A user of what it downloaded
  * holds the cache's lock shared from the download until the import is done

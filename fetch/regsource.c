@@ -455,6 +455,18 @@ typedef struct want {
     char *url, *hex;
 } want;
 
+/* Each archive goes to the import as soon as it is downloaded. */
+typedef struct stream_feed {
+    plan_import_stream *stream;
+    const plan_artifact *arts;
+} stream_feed;
+
+static int feed_one(void *user, size_t k)
+{
+    stream_feed *f = user;
+    return plan_store_import_stream_add(f->stream, k, f->arts[k].path);
+}
+
 int plan_regsource_realise(plan_regsource *s, plan_store *store, const char *cache_dir,
                            const char *const *names, const char *const *versions, size_t n,
                            bool offline, char **basenames)
@@ -513,18 +525,30 @@ int plan_regsource_realise(plan_regsource *s, plan_store *store, const char *cac
     int cache_lock = -1;
     if (!rc && na)
         rc = plan_download_cache_lock(ctx, cache_dir, &cache_lock);
-    if (!rc && na)
-        rc = plan_fetch_artifacts(ctx, cache_dir, arts, na, 8);
-    /* One batch: archives may refer to each other's paths in any order,
-     * and many small ones then cost one flush and one transaction. */
+    /* One batch, extracted while the rest downloads: archives may refer
+     * to each other's paths in any order, and many small ones then cost
+     * one transaction. */
+    stream_feed feed = {.arts = arts};
     if (!rc && na) {
-        const char **files = plan_xcalloc(na, sizeof(*files));
+        plan_strlist expected;
+        plan_strlist_init(&expected);
+        uint64_t total = 0;
+        for (size_t k = 0; k < na; k++) {
+            plan_strlist_add(&expected, w[which[k]].path);
+            total += arts[k].size;
+        }
+        rc = plan_store_import_stream_begin(store, na, total, &expected, &feed.stream);
+        plan_strlist_release(&expected);
+    }
+    if (!rc && na)
+        rc = plan_fetch_artifacts_each(ctx, cache_dir, arts, na, 8, feed_one, &feed);
+    if (feed.stream) {
         plan_strlist *contents = plan_xcalloc(na, sizeof(*contents));
-        for (size_t k = 0; k < na; k++)
-            files[k] = arts[k].path;
         plan_import_result ir;
-        rc = plan_store_import_many(store, files, na, contents, &ir);
-        bool imported = rc == 0;
+        int r = plan_store_import_stream_finish(feed.stream, rc != 0, contents, &ir);
+        bool imported = r == 0;
+        if (!rc)
+            rc = r;
         for (size_t k = 0; k < na && !rc; k++) {
             want *x = &w[which[k]];
             if (!plan_strlist_contains(&contents[k], x->path))
@@ -538,7 +562,6 @@ int plan_regsource_realise(plan_regsource *s, plan_store *store, const char *cac
         if (imported)
             plan_import_result_release(&ir);
         free(contents);
-        free(files);
     }
     plan_download_cache_unlock(cache_lock);
     for (size_t i = 0; i < n; i++) {

@@ -1444,6 +1444,7 @@ typedef struct extract_arg {
     plan_ctx *ctx;             /* the batch's: its one "unpacking" phase */
     atomic_uint_fast64_t done; /* compressed bytes of the archives done */
     uint64_t total;
+    atomic_bool quiet;         /* no progress events (yet) */
 } extract_arg;
 
 static int extract_step(batch_worker *w, batch_archive *ba, void *arg)
@@ -1467,7 +1468,8 @@ static int extract_step(batch_worker *w, batch_archive *ba, void *arg)
     plan_buf_release(&ba->tar);
     if (!rc) {
         uint64_t done = atomic_fetch_add(&x->done, ba->size) + ba->size;
-        plan_emit_progress(x->ctx, "unpacking", done, x->total, true);
+        if (!atomic_load(&x->quiet))
+            plan_emit_progress(x->ctx, "unpacking", done, x->total, true);
     }
     return rc;
 }
@@ -1517,6 +1519,7 @@ static int extract_batch(plan_store *s, batch_archive *arcs, size_t n, const cha
                      .mask = plan_umask(), /* once: it is the process's, not the thread's */
                      .ctx = s->ctx};
     atomic_init(&x.done, 0);
+    atomic_init(&x.quiet, false);
     for (size_t f = 0; f < n; f++)
         x.total += arcs[f].size;
     plan_emit_phase(s->ctx, "unpacking", x.total, true);
@@ -1609,35 +1612,22 @@ static int register_staged(plan_store *s, staged *g, plan_import_result *out)
     return rc;
 }
 
-int plan_store_import_many(plan_store *s, const char *const *files, size_t nfiles,
-                           plan_strlist *contents, plan_import_result *out)
+/* The end of an import once every archive is extracted into w (rc: how
+ * that went): stage, check the references, flush, register, say what was
+ * there already, and release the batch. */
+static int import_conclude(plan_store *s, batch_archive *arcs, size_t nfiles, work_dir *w,
+                           candidates *cand, int rc, plan_strlist *contents,
+                           plan_import_result *out)
 {
     plan_ctx *ctx = s->ctx;
-    plan_strlist_init(&out->added);
-    plan_strlist_init(&out->present);
-    batch_archive *arcs = plan_xcalloc(nfiles ? nfiles : 1, sizeof(*arcs));
-    for (size_t f = 0; f < nfiles; f++) {
-        arcs[f].file = files[f];
-        plan_buf_init(&arcs[f].tar);
-    }
     staged g = {0};
-    work_dir w = {0};
-    candidates cand = {0};
-
-    int rc = candidates_collect(s, arcs, nfiles, &cand);
-    if (!rc) {
-        plan_wanted(s, arcs, nfiles);
-        rc = work_dir_create(s, &w);
-    }
-    if (!rc)
-        rc = extract_batch(s, arcs, nfiles, w.path, &cand);
     for (size_t f = 0; f < nfiles && !rc; f++)
-        rc = stage_archive(s, files[f], w.path, &arcs[f].meta, &cand, &g);
+        rc = stage_archive(s, arcs[f].file, w->path, &arcs[f].meta, cand, &g);
     if (!rc)
         rc = check_batch_refs(s, arcs, nfiles);
     /* Every staged tree is on the store's file system: one flush for all. */
     if (!rc && g.n)
-        rc = store_flush(s, w.path);
+        rc = store_flush(s, w->path);
     if (!rc && g.n)
         rc = register_staged(s, &g, out);
     /* Whatever the batch holds and did not add was there already (or was
@@ -1655,21 +1645,20 @@ int plan_store_import_many(plan_store *s, const char *const *files, size_t nfile
             plan_strlist_add(&contents[f], arcs[f].meta.paths[i].basename);
     }
     staged_release(&g);
-    work_dir_remove(&w);
+    work_dir_remove(w);
     for (size_t f = 0; f < nfiles; f++) {
         import_meta_release(&arcs[f].meta);
         import_meta_release(&arcs[f].pre);
         plan_buf_release(&arcs[f].tar);
     }
-    free(arcs);
-    candidates_release(&cand);
+    candidates_release(cand);
     /* Paths that were already there are held as well. */
     for (size_t i = 0; !rc && i < out->present.len; i++) {
         int there = hold_if_present(s, out->present.items[i]);
         if (there == 0)
             rc = plan_fail(ctx, PLAN_ERR_FAILED, "'%s' was collected while '%s' was being "
                                                  "imported: import it again",
-                           out->present.items[i], nfiles == 1 ? files[0] : "a batch");
+                           out->present.items[i], nfiles == 1 ? arcs[0].file : "a batch");
         else if (there < 0)
             rc = there;
     }
@@ -1683,9 +1672,267 @@ int plan_store_import_many(plan_store *s, const char *const *files, size_t nfile
     return rc;
 }
 
+int plan_store_import_many(plan_store *s, const char *const *files, size_t nfiles,
+                           plan_strlist *contents, plan_import_result *out)
+{
+    plan_strlist_init(&out->added);
+    plan_strlist_init(&out->present);
+    batch_archive *arcs = plan_xcalloc(nfiles ? nfiles : 1, sizeof(*arcs));
+    for (size_t f = 0; f < nfiles; f++) {
+        arcs[f].file = files[f];
+        plan_buf_init(&arcs[f].tar);
+    }
+    work_dir w = {0};
+    candidates cand = {0};
+    int rc = candidates_collect(s, arcs, nfiles, &cand);
+    if (!rc) {
+        plan_wanted(s, arcs, nfiles);
+        rc = work_dir_create(s, &w);
+    }
+    if (!rc)
+        rc = extract_batch(s, arcs, nfiles, w.path, &cand);
+    rc = import_conclude(s, arcs, nfiles, &w, &cand, rc, contents, out);
+    free(arcs);
+    return rc;
+}
+
 int plan_store_import(plan_store *s, const char *file, plan_import_result *out)
 {
     return plan_store_import_many(s, &file, 1, NULL, out);
+}
+
+/* ---------- a batch whose archives arrive one by one ---------- */
+
+/* While a caller downloads archives, workers extract the ones that have
+ * arrived.  What the reference scan looks for is known beforehand: the
+ * registered paths and the paths the caller expects (a registry's signed
+ * index names each archive's path), so an archive holding any other path
+ * is refused rather than scanned for incompletely. */
+struct plan_import_stream {
+    plan_store *s;
+    batch_archive *arcs;   /* slot k: the archive the caller added as k */
+    char **files;          /* owned copies of the file names */
+    size_t n;              /* slots */
+    size_t *order;         /* slots in the order they were added */
+    size_t added, taken;   /* guarded by mu */
+    bool closed;           /* guarded by mu: nothing more will be added */
+    pthread_mutex_t mu;
+    pthread_cond_t more;
+    plan_strlist expected; /* sorted basenames */
+    bool *present;         /* per expected path: in the store already */
+    atomic_uchar *claimed; /* per expected path: an archive extracts it */
+    candidates cand;
+    work_dir w;
+    extract_arg x;
+    atomic_size_t kept;    /* bytes of small archives held in memory */
+    plan_first_error err;
+    pthread_t threads[BATCH_THREADS_MAX];
+    unsigned nthreads;
+};
+
+/* Decide what this archive's paths are: expected ones only, each
+ * extracted by the first archive that holds it, unless present. */
+static int stream_plan(plan_import_stream *st, batch_worker *w, batch_archive *ba)
+{
+    for (size_t i = 0; i < ba->pre.n; i++) {
+        import_path *ip = &ba->pre.paths[i];
+        ssize_t k = plan_strlist_index_sorted(&st->expected, ip->basename);
+        if (k < 0)
+            return plan_fail(w->ctx, PLAN_ERR_HOSTILE,
+                             "'%s' holds '%s', which is not a path its index names: refused",
+                             ba->file, ip->basename);
+        ip->wanted = !st->present[k] && !atomic_exchange(&st->claimed[k], 1);
+    }
+    return 0;
+}
+
+static void *stream_worker(void *arg)
+{
+    plan_import_stream *st = arg;
+    batch_worker w = {.ctx = plan_ctx_new(), .dctx = zread_dctx_new()};
+    w.env = (import_env){.ctx = w.ctx, .store_dir = st->s->store_dir,
+                         .writeback = store_flushes(st->s)};
+    for (;;) {
+        pthread_mutex_lock(&st->mu);
+        while (st->taken == st->added && !st->closed && !plan_first_error_failed(&st->err))
+            pthread_cond_wait(&st->more, &st->mu);
+        bool stop = st->taken == st->added || plan_first_error_failed(&st->err);
+        size_t k = stop ? 0 : st->order[st->taken++];
+        pthread_mutex_unlock(&st->mu);
+        if (stop)
+            break;
+        batch_archive *ba = &st->arcs[k];
+        int rc = read_first_step(&w, ba, &st->kept);
+        if (!rc)
+            rc = stream_plan(st, &w, ba);
+        if (!rc)
+            rc = extract_step(&w, ba, &st->x);
+        if (rc) {
+            plan_first_error_set(&st->err, rc, plan_ctx_error(w.ctx));
+            pthread_mutex_lock(&st->mu);
+            pthread_cond_broadcast(&st->more);
+            pthread_mutex_unlock(&st->mu);
+            break;
+        }
+    }
+    ZSTD_freeDCtx(w.dctx);
+    plan_ctx_free(w.ctx);
+    return NULL;
+}
+
+static void stream_free(plan_import_stream *st)
+{
+    for (size_t k = 0; k < st->n; k++)
+        free(st->files[k]);
+    free(st->files);
+    free(st->arcs);
+    free(st->order);
+    free(st->present);
+    free(st->claimed);
+    plan_strlist_release(&st->expected);
+    pthread_mutex_destroy(&st->mu);
+    pthread_cond_destroy(&st->more);
+    free(st);
+}
+
+int plan_store_import_stream_begin(plan_store *s, size_t n, uint64_t total_bytes,
+                                   const plan_strlist *expected, plan_import_stream **out)
+{
+    plan_import_stream *st = plan_xcalloc(1, sizeof(*st));
+    st->s = s;
+    st->n = n;
+    st->arcs = plan_xcalloc(n ? n : 1, sizeof(*st->arcs));
+    st->files = plan_xcalloc(n ? n : 1, sizeof(*st->files));
+    st->order = plan_xcalloc(n ? n : 1, sizeof(*st->order));
+    for (size_t k = 0; k < n; k++)
+        plan_buf_init(&st->arcs[k].tar);
+    pthread_mutex_init(&st->mu, NULL);
+    pthread_cond_init(&st->more, NULL);
+    plan_strlist_init(&st->expected);
+    for (size_t i = 0; i < expected->len; i++)
+        if (!plan_strlist_contains(&st->expected, expected->items[i]))
+            plan_strlist_add(&st->expected, expected->items[i]);
+    plan_strlist_sort(&st->expected);
+    st->present = plan_xcalloc(st->expected.len + 1, sizeof(bool));
+    st->claimed = plan_xcalloc(st->expected.len + 1, sizeof(atomic_uchar));
+    atomic_init(&st->kept, 0);
+    plan_first_error_init(&st->err);
+    /* Asked here, on the caller's thread: the database is not shared with
+     * the workers. */
+    plan_strlist_init(&st->cand.digests);
+    plan_strlist_init(&st->cand.basenames);
+    int rc = registered_candidates(s, &st->cand.digests, &st->cand.basenames);
+    for (size_t i = 0; i < st->expected.len && !rc; i++) {
+        const char *bn = st->expected.items[i];
+        if (!intent_line_ok(bn)) {
+            rc = plan_fail(s->ctx, PLAN_ERR_INVALID, "'%s' is not the name of a store path",
+                           bn);
+            break;
+        }
+        int there = path_present(s, bn);
+        if (there < 0)
+            rc = there;
+        st->present[i] = there == 1;
+        if (!plan_strlist_contains(&st->cand.basenames, bn)) {
+            char digest[PLAN_DIGEST_CHARS + 1];
+            memcpy(digest, bn, PLAN_DIGEST_CHARS);
+            digest[PLAN_DIGEST_CHARS] = '\0';
+            plan_strlist_add(&st->cand.digests, digest);
+            plan_strlist_add(&st->cand.basenames, bn);
+        }
+    }
+    if (!rc) {
+        st->cand.scanner = ref_scanner_new(&st->cand.digests);
+        rc = work_dir_create(s, &st->w);
+    }
+    if (rc) {
+        candidates_release(&st->cand);
+        work_dir_remove(&st->w);
+        plan_first_error_finish(&st->err, NULL);
+        stream_free(st);
+        return rc;
+    }
+    st->x = (extract_arg){.workdir = st->w.path, .scanner = st->cand.scanner,
+                          .mask = plan_umask(), .ctx = s->ctx, .total = total_bytes};
+    atomic_init(&st->x.done, 0);
+    atomic_init(&st->x.quiet, true); /* the caller's downloads report progress meanwhile */
+    unsigned threads = s->threads ? s->threads : plan_cpu_count();
+    if (threads > BATCH_THREADS_MAX)
+        threads = BATCH_THREADS_MAX;
+    if (threads > n)
+        threads = n ? (unsigned)n : 1;
+    for (unsigned t = 0; t < threads; t++)
+        if (pthread_create(&st->threads[st->nthreads], NULL, stream_worker, st) == 0)
+            st->nthreads++;
+    if (!st->nthreads) {
+        *out = NULL;
+        candidates_release(&st->cand);
+        work_dir_remove(&st->w);
+        plan_first_error_finish(&st->err, NULL);
+        stream_free(st);
+        return plan_fail(s->ctx, PLAN_ERR_FAILED, "cannot start a thread to import with");
+    }
+    *out = st;
+    return 0;
+}
+
+int plan_store_import_stream_add(plan_import_stream *st, size_t slot, const char *file)
+{
+    if (slot >= st->n || st->files[slot])
+        return plan_fail(st->s->ctx, PLAN_ERR_INVALID, "import slot %zu is taken or out of "
+                                                       "range", slot);
+    st->files[slot] = plan_xstrdup(file);
+    st->arcs[slot].file = st->files[slot];
+    struct stat sb;
+    st->arcs[slot].size = stat(file, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+    pthread_mutex_lock(&st->mu);
+    st->order[st->added++] = slot;
+    pthread_cond_signal(&st->more);
+    pthread_mutex_unlock(&st->mu);
+    return 0;
+}
+
+int plan_store_import_stream_finish(plan_import_stream *st, bool abandon, plan_strlist *contents,
+                                    plan_import_result *out)
+{
+    plan_store *s = st->s;
+    plan_strlist_init(&out->added);
+    plan_strlist_init(&out->present);
+    if (abandon)
+        plan_first_error_set(&st->err, PLAN_ERR_FAILED, "the import was abandoned");
+    /* From here the wait is the extraction's: it reports its progress. */
+    if (!abandon) {
+        plan_emit_phase(s->ctx, "unpacking", st->x.total, true);
+        atomic_store(&st->x.quiet, false);
+        uint64_t done = atomic_load(&st->x.done);
+        if (done)
+            plan_emit_progress(s->ctx, "unpacking", done, st->x.total, true);
+    }
+    pthread_mutex_lock(&st->mu);
+    st->closed = true;
+    pthread_cond_broadcast(&st->more);
+    pthread_mutex_unlock(&st->mu);
+    for (unsigned t = 0; t < st->nthreads; t++)
+        pthread_join(st->threads[t], NULL);
+    if (!abandon)
+        plan_emit_done(s->ctx, "unpacking");
+    int rc = plan_first_error_finish(&st->err, abandon ? NULL : s->ctx);
+    if (abandon)
+        rc = PLAN_ERR_FAILED; /* the caller's own error is on the context */
+    if (!rc && st->added != st->n)
+        rc = plan_fail(s->ctx, PLAN_ERR_INVALID, "%zu archives were announced for the import, "
+                                                 "%zu given",
+                       st->n, st->added);
+    /* Slots never filled (after a failure) hold no archive. */
+    size_t n = rc ? 0 : st->n;
+    for (size_t k = n; k < st->n; k++) {
+        import_meta_release(&st->arcs[k].meta);
+        import_meta_release(&st->arcs[k].pre);
+        plan_buf_release(&st->arcs[k].tar);
+    }
+    rc = import_conclude(s, st->arcs, n, &st->w, &st->cand, rc, contents, out);
+    stream_free(st);
+    return rc;
 }
 
 /* ---------- repair ---------- */

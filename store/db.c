@@ -165,6 +165,14 @@ int db_open(plan_store *s, const char *path)
         rc = exec_sql(s, store_flushes(s) ? "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
                                           : "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
                       "configuring the database");
+    /* Deferred: the log outlives the process instead of being checkpointed
+     * into the database at every close.  Each command would otherwise
+     * start a fresh log, whose header sqlite flushes at the first commit,
+     * and flush twice more when it closes: three waits for the disk that
+     * NORMAL is meant to leave to the periodic checkpoints. */
+    if (!rc && !store_flushes(s) &&
+        sqlite3_db_config(s->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL) != SQLITE_OK)
+        rc = db_fail(s, "configuring the database");
     if (!rc)
         rc = migrate(s);
     if (rc) {

@@ -221,6 +221,23 @@ int plan_store_import(plan_store *store, const char *file, plan_import_result *o
 int plan_store_import_many(plan_store *store, const char *const *files, size_t n,
                            plan_strlist *contents, plan_import_result *out);
 void plan_import_result_release(plan_import_result *r);
+/* An import whose n archives arrive one by one, extracted on workers as
+ * soon as each is added (while the caller downloads the next).  What the
+ * archives may hold is known beforehand: expected, the basenames a signed
+ * index names for them; an archive that holds any other path is refused.
+ * total_bytes (the archives' sizes) is for the progress.  Add every slot
+ * 0..n-1 exactly once, in any order; the file must stay until finish.
+ * finish always consumes the stream: it waits for the workers, and then
+ * stages, flushes and registers as plan_store_import_many does (all or
+ * nothing; contents as there, by slot).  With abandon (the caller failed:
+ * its error is on the context), nothing is registered and the work is
+ * removed. */
+typedef struct plan_import_stream plan_import_stream;
+int plan_store_import_stream_begin(plan_store *store, size_t n, uint64_t total_bytes,
+                                   const plan_strlist *expected, plan_import_stream **out);
+int plan_store_import_stream_add(plan_import_stream *st, size_t slot, const char *file);
+int plan_store_import_stream_finish(plan_import_stream *st, bool abandon,
+                                    plan_strlist *contents, plan_import_result *out);
 
 /* ---- optimisation ---- */
 typedef struct plan_optimise_result {

@@ -513,6 +513,35 @@ env:
     [ -z "$(ls "$ROOT/store")" ]
 }
 
+@test "an archive holding another path than its signed entry names is refused; nothing registered" {
+    # A trusted publisher signs hello 1.0.0 naming one store path, with the
+    # archive of another (every hash matches what was signed).
+    dir="$BATS_TEST_TMPDIR/pkg"
+    mkdir -p "$dir" "$BATS_TEST_TMPDIR/other"
+    printf 'other\n' >"$BATS_TEST_TMPDIR/other/data"
+    p=$(plan store add "$SRC" --name hello --version 1.0.0)
+    o=$(plan store add "$BATS_TEST_TMPDIR/other" --name hello --version 1.0.0)
+    plan --json store path-info "$p" >"$dir/hello-1.0.0.info"
+    plan store export "$o" -o "$dir/hello-1.0.0.tar.zst" 2>/dev/null
+    printf 'name: hello\nversion: 1.0.0\nbuild: |\n  true\n' >"$dir/hello-1.0.0.yaml"
+    regsign package "$KEYS" alice "$dir/hello-1.0.0.info" "$dir/hello-1.0.0.tar.zst" \
+        "$dir/hello-1.0.0.yaml" "$dir/hello-1.0.0"
+    code=$(reg_publish "$TOKEN" hello-1.0.0)
+    if [ "$code" != 201 ]; then
+        # The registry itself saw through it: that is a refusal too.
+        [ "$code" = 400 ]
+        skip "plan-registry refuses such an upload itself"
+    fi
+    plan -q gc
+    [ -z "$(ls "$ROOT/store")" ]
+    plan keys trust "$ALICE"
+    run plan install hello
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"holds '${o##*/}', which is not a path its index names: refused"* ]] ||
+        { echo "$output"; false; }
+    [ -z "$(ls "$ROOT/store")" ]
+}
+
 @test "plan publish PATH publishes a store path without a recipe; another store directory is told why it cannot have it" {
     BOB=$(plan keys generate bob 2>/dev/null)
     registry publisher add "$DATA" '*' "$BOB" 2>/dev/null

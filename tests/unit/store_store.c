@@ -2,6 +2,8 @@
  * export/import and repair. */
 #include "test_helpers.h"
 #include "store/store.h"
+
+#include <dirent.h>
 #include "store_fixture.h"
 
 #include <fcntl.h>
@@ -543,6 +545,102 @@ static void import_many_takes_any_order_and_shared_paths(void **state)
     free(lib);
 }
 
+/* The stream: archives handed over one by one, in any order, with the
+ * paths they may hold named beforehand.  An archive holding another path
+ * is refused; an abandoned stream registers nothing and leaves no work
+ * directory. */
+static void import_stream_takes_archives_as_they_arrive(void **state)
+{
+    fixture *f = *state;
+    char *lib = add(f, f->src, "lib", NULL);
+    char *app = th_tmpdir();
+    char *text = plan_xasprintf("exec %s/bin/hello\n", lib);
+    th_write_str(app, "run", text);
+    char *app_path = add(f, app, "app", NULL);
+    char *other = th_tmpdir();
+    th_write_str(other, "data", "unrelated\n");
+    char *other_path = add(f, other, "other", NULL);
+    char *xa = plan_path_join(f->out, "a.tar.zst");
+    char *xl = plan_path_join(f->out, "l.tar.zst");
+    char *xo = plan_path_join(f->out, "o.tar.zst");
+    const char *pa[] = {app_path}, *pl[] = {lib}, *po[] = {other_path};
+    assert_int_equal(plan_store_export(f->store, pa, 1, false, xa), 0);
+    assert_int_equal(plan_store_export(f->store, pl, 1, false, xl), 0);
+    assert_int_equal(plan_store_export(f->store, po, 1, false, xo), 0);
+    plan_store_close(f->store);
+    plan_fs_rmtree(f->root);
+    assert_int_equal(plan_store_open(f->ctx, f->root, &f->store), 0);
+
+    plan_strlist expected, contents[2], all;
+    plan_strlist_init(&expected);
+    plan_strlist_init(&all);
+    plan_strlist_add(&expected, strrchr(app_path, '/') + 1);
+    plan_strlist_add(&expected, strrchr(lib, '/') + 1);
+    plan_import_stream *st;
+    plan_import_result res;
+    /* Abandoned halfway: nothing registered, no work directory left. */
+    assert_int_equal(plan_store_import_stream_begin(f->store, 2, 0, &expected, &st), 0);
+    assert_int_equal(plan_store_import_stream_add(st, 0, xa), 0);
+    assert_int_not_equal(plan_store_import_stream_finish(st, true, NULL, &res), 0);
+    assert_int_equal(plan_store_list(f->store, &all), 0);
+    assert_int_equal(all.len, 0);
+    char *tmp = plan_path_join(f->root, "store/.tmp");
+    DIR *d = opendir(tmp);
+    assert_non_null(d);
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL)
+        if (de->d_name[0] != '.')
+            fail_msg("work directory '%s' left behind", de->d_name);
+    closedir(d);
+    free(tmp);
+
+    /* The app first, the lib it refers to second. */
+    assert_int_equal(plan_store_import_stream_begin(f->store, 2, 0, &expected, &st), 0);
+    assert_int_equal(plan_store_import_stream_add(st, 1, xl), 0);
+    assert_int_equal(plan_store_import_stream_add(st, 0, xa), 0);
+    assert_int_equal(plan_store_import_stream_finish(st, false, contents, &res), 0);
+    assert_int_equal(res.added.len, 2);
+    assert_true(plan_strlist_contains(&contents[0], strrchr(app_path, '/') + 1));
+    assert_true(plan_strlist_contains(&contents[1], strrchr(lib, '/') + 1));
+    plan_strlist_release(&contents[0]);
+    plan_strlist_release(&contents[1]);
+    plan_import_result_release(&res);
+    plan_path_info *info;
+    assert_int_equal(plan_store_path_info(f->store, app_path, &info), 0);
+    assert_int_equal(info->references.len, 1);
+    plan_path_info_free(info);
+
+    /* An archive holding what was not announced is refused. */
+    assert_int_equal(plan_store_import_stream_begin(f->store, 1, 0, &expected, &st), 0);
+    assert_int_equal(plan_store_import_stream_add(st, 0, xo), 0);
+    assert_int_equal(plan_store_import_stream_finish(st, false, NULL, &res), PLAN_ERR_HOSTILE);
+    assert_non_null(strstr(plan_ctx_error(f->ctx), "not a path its index names"));
+    plan_ctx_clear_error(f->ctx);
+    /* So is a stream that was promised more archives than it got. */
+    assert_int_equal(plan_store_import_stream_begin(f->store, 2, 0, &expected, &st), 0);
+    assert_int_equal(plan_store_import_stream_add(st, 0, xa), 0);
+    assert_int_not_equal(plan_store_import_stream_finish(st, false, NULL, &res), 0);
+    plan_ctx_clear_error(f->ctx);
+    plan_strlist_release(&all);
+    plan_strlist_init(&all);
+    assert_int_equal(plan_store_list(f->store, &all), 0);
+    assert_int_equal(all.len, 2);
+
+    plan_strlist_release(&all);
+    plan_strlist_release(&expected);
+    const char *xs[] = {xa, xl, xo};
+    for (size_t i = 0; i < 3; i++) {
+        unlink(xs[i]);
+        free((char *)xs[i]);
+    }
+    free(text);
+    free(app_path);
+    free(other_path);
+    th_rmtree(app);
+    th_rmtree(other);
+    free(lib);
+}
+
 /* An archive past ZREAD_MIN_SIZE is decompressed on a thread of its own:
  * the same result as the small ones, and a truncated one still fails. */
 static void a_large_archive_imports_through_the_decompressing_thread(void **state)
@@ -666,6 +764,7 @@ int main(void)
         T(optimise_links_duplicates_and_verify_still_passes),
         T(export_is_deterministic_and_imports_back),
         T(import_many_takes_any_order_and_shared_paths),
+        T(import_stream_takes_archives_as_they_arrive),
         T(a_large_archive_imports_through_the_decompressing_thread),
         T(repair_restores_a_damaged_path),
         T(reopening_keeps_the_schema),
