@@ -14,7 +14,7 @@ static int archive_from_registries(cli *c, plan_store *store, const char *arg, c
         return cli_fail(c);
     cli_sources src;
     int rc = EXIT_OK;
-    if (cli_sources_open(c, NULL, true, &src))
+    if (cli_sources_open(c, NULL, UPDATE_STALE, &src))
         rc = cli_fail(c);
     else if (!src.reg)
         rc = cli_error(c, "no registries are configured: repair from an export with --from "

@@ -133,7 +133,7 @@ void cli_env_cache_prune(cli *c, plan_store *store, bool dry_run, size_t *remove
 /* Recipe repositories and registries; neither is an error. */
 static int open_sources(cli *c, const plan_strlist *dirs, bool update, cli_sources *src)
 {
-    if (cli_sources_open(c, dirs, update, src)) {
+    if (cli_sources_open(c, dirs, update ? UPDATE_STALE : UPDATE_NEVER, src)) {
         cli_sources_close(src);
         return cli_fail(c);
     }

@@ -25,10 +25,10 @@ static char *relative_to(const char *dir, const char *path)
     return out;
 }
 
-int cli_resolve(cli *c, cli_sources *src, const plan_strlist *names,
-                const plan_strlist *ranges, const plan_lock *previous,
-                const plan_strlist *upgrade, const char *project_dir, const char *what,
-                plan_lock **out)
+static int resolve_once(cli *c, cli_sources *src, const plan_strlist *names,
+                        const plan_strlist *ranges, const plan_lock *previous,
+                        const plan_strlist *upgrade, const char *project_dir, const char *what,
+                        plan_lock **out)
 {
     plan_recipe_repo *repo = src->repo;
     cli_sources_prefetch(src, names);
@@ -118,13 +118,32 @@ int cli_resolve(cli *c, cli_sources *src, const plan_strlist *names,
     return 0;
 }
 
+int cli_resolve(cli *c, cli_sources *src, const plan_strlist *names,
+                const plan_strlist *ranges, const plan_lock *previous,
+                const plan_strlist *upgrade, const char *project_dir, const char *what,
+                plan_lock **out)
+{
+    int rc = resolve_once(c, src, names, ranges, previous, upgrade, project_dir, what, out);
+    if (rc != PLAN_ERR_FAILED && rc != PLAN_ERR_NOT_FOUND)
+        return rc;
+    /* Solved against caches too fresh to be asked again: what is asked
+     * for may have been published since.  Ask, then solve once more. */
+    int refreshed;
+    if (!cli_sources_refresh(c, src, &refreshed))
+        return rc; /* every registry was asked already: the failure stands */
+    if (refreshed)
+        return refreshed;
+    plan_ctx_clear_error(c->ctx);
+    return resolve_once(c, src, names, ranges, previous, upgrade, project_dir, what, out);
+}
+
 int cli_resolve_project(cli *c, const plan_project *pr, const plan_lock *previous,
                         plan_lock **out)
 {
     if (sodium_init() < 0)
         return plan_fail(c->ctx, PLAN_ERR_FAILED, "libsodium failed to initialise");
     cli_sources src;
-    int orc = cli_sources_open(c, &pr->recipes, true, &src);
+    int orc = cli_sources_open(c, &pr->recipes, UPDATE_ALWAYS, &src);
     if (orc) {
         cli_sources_close(&src);
         return orc;

@@ -413,7 +413,9 @@ int cli_profile_change(cli *c, const profile_change *ch_given)
     if (!repos.len && cur)
         for (size_t i = 0; i < cur->recipes.len; i++)
             plan_strlist_add(&repos, cur->recipes.items[i]);
-    if (rnames.len && cli_sources_open(c, &repos, true, &src)) {
+    /* An upgrade is asked for the newest there is: it always asks. */
+    cli_update update = ch->kind == CHANGE_UPGRADE ? UPDATE_ALWAYS : UPDATE_STALE;
+    if (rnames.len && cli_sources_open(c, &repos, update, &src)) {
         rc = cli_fail(c);
         goto out;
     }

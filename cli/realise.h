@@ -8,6 +8,8 @@
 #include "../recipes/recipes.h"
 #include "../fetch/fetch.h"
 
+#include <pthread.h>
+
 /* The configuration file: $PLAN_CONFIG, <root>/config.yaml with an
  * explicit root, else $XDG_CONFIG_HOME/plan/config.yaml (caller frees). */
 char *cli_config_file(const cli *c);
@@ -47,14 +49,31 @@ typedef struct cli_sources {
     plan_keyring trusted;       /* publisher keys */
     plan_regdb *db;
     plan_regsource *reg;        /* NULL without registries */
+    bool *skipped;              /* per registry: not updated, its cache was fresh */
+    bool preloading;            /* libcurl is loading on preload */
+    pthread_t preload;
 } cli_sources;
 
+/* How much to ask the registries before using their caches
+ * (docs/commands/registry.md#freshness). */
+typedef enum cli_update {
+    UPDATE_NEVER,   /* the caches as they are (--frozen) */
+    UPDATE_STALE,   /* each registry not updated in the last registry-refresh seconds
+                       (the configuration; CLI_REGISTRY_FRESH by default) */
+    UPDATE_ALWAYS,  /* every registry */
+} cli_update;
+#define CLI_REGISTRY_FRESH 300
+
 /* Open the recipe repositories (may be NULL/empty) and the configured
- * registries; with update, refresh each registry first (an unreachable
- * one is a warning, tampered metadata an error).  Close with
- * cli_sources_close, also after a failure.  0 or a plan_err (the message
- * on the context, not yet reported). */
-int cli_sources_open(cli *c, const plan_strlist *recipe_dirs, bool update, cli_sources *s);
+ * registries, updating them as update says (an unreachable one is a
+ * warning, tampered metadata an error).  Close with cli_sources_close,
+ * also after a failure.  0 or a plan_err (the message on the context, not
+ * yet reported). */
+int cli_sources_open(cli *c, const plan_strlist *recipe_dirs, cli_update update,
+                     cli_sources *s);
+/* Update the registries that cli_sources_open found fresh enough to skip,
+ * and start reading them afresh; false when there were none. */
+bool cli_sources_refresh(cli *c, cli_sources *s, int *rc);
 void cli_sources_close(cli_sources *s);
 plan_resolver_provider cli_sources_provider(cli_sources *s);
 /* Load and verify ahead, on several threads, the registry indexes of the

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static int versions_cb(void *user, plan_ctx *ctx, const char *name, plan_strlist *out)
 {
@@ -74,7 +75,31 @@ static void *preload_network(void *arg)
     return NULL;
 }
 
-int cli_sources_open(cli *c, const plan_strlist *recipe_dirs, bool update, cli_sources *s)
+/* Update registry i; an unreachable one is a warning (offline-first: its
+ * cache stays as it was, verified again on every read and refused once
+ * it expires), tampered metadata is an error. */
+static int update_one(cli *c, cli_sources *s, size_t i)
+{
+    plan_update_report rep;
+    if (!cli_registry_update(c, s->db, &s->regs, i, &rep))
+        return 0;
+    if (plan_ctx_error_code(c->ctx) == PLAN_ERR_HOSTILE)
+        return PLAN_ERR_HOSTILE;
+    plan_warn(c->ctx, "registry '%s' not updated: %s", s->regs.items[i].name,
+              plan_ctx_error(c->ctx));
+    plan_ctx_clear_error(c->ctx);
+    return 0;
+}
+
+static void join_preload(cli_sources *s)
+{
+    if (s->preloading)
+        pthread_join(s->preload, NULL);
+    s->preloading = false;
+}
+
+int cli_sources_open(cli *c, const plan_strlist *recipe_dirs, cli_update update,
+                     cli_sources *s)
 {
     memset(s, 0, sizeof(*s));
     char *file = cli_registries_file(c);
@@ -82,11 +107,12 @@ int cli_sources_open(cli *c, const plan_strlist *recipe_dirs, bool update, cli_s
     free(file);
     if (rc)
         return rc;
-    /* The update needs libcurl, whose loading takes milliseconds: on
-     * another core, while the recipes, keys and cache are opened here. */
-    pthread_t preload;
-    bool preloading = update && s->regs.n &&
-                      pthread_create(&preload, NULL, preload_network, NULL) == 0;
+    /* Updates and downloads need libcurl, whose loading takes
+     * milliseconds: on another core, while the recipes, keys and cache
+     * are opened (and, when no update is due, while the indexes are read
+     * and the request is solved). */
+    s->preloading = update != UPDATE_NEVER && s->regs.n &&
+                    pthread_create(&s->preload, NULL, preload_network, NULL) == 0;
     if (recipe_dirs && recipe_dirs->len)
         rc = plan_recipe_repo_open(c->ctx, (const char *const *)recipe_dirs->items,
                                    recipe_dirs->len, &s->repo);
@@ -100,37 +126,57 @@ int cli_sources_open(cli *c, const plan_strlist *recipe_dirs, bool update, cli_s
         free(trusted);
         free(dbp);
     }
-    if (preloading)
-        pthread_join(preload, NULL);
     if (rc || !s->regs.n)
         return rc;
-    for (size_t i = 0; !rc && update && i < s->regs.n; i++) {
-        plan_update_report rep;
-        /* Offline-first: a registry that cannot be reached leaves its
-         * cache as it was; its indexes are verified again on every read
-         * and refused once they expire. */
-        if (cli_registry_update(c, s->db, &s->regs, i, &rep)) {
-            if (plan_ctx_error_code(c->ctx) == PLAN_ERR_HOSTILE) {
-                rc = PLAN_ERR_HOSTILE;
-                break;
-            }
-            plan_warn(c->ctx, "registry '%s' not updated: %s", s->regs.items[i].name,
-                      plan_ctx_error(c->ctx));
-            plan_ctx_clear_error(c->ctx);
+    s->skipped = plan_xcalloc(s->regs.n, sizeof(bool));
+    int64_t now = (int64_t)time(NULL);
+    /* The configuration as the store's opening read it. */
+    const plan_project *cfg = c->config_read ? c->config : NULL;
+    int64_t fresh = cfg && cfg->registry_refresh >= 0 ? cfg->registry_refresh
+                                                      : CLI_REGISTRY_FRESH;
+    for (size_t i = 0; !rc && update != UPDATE_NEVER && i < s->regs.n; i++) {
+        int64_t checked = plan_registry_checked(s->db, &s->regs.items[i]);
+        if (update == UPDATE_STALE && checked && now >= checked && now - checked < fresh) {
+            s->skipped[i] = true;
+            continue;
         }
+        join_preload(s);
+        rc = update_one(c, s, i);
     }
     if (!rc)
         plan_regsource_open(c->ctx, &s->regs, s->db, &s->trusted, &s->reg);
     return rc;
 }
 
+bool cli_sources_refresh(cli *c, cli_sources *s, int *rc)
+{
+    bool any = false;
+    *rc = 0;
+    for (size_t i = 0; s->skipped && i < s->regs.n && !*rc; i++) {
+        if (!s->skipped[i])
+            continue;
+        join_preload(s);
+        s->skipped[i] = false;
+        any = true;
+        *rc = update_one(c, s, i);
+    }
+    if (any && !*rc) {
+        plan_regsource_free(s->reg);
+        s->reg = NULL;
+        plan_regsource_open(c->ctx, &s->regs, s->db, &s->trusted, &s->reg);
+    }
+    return any;
+}
+
 void cli_sources_close(cli_sources *s)
 {
+    join_preload(s);
     plan_regsource_free(s->reg);
     plan_regdb_close(s->db);
     plan_keyring_release(&s->trusted);
     plan_registries_release(&s->regs);
     plan_recipe_repo_free(s->repo);
+    free(s->skipped);
     memset(s, 0, sizeof(*s));
 }
 

@@ -162,6 +162,10 @@ typedef struct plan_update_report {
  * nothing: the cache changes only when everything checked out. */
 int plan_registry_update(plan_ctx *ctx, plan_regdb *d, const plan_registry *reg,
                          plan_update_report *report);
+/* When the cache of reg was last updated (unix time; its timestamp
+ * fetched and verified, changed or not); 0 when never, or with another
+ * pinned key. */
+int64_t plan_registry_checked(plan_regdb *d, const plan_registry *reg);
 /* The cached index of name ("signed" part, verified again); caller
  * json_decref's.  PLAN_ERR_NOT_FOUND when the registry has no such name. */
 int plan_registry_index(plan_ctx *ctx, plan_regdb *d, const plan_registry *reg,

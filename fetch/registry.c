@@ -221,6 +221,43 @@ static int add_snapshot_doc(plan_regdb *d)
                               NULL, NULL);
 }
 
+/* The cache's layout, as PRAGMA user_version: 1 is regdb_schema with
+ * snapshot_doc.  A cache at it needs nothing done at open: parsing the
+ * schema's statements there was most of what opening cost. */
+#define REGDB_LAYOUT 1 /* keep the PRAGMA in regdb_prepare_layout in step */
+
+static int regdb_layout(plan_regdb *d)
+{
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(d->db, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK)
+        return -1;
+    int v = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int(s, 0) : -1;
+    sqlite3_finalize(s);
+    return v;
+}
+
+/* Make the tables (or bring an older cache's up to date), once. */
+static int regdb_prepare_layout(plan_regdb *d)
+{
+    if (regdb_layout(d) == REGDB_LAYOUT)
+        return SQLITE_OK;
+    int rc = sqlite3_exec(d->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        return rc;
+    if (regdb_layout(d) != REGDB_LAYOUT) {
+        rc = sqlite3_exec(d->db, regdb_schema, NULL, NULL, NULL);
+        if (rc == SQLITE_OK)
+            rc = add_snapshot_doc(d);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_exec(d->db, "PRAGMA user_version = 1", NULL,
+                              NULL, NULL);
+    }
+    if (rc == SQLITE_OK)
+        return sqlite3_exec(d->db, "COMMIT", NULL, NULL, NULL);
+    sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
 static void forget_snapshot(plan_regdb *d, const char *registry)
 {
     for (size_t i = 0; i < d->n_snapshots; i++)
@@ -250,8 +287,7 @@ int plan_regdb_open(plan_ctx *ctx, const char *path, plan_regdb **out)
         sqlite3_busy_timeout(d->db, 30000) != SQLITE_OK ||
         sqlite3_exec(d->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL, NULL,
                      NULL) != SQLITE_OK ||
-        sqlite3_exec(d->db, regdb_schema, NULL, NULL, NULL) != SQLITE_OK ||
-        add_snapshot_doc(d) != SQLITE_OK)
+        regdb_prepare_layout(d) != SQLITE_OK)
         rc = regdb_fail(d, "cannot open");
     if (rc) {
         plan_regdb_close(d);
@@ -662,6 +698,19 @@ static int follow_rotations(plan_ctx *ctx, const plan_registry *reg, plan_pubkey
     plan_http_get_release(&get);
     free(url);
     return rc;
+}
+
+int64_t plan_registry_checked(plan_regdb *d, const plan_registry *reg)
+{
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(d->db, "SELECT checked FROM registry WHERE name = ?1 AND keyid = ?2",
+                           -1, &s, NULL) != SQLITE_OK)
+        return 0;
+    sqlite3_bind_text(s, 1, reg->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, reg->key.id, -1, SQLITE_STATIC);
+    int64_t when = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+    sqlite3_finalize(s);
+    return when;
 }
 
 int plan_registry_update(plan_ctx *ctx, plan_regdb *d, const plan_registry *reg,

@@ -1129,7 +1129,8 @@ char *plan_recipe_template(const char *name)
 static int parse_project_top(parser *p, struct fy_node *root)
 {
     static const char *const known_project[] = {"packages", "recipes", "env", "prefer", NULL};
-    static const char *const known_config[] = {"recipes", "durability", NULL};
+    static const char *const known_config[] = {"recipes", "durability", "registry-refresh",
+                                               NULL};
     const char *const *known = p->config ? known_config : known_project;
     if (p->config && root && !fy_node_is_mapping(root))
         return perr(p, root, "the configuration is a mapping with 'recipes' (a list of "
@@ -1149,8 +1150,23 @@ static int parse_project_top(parser *p, struct fy_node *root)
         struct fy_node *v = fy_node_pair_value(pair);
         if (!k) {
             rc = perr(p, fy_node_pair_key(pair), "field names must be plain strings");
-        } else if (p->config && strcmp(k, "recipes") != 0 && strcmp(k, "durability") != 0) {
+        } else if (p->config && strcmp(k, "recipes") != 0 && strcmp(k, "durability") != 0 &&
+                   strcmp(k, "registry-refresh") != 0) {
             rc = unknown_key(p, fy_node_pair_key(pair), "", k, known);
+        } else if (!strcmp(k, "registry-refresh")) {
+            char *t = NULL, *end = NULL;
+            long secs = -1;
+            if (!(rc = get_string(p, v, "registry-refresh", &t))) {
+                errno = 0;
+                secs = strtol(t, &end, 10);
+                if (!*t || *end || errno || secs < 0 || secs > 31536000)
+                    rc = perr(p, v, "field 'registry-refresh': '%s' is not a number of seconds "
+                                    "from 0 (ask the registries every time) to 31536000",
+                              t);
+            }
+            free(t);
+            if (!rc)
+                pr->registry_refresh = secs;
         } else if (!strcmp(k, "durability")) {
             char *d = NULL;
             if (!(rc = get_string(p, v, "durability", &d)) && strcmp(d, "deferred") != 0 &&
@@ -1241,6 +1257,7 @@ static int load_project(plan_ctx *ctx, const char *file, bool config, plan_proje
     plan_strlist_init(&p.proj->recipes);
     plan_strlist_init(&p.proj->env);
     plan_strlist_init(&p.proj->prefer);
+    p.proj->registry_refresh = -1;
     int rc = parse_document(&p, text.data, text.len, parse_project_top);
     plan_buf_release(&text);
     if (rc) {

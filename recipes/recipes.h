@@ -108,6 +108,7 @@ typedef struct plan_project {
     plan_strlist env;           /* "NAME=value" */
     plan_strlist prefer;        /* names that win collisions, in order */
     char *durability;           /* configuration only: "deferred", "immediate" or NULL */
+    long registry_refresh;      /* configuration only: seconds; -1 when not given */
 } plan_project;
 
 int plan_project_load(plan_ctx *ctx, const char *file, plan_project **out);

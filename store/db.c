@@ -254,14 +254,18 @@ int db_has_path(plan_store *s, const char *basename)
     return db_fail(s, "looking up a path");
 }
 
+static const char sql_insert_path[] =
+    "INSERT INTO paths (basename, digest, name, version, content_hash, size, registered)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+static const char sql_insert_ref[] =
+    "INSERT OR IGNORE INTO refs (referrer, reference) SELECT f.id, t.id FROM paths f, paths t"
+    " WHERE f.basename = ?1 AND t.basename = ?2";
+
 int db_insert_path(plan_store *s, const db_path_row *row, const plan_strlist *refs)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db,
-                           "INSERT INTO paths (basename, digest, name, version, content_hash,"
-                           " size, registered) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                           -1, &st, NULL) != SQLITE_OK)
-        return db_fail(s, "registering a path");
+    sqlite3_stmt *st = db_prepare(s, sql_insert_path, "registering a path");
+    if (!st)
+        return PLAN_ERR_DB;
     sqlite3_bind_text(st, 1, row->basename, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, row->digest, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, row->name, -1, SQLITE_STATIC);
@@ -270,7 +274,7 @@ int db_insert_path(plan_store *s, const db_path_row *row, const plan_strlist *re
     sqlite3_bind_int64(st, 6, (sqlite3_int64)row->size);
     sqlite3_bind_int64(st, 7, (sqlite3_int64)time(NULL));
     int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    db_release(s, st);
     if (rc != SQLITE_DONE)
         return db_fail(s, "registering a path");
     return refs ? db_insert_refs(s, row->basename, refs) : 0;
@@ -280,13 +284,9 @@ int db_insert_refs(plan_store *s, const char *basename, const plan_strlist *refs
 {
     if (!refs || !refs->len)
         return 0;
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db,
-                           "INSERT OR IGNORE INTO refs (referrer, reference)"
-                           " SELECT f.id, t.id FROM paths f, paths t"
-                           " WHERE f.basename = ?1 AND t.basename = ?2",
-                           -1, &st, NULL) != SQLITE_OK)
-        return db_fail(s, "recording references");
+    sqlite3_stmt *st = db_prepare(s, sql_insert_ref, "recording references");
+    if (!st)
+        return PLAN_ERR_DB;
     int rc = 0;
     for (size_t i = 0; i < refs->len && !rc; i++) {
         sqlite3_bind_text(st, 1, basename, -1, SQLITE_STATIC);
@@ -301,7 +301,7 @@ int db_insert_refs(plan_store *s, const char *basename, const plan_strlist *refs
                                  refs->items[i], basename);
         sqlite3_reset(st);
     }
-    sqlite3_finalize(st);
+    db_release(s, st);
     return rc;
 }
 

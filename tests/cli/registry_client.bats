@@ -57,6 +57,42 @@ publish_hello() {
     [[ "$output" == *'"hello"'* ]]
 }
 
+@test "a cache updated minutes ago is not asked again; what it lacks makes plan ask; upgrade always asks" {
+    publish_hello
+    plan keys trust "$ALICE"
+    run plan install hello
+    [ "$status" -eq 0 ] || { echo "$output"; false; }
+    seq 1 50 >"$SRC/share/doc/README"
+    reg_package hello 1.1.0 >/dev/null
+    [ "$(reg_publish "$TOKEN" hello-1.1.0)" = 201 ]
+    # Fresh: the request is solved from the cache, which knows 1.0.0 only.
+    run plan --json install hello@^1.0.0
+    [ "$status" -eq 0 ] || { echo "$output"; false; }
+    [[ "$output" == *'"changed": false'* ]] || { echo "$output"; false; }
+    # What the cache cannot give makes plan ask the registry, once.
+    run plan install hello@1.1.0
+    [ "$status" -eq 0 ] || { echo "$output"; false; }
+    run plan list --json
+    [[ "$output" == *'"1.1.0"'* ]] || { echo "$output"; false; }
+    # Fresh and unreachable: nothing to warn about, nothing was asked.
+    reg_stop
+    run plan install hello@1.1.0
+    [ "$status" -eq 0 ]
+    [[ "$output" != *"not updated"* ]] || { echo "$output"; false; }
+    # upgrade asks every time: the unreachable registry is a warning.
+    run plan upgrade
+    [ "$status" -eq 0 ] || { echo "$output"; false; }
+    [[ "$output" == *"registry 'main' not updated"* ]] || { echo "$output"; false; }
+    # registry-refresh 0: install asks every time too.
+    printf 'registry-refresh: 0\n' >"$ROOT/config.yaml"
+    run plan install hello@1.1.0
+    [[ "$output" == *"registry 'main' not updated"* ]] || { echo "$output"; false; }
+    printf 'registry-refresh: soon\n' >"$ROOT/config.yaml"
+    run plan install hello@1.1.0
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"'soon' is not a number of seconds"* ]] || { echo "$output"; false; }
+}
+
 @test "gc removes the downloaded archive; the profile keeps working and a reinstall downloads again" {
     publish_hello
     plan keys trust "$ALICE"
