@@ -35,7 +35,7 @@ typedef struct farm {
     size_t n_plans;
     const plan_farm_opts *o;
     plan_farm_stats *st;
-    plan_buf collisions;   /* messages of unresolved collisions */
+    plan_strlist collisions; /* messages of unresolved collisions (the first ten) */
     size_t n_collisions;
     unsigned depth;        /* directories merged below the top */
 } farm;
@@ -252,23 +252,27 @@ static ssize_t choose(const farm *f, const entry *e, const char *rel)
     return -1;
 }
 
+#define COLLISIONS_SHOWN 10
+
 static void record_collision(farm *f, const entry *e, const char *rel)
 {
     f->n_collisions++;
-    if (f->n_collisions > 10)
+    if (f->n_collisions > COLLISIONS_SHOWN)
         return;
+    plan_buf m;
+    plan_buf_init(&m);
     const plan_farm_plan *a = &f->plans[e->prov[0].plan];
-    plan_buf_printf(&f->collisions, "\n  '%s' is provided by %s %s", rel, a->name, a->version);
+    plan_buf_printf(&m, "'%s' is provided by %s %s", rel, a->name, a->version);
     for (size_t k = 1; k < e->n; k++) {
         const plan_farm_plan *b = &f->plans[e->prov[k].plan];
-        plan_buf_printf(&f->collisions, "%s %s %s", k + 1 == e->n ? " and" : ",", b->name,
-                        b->version);
+        plan_buf_printf(&m, "%s %s %s", k + 1 == e->n ? " and" : ",", b->name, b->version);
     }
     size_t dirs = 0;
     for (size_t k = 0; k < e->n; k++)
         dirs += e->prov[k].dir;
-    plan_buf_adds(&f->collisions, dirs ? " (a directory in some, a file in others)"
-                                       : " with different content");
+    plan_buf_adds(&m, dirs ? " (a directory in some, a file in others)"
+                           : " with different content");
+    plan_strlist_take(&f->collisions, plan_buf_detach(&m));
 }
 
 static int merge_dir(farm *f, const char *dest, const char *rel, const provider *provs,
@@ -356,6 +360,15 @@ static int place(farm *f, const char *dest, const char *rel, entry *e)
     return rc;
 }
 
+static void entries_free(entry *ents, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        free(ents[i].name);
+        free(ents[i].prov);
+    }
+    free(ents);
+}
+
 static int merge_dir(farm *f, const char *dest, const char *rel, const provider *provs,
                      size_t n)
 {
@@ -367,11 +380,7 @@ static int merge_dir(farm *f, const char *dest, const char *rel, const provider 
         rc = place(f, dest, sub, &ents[i]);
         free(sub);
     }
-    for (size_t i = 0; i < len; i++) {
-        free(ents[i].name);
-        free(ents[i].prov);
-    }
-    free(ents);
+    entries_free(ents, len);
     return rc;
 }
 
@@ -391,6 +400,93 @@ static int make_plan_links(farm *f, const char *dest)
     return rc;
 }
 
+/* ---------- the top level, on several threads ---------- */
+
+/* The names at the top of a farm (bin, lib, share, ...) and the .plan
+ * links are independent of each other, and with many plans they are
+ * nearly all the work, most of it in the kernel (directories read, links
+ * made): they are placed on several threads, each task with a farm state
+ * of its own, and what the tasks found is put together in name order, as
+ * one thread would have found it. */
+typedef struct top_task {
+    plan_farm_stats st;
+    plan_strlist collisions;
+    size_t n_collisions;
+} top_task;
+
+typedef struct top_job {
+    const farm *f;      /* the shared, read-only part */
+    const char *dest;
+    entry *ents;
+    size_t n;           /* entries; task n makes the .plan links */
+    top_task *tasks;
+    atomic_size_t next;
+    plan_first_error err;
+} top_job;
+
+static int make_plan_links(farm *f, const char *dest);
+
+static void *top_worker(void *arg)
+{
+    top_job *job = arg;
+    plan_ctx *ctx = plan_ctx_new();
+    while (!plan_first_error_failed(&job->err)) {
+        size_t i = atomic_fetch_add(&job->next, 1);
+        if (i > job->n)
+            break;
+        top_task *t = &job->tasks[i];
+        farm f = *job->f;
+        f.ctx = ctx;
+        f.st = &t->st;
+        f.depth = 0;
+        f.n_collisions = 0;
+        plan_strlist_init(&f.collisions);
+        int rc = i == job->n ? make_plan_links(&f, job->dest)
+                             : place(&f, job->dest, job->ents[i].name, &job->ents[i]);
+        t->collisions = f.collisions;
+        t->n_collisions = f.n_collisions;
+        if (rc) {
+            plan_first_error_set(&job->err, rc, plan_ctx_error(ctx));
+            break;
+        }
+    }
+    plan_ctx_free(ctx);
+    return NULL;
+}
+
+/* Fewer plans than this are placed on the calling thread alone. */
+#define FARM_THREADS_FROM 16
+#define FARM_THREADS_MAX 4
+
+static int place_top(farm *f, const char *dest, entry *ents, size_t n)
+{
+    top_job job = {.f = f, .dest = dest, .ents = ents, .n = n,
+                   .tasks = plan_xcalloc(n + 1, sizeof(top_task))};
+    atomic_init(&job.next, 0);
+    plan_first_error_init(&job.err);
+    unsigned threads = plan_cpu_count();
+    if (threads > FARM_THREADS_MAX)
+        threads = FARM_THREADS_MAX;
+    if (f->n_plans < FARM_THREADS_FROM)
+        threads = 1;
+    plan_run_threads(threads, top_worker, &job);
+    int rc = plan_first_error_finish(&job.err, f->ctx);
+    for (size_t i = 0; i <= n; i++) {
+        top_task *t = &job.tasks[i];
+        f->st->links += t->st.links;
+        f->st->dirs += t->st.dirs;
+        f->st->identical += t->st.identical;
+        f->st->chosen += t->st.chosen;
+        for (size_t k = 0; k < t->collisions.len; k++)
+            if (f->collisions.len < COLLISIONS_SHOWN)
+                plan_strlist_add(&f->collisions, t->collisions.items[k]);
+        f->n_collisions += t->n_collisions;
+        plan_strlist_release(&t->collisions);
+    }
+    free(job.tasks);
+    return rc;
+}
+
 int plan_farm_build(plan_ctx *ctx, const plan_farm_plan *plans, size_t n, const char *dest,
                     const plan_farm_opts *opts, plan_farm_stats *stats)
 {
@@ -399,7 +495,7 @@ int plan_farm_build(plan_ctx *ctx, const plan_farm_plan *plans, size_t n, const 
     farm f = {.ctx = ctx, .plans = plans, .n_plans = n, .o = opts ? opts : &none,
               .st = stats ? stats : &local};
     memset(f.st, 0, sizeof(*f.st));
-    plan_buf_init(&f.collisions);
+    plan_strlist_init(&f.collisions);
     for (size_t i = 0; i < f.o->n_prefer + f.o->n_choose; i++) {
         bool pref = i < f.o->n_prefer;
         const char *name = pref ? f.o->prefer[i] : f.o->choose_names[i - f.o->n_prefer];
@@ -407,32 +503,40 @@ int plan_farm_build(plan_ctx *ctx, const plan_farm_plan *plans, size_t n, const 
         for (size_t k = 0; k < n && !known; k++)
             known = !strcmp(plans[k].name, name);
         if (!known) {
-            plan_buf_release(&f.collisions);
+            plan_strlist_release(&f.collisions);
             return plan_fail(ctx, PLAN_ERR_INVALID, "%s '%s' names no plan of this set",
                              pref ? "--prefer" : "--choose", name);
         }
     }
     if (mkdir(dest, 0755) != 0) {
-        plan_buf_release(&f.collisions);
+        plan_strlist_release(&f.collisions);
         return plan_fail_errno(ctx, PLAN_ERR_IO, errno, "cannot create '%s'", dest);
     }
-    int rc = make_plan_links(&f, dest);
     provider *all = plan_xcalloc(n ? n : 1, sizeof(provider));
     for (size_t i = 0; i < n; i++)
         all[i] = (provider){i, true};
-    if (!rc)
-        rc = merge_dir(&f, dest, "", all, n);
+    entry *ents = NULL;
+    size_t len = 0;
+    int rc = gather(&f, "", all, n, &ents, &len);
     free(all);
+    if (!rc)
+        rc = place_top(&f, dest, ents, len);
+    entries_free(ents, len);
     if (!rc && f.n_collisions) {
+        plan_buf list;
+        plan_buf_init(&list);
+        for (size_t i = 0; i < f.collisions.len; i++)
+            plan_buf_printf(&list, "\n  %s", f.collisions.items[i]);
         rc = plan_fail(ctx, PLAN_ERR_FAILED,
                        "%zu path%s collide%s:%s%s\nchoose a winner with --prefer NAME (or "
                        "'prefer:' in plan.yaml), one path with --choose PATH=NAME (plan "
                        "env), or every collision with --strategy prefer-first|prefer-last",
                        f.n_collisions, f.n_collisions == 1 ? "" : "s",
-                       f.n_collisions == 1 ? "s" : "", f.collisions.data,
-                       f.n_collisions > 10 ? "\n  ..." : "");
+                       f.n_collisions == 1 ? "s" : "", list.data,
+                       f.n_collisions > COLLISIONS_SHOWN ? "\n  ..." : "");
+        plan_buf_release(&list);
     }
-    plan_buf_release(&f.collisions);
+    plan_strlist_release(&f.collisions);
     if (rc)
         plan_fs_rmtree(dest);
     return rc;
