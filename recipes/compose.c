@@ -2,7 +2,9 @@
  * (docs/commands/env.md#the-environment). */
 #include "recipes_int.h"
 
+#include <errno.h>
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -32,23 +34,55 @@ void plan_env_plan_release(plan_env_plan *e)
     memset(e, 0, sizeof(*e));
 }
 
-static int read_manifest_env(plan_ctx *ctx, const char *path, const char *farm,
-                             plan_env_plan *out)
+/* A manifest, read and parsed (on any thread). */
+typedef struct manifest_read {
+    json_t *json;  /* NULL: none, or unreadable (error says why) */
+    char *error;   /* NULL when the plan simply has no manifest */
+} manifest_read;
+
+#define MANIFEST_MAX (4u << 20)
+
+static void read_manifest(const char *path, manifest_read *out)
 {
     char *mf = plan_xasprintf("%s/.plan/manifest.json", path);
+    plan_buf text;
+    plan_buf_init(&text);
+    int r = plan_fs_read_file(mf, MANIFEST_MAX, &text);
     json_error_t err;
-    json_t *m = json_load_file(mf, JSON_REJECT_DUPLICATES, &err);
-    if (!m) {
-        /* A plan added with 'plan store add' has no manifest: it simply
-         * declares nothing. */
-        struct stat st;
-        int rc = stat(mf, &st) != 0 ? 0
-                                    : plan_fail(ctx, PLAN_ERR_CORRUPT,
-                                                "cannot read the manifest '%s': %s", mf, err.text);
-        free(mf);
-        return rc;
-    }
+    out->json = r ? NULL : json_loadb(text.data, text.len, JSON_REJECT_DUPLICATES, &err);
+    /* A plan added with 'plan store add' has no manifest: it simply
+     * declares nothing. */
+    if (r && r != -ENOENT && r != -ENOTDIR)
+        out->error = plan_xasprintf("cannot read the manifest '%s': %s", mf, strerror(-r));
+    else if (!r && !out->json)
+        out->error = plan_xasprintf("cannot read the manifest '%s': %s", mf, err.text);
+    plan_buf_release(&text);
     free(mf);
+}
+
+typedef struct manifests_job {
+    const char *const *paths;
+    manifest_read *out;
+    size_t n;
+    atomic_size_t next;
+} manifests_job;
+
+static void *manifests_worker(void *arg)
+{
+    manifests_job *job = arg;
+    for (size_t i; (i = atomic_fetch_add(&job->next, 1)) < job->n;)
+        read_manifest(job->paths[i], &job->out[i]);
+    return NULL;
+}
+
+static int manifest_env(plan_ctx *ctx, const char *path, manifest_read *mr, const char *farm,
+                        plan_env_plan *out)
+{
+    if (mr->error)
+        return plan_fail(ctx, PLAN_ERR_CORRUPT, "%s", mr->error);
+    json_t *m = mr->json;
+    if (!m)
+        return 0;
     size_t i;
     json_t *v;
     json_array_foreach(json_object_get(m, "env"), i, v) {
@@ -74,7 +108,6 @@ static int read_manifest_env(plan_ctx *ctx, const char *path, const char *farm,
             free(dir);
         }
     }
-    json_decref(m);
     return 0;
 }
 
@@ -97,9 +130,21 @@ int plan_env_compose(plan_ctx *ctx, const char *const *paths, size_t n, const ch
         add_item(out, "PATH", PLAN_ENV_PREPEND, bin);
         free(bin);
     }
+    /* Read and parsed on every core (many plans, many small files); the
+     * declarations are then taken in the plans' order. */
+    manifests_job job = {.paths = paths, .out = plan_xcalloc(n ? n : 1, sizeof(manifest_read)),
+                         .n = n};
+    atomic_init(&job.next, 0);
+    unsigned threads = n >= 16 ? plan_cpu_count() : 1;
+    plan_run_threads(threads > 4 ? 4 : threads, manifests_worker, &job);
     int rc = 0;
     for (size_t i = 0; i < n && !rc; i++)
-        rc = read_manifest_env(ctx, paths[i], farm, out);
+        rc = manifest_env(ctx, paths[i], &job.out[i], farm, out);
+    for (size_t i = 0; i < n; i++) {
+        json_decref(job.out[i].json);
+        free(job.out[i].error);
+    }
+    free(job.out);
     if (rc)
         plan_env_plan_release(out);
     return rc;
