@@ -166,6 +166,10 @@ int plan_registry_update(plan_ctx *ctx, plan_regdb *d, const plan_registry *reg,
  * fetched and verified, changed or not); 0 when never, or with another
  * pinned key. */
 int64_t plan_registry_checked(plan_regdb *d, const plan_registry *reg);
+/* Many reads of the cache in a row: between begin and end they see one
+ * state of it and take its locks once (no writes in between). */
+void plan_regdb_read_begin(plan_regdb *d);
+void plan_regdb_read_end(plan_regdb *d);
 /* The cached index of name ("signed" part, verified again); caller
  * json_decref's.  PLAN_ERR_NOT_FOUND when the registry has no such name. */
 int plan_registry_index(plan_ctx *ctx, plan_regdb *d, const plan_registry *reg,

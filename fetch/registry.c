@@ -178,6 +178,7 @@ struct plan_regdb {
     sqlite3_stmt *index_text; /* SELECT text FROM index_cache ..., prepared once */
     verified_snapshot *snapshots;
     size_t n_snapshots;
+    bool reading;             /* inside plan_regdb_read_begin */
 };
 
 static const char *const regdb_schema =
@@ -698,6 +699,19 @@ static int follow_rotations(plan_ctx *ctx, const plan_registry *reg, plan_pubkey
     plan_http_get_release(&get);
     free(url);
     return rc;
+}
+
+void plan_regdb_read_begin(plan_regdb *d)
+{
+    d->reading = sqlite3_get_autocommit(d->db) &&
+                 sqlite3_exec(d->db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK;
+}
+
+void plan_regdb_read_end(plan_regdb *d)
+{
+    if (d->reading)
+        sqlite3_exec(d->db, "COMMIT", NULL, NULL, NULL);
+    d->reading = false;
 }
 
 int64_t plan_registry_checked(plan_regdb *d, const plan_registry *reg)

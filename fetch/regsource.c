@@ -371,6 +371,7 @@ void plan_regsource_prefetch(plan_regsource *s, const plan_strlist *names)
     plan_strlist seen;
     plan_strlist_init(&seen);
     size_t n = 0;
+    plan_regdb_read_begin(s->db);
     for (size_t k = 0; k < names->len; k++) {
         const char *name = names->items[k];
         if (find_loaded(s, name) || plan_strlist_contains(&seen, name))
@@ -394,6 +395,7 @@ void plan_regsource_prefetch(plan_regsource *s, const plan_strlist *names)
                 break; /* lookup reads it again and reports it */
         }
     }
+    plan_regdb_read_end(s->db);
     prefetch_job job = {.tasks = tasks, .n = n, .trusted = s->trusted};
     atomic_init(&job.next, 0);
     unsigned threads = plan_cpu_count();
@@ -493,8 +495,17 @@ int plan_regsource_realise(plan_regsource *s, plan_store *store, const char *cac
                            names[i], versions[i], dir, plan_store_dir(store), dir);
         if (rc)
             break;
-        w[i].present = plan_store_hold(store, w[i].path) == 0;
-        plan_ctx_clear_error(ctx);
+    }
+    /* Those in the store already are held, all at once. */
+    const char **paths = plan_xcalloc(n ? n : 1, sizeof(char *));
+    bool *present = plan_xcalloc(n ? n : 1, sizeof(bool));
+    for (size_t i = 0; i < n && !rc; i++)
+        paths[i] = w[i].path;
+    if (!rc)
+        rc = plan_store_hold_present(store, paths, n, present);
+    free(paths);
+    for (size_t i = 0; i < n && !rc; i++) {
+        w[i].present = present[i];
         if (w[i].present)
             continue;
         if (offline) {
@@ -511,6 +522,7 @@ int plan_regsource_realise(plan_regsource *s, plan_store *store, const char *cac
         w[i].url = plan_xasprintf("%s/archives/%s.tar.zst", w[i].reg->url, w[i].hex);
         w[i].art = (plan_artifact){.url = w[i].url, .hex = w[i].hex, .size = size};
     }
+    free(present);
     /* One parallel batch for everything missing. */
     size_t na = 0;
     plan_artifact *arts = plan_xcalloc(n ? n : 1, sizeof(*arts));

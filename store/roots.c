@@ -67,22 +67,17 @@ void gc_unlock(plan_store *s)
 
 /* ---------- sessions ---------- */
 
+static int session_write_text(plan_store *s, const char *text, size_t len)
+{
+    int e = plan_fs_write_all(s->session_fd, text, len);
+    return e ? plan_fail_errno(s->ctx, PLAN_ERR_IO, -e, "cannot write '%s'", s->session_path)
+             : 0;
+}
+
 static int session_write(plan_store *s, const char *key, const char *value)
 {
     char *line = plan_xasprintf("%s %s\n", key, value);
-    size_t len = strlen(line), off = 0;
-    int rc = 0;
-    while (off < len) {
-        ssize_t w = write(s->session_fd, line + off, len - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            rc = plan_fail_errno(s->ctx, PLAN_ERR_IO, errno, "cannot write '%s'",
-                                 s->session_path);
-            break;
-        }
-        off += (size_t)w;
-    }
+    int rc = session_write_text(s, line, strlen(line));
     free(line);
     return rc;
 }
@@ -175,32 +170,74 @@ void session_close(plan_store *s)
 int session_hold_locked(plan_store *s, const char *const *basenames, size_t n)
 {
     int rc = session_ensure(s);
+    /* One write for all the new lines: a batch of 200 paths is one
+     * system call, not 200. */
+    plan_buf lines;
+    plan_buf_init(&lines);
+    size_t first_new = s->held.len;
     for (size_t i = 0; i < n && !rc; i++) {
         if (plan_strlist_contains(&s->held, basenames[i]))
             continue;
-        rc = session_write(s, "root", basenames[i]);
-        if (!rc)
-            plan_strlist_add(&s->held, basenames[i]);
+        plan_buf_printf(&lines, "root %s\n", basenames[i]);
+        plan_strlist_add(&s->held, basenames[i]);
     }
+    if (!rc && lines.len)
+        rc = session_write_text(s, lines.data, lines.len);
+    if (rc) /* not written: not held */
+        while (s->held.len > first_new)
+            free(s->held.items[--s->held.len]);
+    plan_buf_release(&lines);
+    return rc;
+}
+
+int plan_store_hold_present(plan_store *s, const char *const *basenames, size_t n,
+                            bool *present)
+{
+    /* What this session holds cannot be collected: it is there. */
+    const char **todo = plan_xcalloc(n ? n : 1, sizeof(char *));
+    size_t *where = plan_xcalloc(n ? n : 1, sizeof(size_t));
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        present[i] = plan_strlist_contains(&s->held, basenames[i]);
+        if (!present[i]) {
+            where[m] = i;
+            todo[m++] = basenames[i];
+        }
+    }
+    int rc = m ? gc_lock(s, LOCK_SH) : 0;
+    if (m && !rc) {
+        /* One read transaction: the database's locks are taken once. */
+        bool txn = sqlite3_get_autocommit(s->db) &&
+                   sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK;
+        size_t k = 0;
+        for (size_t j = 0; j < m && !rc; j++) {
+            int there = path_present(s, todo[j]);
+            if (there < 0)
+                rc = there;
+            present[where[j]] = there == 1;
+            if (there == 1)
+                todo[k++] = todo[j];
+        }
+        if (txn)
+            sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+        if (!rc)
+            rc = session_hold_locked(s, todo, k);
+        gc_unlock(s);
+    }
+    free(todo);
+    free(where);
     return rc;
 }
 
 int plan_store_hold_many(plan_store *s, const char *const *basenames, size_t n)
 {
-    int rc = gc_lock(s, LOCK_SH);
-    if (rc)
-        return rc;
-    for (size_t i = 0; i < n && !rc; i++) {
-        int there = path_present(s, basenames[i]);
-        if (there < 0)
-            rc = there;
-        else if (!there)
+    bool *present = plan_xcalloc(n ? n : 1, sizeof(bool));
+    int rc = plan_store_hold_present(s, basenames, n, present);
+    for (size_t i = 0; i < n && !rc; i++)
+        if (!present[i])
             rc = plan_fail(s->ctx, PLAN_ERR_NOT_FOUND, "'%s' is not in the store",
                            basenames[i]);
-    }
-    if (!rc)
-        rc = session_hold_locked(s, basenames, n);
-    gc_unlock(s);
+    free(present);
     return rc;
 }
 

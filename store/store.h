@@ -323,6 +323,10 @@ int plan_store_rewrite_digest(plan_ctx *ctx, const char *dir, const char *from,
  * PLAN_ERR_NOT_FOUND if one is not (or no longer) in the store. */
 int plan_store_hold(plan_store *store, const char *basename);
 int plan_store_hold_many(plan_store *store, const char *const *basenames, size_t n);
+/* Hold those of the basenames that are in the store; present[i] says
+ * which.  Paths this session holds already are not looked up again. */
+int plan_store_hold_present(plan_store *store, const char *const *basenames, size_t n,
+                            bool *present);
 /* Describe the session for 'plan ps': key is "command", "plan" or "run". */
 int plan_store_session_note(plan_store *store, const char *key, const char *value);
 /* The session's locked descriptor, or -1 before anything was held.  A
