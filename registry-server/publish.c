@@ -311,6 +311,37 @@ static int check_blob(pub *p, const char *field, const char *what, uint64_t size
     return 400;
 }
 
+/* The archive, whose bytes are what was signed, must also hold what the
+ * package says: exactly its path, with its content hash, for its store
+ * directory.  Clients refuse anything else; a registry that takes it
+ * would only be serving a package nobody can install. */
+static int check_archive_holds(pub *p, const reg_upload *u)
+{
+    const char *store_dir = json_string_value(json_object_get(p->pkg, "store_dir"));
+    const char *path = json_string_value(json_object_get(p->pkg, "path"));
+    const char *content = json_string_value(json_object_get(p->pkg, "content_hash"));
+    plan_export_info info;
+    if (plan_export_describe(p->r->ctx, u->archive_tmp, store_dir, &info)) {
+        plan_fail_wrap(p->r->ctx, PLAN_ERR_HOSTILE, "the archive is not an export of the store "
+                                                    "path: make it with 'plan store export PATH'");
+        return 400;
+    }
+    int st = 0;
+    if (info.basenames.len != 1 || strcmp(info.basenames.items[0], path) != 0 ||
+        strcmp(info.content_hashes.items[0], content) != 0) {
+        plan_fail(p->r->ctx, PLAN_ERR_HOSTILE,
+                  "the archive holds %s%s%s, but the package is '%s' (content hash %s): "
+                  "export that path alone ('plan store export PATH') and sign that",
+                  info.basenames.len == 1 ? "'" : "", info.basenames.len == 1
+                                                          ? info.basenames.items[0]
+                                                          : "not exactly one store path",
+                  info.basenames.len == 1 ? "'" : "", path, content);
+        st = 400;
+    }
+    plan_export_info_release(&info);
+    return st;
+}
+
 /* Versions are immutable, and two versions equal in SemVer precedence
  * (1.0.0+a, 1.0.0+b) are the same version to a resolver. */
 static int check_new_version(pub *p)
@@ -494,6 +525,8 @@ static int publish_checks(pub *p, const reg_token *t, reg_upload *u, int64_t now
         st = check_content(p);
     if (!st)
         st = check_blob(p, "archive", "archive", u->archive_size, u->archive_hash);
+    if (!st)
+        st = check_archive_holds(p, u);
     bool recipe_signed = !json_is_null(json_object_get(p->pkg, "recipe"));
     if (!st && recipe_signed != u->has_recipe)
         st = bad(p, recipe_signed ? "the package names a recipe but the publish has no recipe "

@@ -1701,6 +1701,36 @@ int plan_store_import(plan_store *s, const char *file, plan_import_result *out)
     return plan_store_import_many(s, &file, 1, NULL, out);
 }
 
+/* ---------- what an export says it holds ---------- */
+
+void plan_export_info_release(plan_export_info *info)
+{
+    plan_strlist_release(&info->basenames);
+    plan_strlist_release(&info->content_hashes);
+}
+
+int plan_export_describe(plan_ctx *ctx, const char *file, const char *store_dir,
+                         plan_export_info *out)
+{
+    plan_strlist_init(&out->basenames);
+    plan_strlist_init(&out->content_hashes);
+    import_env env = {.ctx = ctx, .store_dir = store_dir};
+    plan_buf none;
+    plan_buf_init(&none);
+    import_meta meta = {0};
+    int rc = export_read_meta(&env, file, &none, &meta);
+    for (size_t i = 0; i < meta.n && !rc; i++) {
+        char text[PLAN_HASH_TEXT_LEN + 1];
+        plan_hash_format(&meta.paths[i].content, text);
+        plan_strlist_add(&out->basenames, meta.paths[i].basename);
+        plan_strlist_add(&out->content_hashes, text);
+    }
+    import_meta_release(&meta);
+    if (rc)
+        plan_export_info_release(out);
+    return rc;
+}
+
 /* ---------- a batch whose archives arrive one by one ---------- */
 
 /* While a caller downloads archives, workers extract the ones that have

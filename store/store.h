@@ -221,6 +221,18 @@ int plan_store_import(plan_store *store, const char *file, plan_import_result *o
 int plan_store_import_many(plan_store *store, const char *const *files, size_t n,
                            plan_strlist *contents, plan_import_result *out);
 void plan_import_result_release(plan_import_result *r);
+/* What an export file says it holds, from its metadata alone (read and
+ * checked as an import reads it; nothing is extracted): the basenames of
+ * its paths and their content hashes ("blake2b:..."), bound to store_dir.
+ * PLAN_ERR_HOSTILE (or another error) when it does not read.  Release
+ * with plan_export_info_release. */
+typedef struct plan_export_info {
+    plan_strlist basenames;
+    plan_strlist content_hashes;
+} plan_export_info;
+int plan_export_describe(plan_ctx *ctx, const char *file, const char *store_dir,
+                         plan_export_info *out);
+void plan_export_info_release(plan_export_info *info);
 /* An import whose n archives arrive one by one, extracted on workers as
  * soon as each is added (while the caller downloads the next).  What the
  * archives may hold is known beforehand: expected, the basenames a signed
