@@ -442,6 +442,11 @@ if want install; then
     # aside (a rename), never deleted while anything is timed (bench/README.md).
     prep_plan="bash -c 'mv $(q "$R") $(q "$TRASH")/\$(date +%s%N) && cp -a $(q "$TEMPLATE") $(q "$R")'"
     prep_plan_cached="bash -c 'mv $(q "$R") $(q "$TRASH")/\$(date +%s%N) && cp -a $(q "$TEMPLATE") $(q "$R") && mkdir -p $(q "$R/cache") && cp -a $(q "$MNT/archives") $(q "$R/cache/archives")'"
+    # prep_plan_config TEXT: the same as prep_plan, with TEXT as the root's
+    # configuration file (an explicit root reads <root>/config.yaml).
+    prep_plan_config() {
+        printf '%s' "bash -c 'mv $(q "$R") $(q "$TRASH")/\$(date +%s%N) && cp -a $(q "$TEMPLATE") $(q "$R") && printf $(q "$1") >$(q "$R/config.yaml")'"
+    }
     prep_nix="bash -c '{ [ ! -e $(q "$NDST") ] || mv $(q "$NDST") $(q "$TRASH")/\$(date +%s%N); } && cp -a $(q "$NTEMPLATE") $(q "$NDST")'"
     plan_install="$(q "$PLAN") -q --root $(q "$R") install$(qall "${NAMES[@]}")"
     nix_copy="$NIX copy --from file://$NCACHE --to local?root=$NDST --no-check-sigs$(qall "${NPATHS[@]}")"
@@ -489,6 +494,16 @@ if want install; then
     # Information: the archives already downloaded (import and profile only).
     fresh_fs
     measure install.plan-cached "$plan_install" "$INSTALL_RUNS" "$WARMUP" "$prep_plan_cached"
+    # Information: what the defaults save.  The registry's metadata was
+    # updated moments before, so the timed install does not ask again
+    # (registry-refresh, 300 s); and it does not wait for the disk
+    # (durability: deferred).
+    fresh_fs
+    measure install.plan-ask "$plan_install" "$INSTALL_RUNS" "$WARMUP" \
+        "$(prep_plan_config 'registry-refresh: 0\n')"
+    fresh_fs
+    measure install.plan-immediate "$plan_install" "$INSTALL_RUNS" "$WARMUP" \
+        "$(prep_plan_config 'durability: immediate\n')"
     # Information: plan env of the 200 into an empty store (no profile).
     fresh_fs
     mkdir -p "$MNT/run"
@@ -507,6 +522,8 @@ if want install; then
     row "install $NPLANS plans" "${MEAN[install.plan]}" "nix copy --from file://" "${MEAN[install.nix]}" 0.5 time
     row "  same, peer then syncs" "${MEAN[install.plan]}" "nix copy; sync" "${MEAN[install.nix-sync]}" - time
     row "  archives already in cache" "${MEAN[install.plan-cached]}" "nix copy --from file://" "${MEAN[install.nix]}" - time
+    row "  asking the registry first" "${MEAN[install.plan-ask]}" "nix copy --from file://" "${MEAN[install.nix]}" - time
+    row "  durability: immediate" "${MEAN[install.plan-immediate]}" "nix copy; sync" "${MEAN[install.nix-sync]}" - time
     row "  plan env $NPLANS -- true" "${MEAN[env.plan]}" "nix copy --from file://" "${MEAN[install.nix]}" - time
 fi
 

@@ -90,6 +90,10 @@ int cli_parse_threads(cli *c, const command *cmd, const char *text, long *out);
  * *out is NULL when there is none.  EXIT_FAILURE_ (reported) when it does
  * not read. */
 int cli_config(cli *c, const struct plan_project **out);
+/* Does the configuration ask for durability: immediate?  (A
+ * configuration that does not read counts as none here: the commands that
+ * open the store report it.) */
+bool cli_flushes(cli *c);
 /* Open the store at the root, with the configuration's durability. */
 int cli_open_store(cli *c, plan_store **out);
 /* The same, with the error left on the context, unreported (the

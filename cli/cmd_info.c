@@ -31,7 +31,7 @@ int cmd_info(cli *c, const command *cmd, int argc, char **argv)
     plan_regdb *d = NULL;
     int rc = EXIT_OK;
     if (plan_registries_load(c->ctx, file, &regs) ||
-        plan_keyring_load(c->ctx, trusted_file, &trusted) || plan_regdb_open(c->ctx, dbp, &d)) {
+        plan_keyring_load(c->ctx, trusted_file, &trusted) || plan_regdb_open(c->ctx, dbp, cli_flushes(c), &d)) {
         rc = cli_fail(c);
         goto out;
     }

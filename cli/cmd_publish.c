@@ -233,7 +233,7 @@ int cmd_publish(cli *c, const command *cmd, int argc, char **argv)
     const plan_registry *reg = NULL;
     size_t reg_i = 0;
     int rc = EXIT_OK;
-    if (plan_registries_load(c->ctx, file, &regs) || plan_regdb_open(c->ctx, dbp, &d)) {
+    if (plan_registries_load(c->ctx, file, &regs) || plan_regdb_open(c->ctx, dbp, cli_flushes(c), &d)) {
         rc = cli_fail(c);
         goto out;
     }

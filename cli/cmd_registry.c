@@ -104,7 +104,7 @@ int cmd_registry(cli *c, const command *cmd, int argc, char **argv)
     } else if (!strcmp(sub, "update")) {
         char *dbp = cli_regdb_path(c);
         plan_regdb *d = NULL;
-        if (plan_regdb_open(c->ctx, dbp, &d)) {
+        if (plan_regdb_open(c->ctx, dbp, cli_flushes(c), &d)) {
             rc = cli_fail(c);
         } else {
             bool any = false;

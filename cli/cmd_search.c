@@ -17,7 +17,7 @@ int cmd_search(cli *c, const command *cmd, int argc, char **argv)
     plan_registries regs = {0};
     plan_regdb *d = NULL;
     int rc = EXIT_OK;
-    if (plan_registries_load(c->ctx, file, &regs) || plan_regdb_open(c->ctx, dbp, &d)) {
+    if (plan_registries_load(c->ctx, file, &regs) || plan_regdb_open(c->ctx, dbp, cli_flushes(c), &d)) {
         rc = cli_fail(c);
         goto out;
     }

@@ -83,7 +83,7 @@ static void cache_store(cli *c, const char *key, plan_lock *lock)
     char *file = cache_file(c, key);
     char *dir = plan_path_join(c->root, "var/cache/env");
     /* A cache that cannot be written only costs the next run its speed. */
-    if (plan_fs_mkdirs(dir, 0755) == 0 && plan_lock_write(c->ctx, file, lock) != 0)
+    if (plan_fs_mkdirs(dir, 0755) == 0 && plan_lock_write_cache(c->ctx, file, lock) != 0)
         plan_ctx_clear_error(c->ctx);
     free(dir);
     free(file);

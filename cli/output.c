@@ -213,6 +213,20 @@ static plan_store_options store_options(const plan_project *cfg)
         .durability = immediate ? PLAN_DURABILITY_IMMEDIATE : PLAN_DURABILITY_DEFERRED};
 }
 
+bool cli_flushes(cli *c)
+{
+    if (!c->config_read) {
+        char *file = cli_config_file(c);
+        if (plan_config_load(c->ctx, file, &c->config) == 0)
+            c->config_read = true;
+        else
+            plan_ctx_clear_error(c->ctx);
+        free(file);
+    }
+    return store_options(c->config_read ? c->config : NULL).durability ==
+           PLAN_DURABILITY_IMMEDIATE;
+}
+
 int cli_open_store(cli *c, plan_store **out)
 {
     const plan_project *cfg;

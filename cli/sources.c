@@ -121,7 +121,7 @@ int cli_sources_open(cli *c, const plan_strlist *recipe_dirs, cli_update update,
         char *dbp = cli_regdb_path(c);
         rc = plan_keyring_load(c->ctx, trusted, &s->trusted);
         if (!rc)
-            rc = plan_regdb_open(c->ctx, dbp, &s->db);
+            rc = plan_regdb_open(c->ctx, dbp, cli_flushes(c), &s->db);
         free(cfg);
         free(trusted);
         free(dbp);

@@ -140,9 +140,13 @@ int plan_registries_add(plan_ctx *ctx, plan_registries *r, const char *name, con
 int plan_registries_remove(plan_ctx *ctx, plan_registries *r, const char *name);
 
 /* The client's cache of verified metadata and the highest versions seen
- * (sqlite).  Close with plan_regdb_close. */
+ * (sqlite).  With flush, every update is on disk when it returns;
+ * without, the way the store's deferred durability works: an update is
+ * atomic, and reaches the disk with the next checkpoint (a power cut may
+ * take back the last ones, so the cache is as it was before them).
+ * Close with plan_regdb_close. */
 typedef struct plan_regdb plan_regdb;
-int plan_regdb_open(plan_ctx *ctx, const char *path, plan_regdb **out);
+int plan_regdb_open(plan_ctx *ctx, const char *path, bool flush, plan_regdb **out);
 void plan_regdb_close(plan_regdb *d);
 
 typedef struct plan_update_report {

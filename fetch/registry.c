@@ -270,7 +270,7 @@ static void forget_snapshot(plan_regdb *d, const char *registry)
         }
 }
 
-int plan_regdb_open(plan_ctx *ctx, const char *path, plan_regdb **out)
+int plan_regdb_open(plan_ctx *ctx, const char *path, bool flush, plan_regdb **out)
 {
     plan_regdb *d = plan_xcalloc(1, sizeof(*d));
     d->ctx = ctx;
@@ -286,8 +286,13 @@ int plan_regdb_open(plan_ctx *ctx, const char *path, plan_regdb **out)
     if (sqlite3_open_v2(path, &d->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
                                           SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
         sqlite3_busy_timeout(d->db, 30000) != SQLITE_OK ||
-        sqlite3_exec(d->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL, NULL,
-                     NULL) != SQLITE_OK ||
+        sqlite3_exec(d->db, flush ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                                  : "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                     NULL, NULL, NULL) != SQLITE_OK ||
+        /* Without flush, the log stays for the next process: see
+         * store/db.c, whose database does the same. */
+        (!flush && sqlite3_db_config(d->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL) !=
+                       SQLITE_OK) ||
         regdb_prepare_layout(d) != SQLITE_OK)
         rc = regdb_fail(d, "cannot open");
     if (rc) {

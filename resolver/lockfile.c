@@ -108,12 +108,22 @@ char *plan_lock_format(plan_lock *l)
     return with_newline;
 }
 
-int plan_lock_write(plan_ctx *ctx, const char *file, plan_lock *l)
+static int lock_write(plan_ctx *ctx, const char *file, plan_lock *l, bool flush)
 {
     char *text = plan_lock_format(l);
-    int r = plan_fs_write_atomic(file, text, strlen(text), 0644);
+    int r = plan_fs_write_replace(file, text, strlen(text), 0644, flush);
     free(text);
     return r ? plan_fail_errno(ctx, PLAN_ERR_IO, -r, "cannot write '%s'", file) : 0;
+}
+
+int plan_lock_write(plan_ctx *ctx, const char *file, plan_lock *l)
+{
+    return lock_write(ctx, file, l, true);
+}
+
+int plan_lock_write_cache(plan_ctx *ctx, const char *file, plan_lock *l)
+{
+    return lock_write(ctx, file, l, false);
 }
 
 static const char *str(json_t *o, const char *k)

@@ -207,6 +207,10 @@ void plan_lock_sort(plan_lock *lock);
 char *plan_lock_format(plan_lock *lock);
 /* Write atomically (temporary file, fsync, rename). */
 int plan_lock_write(plan_ctx *ctx, const char *file, plan_lock *lock);
+/* The same for a cache of locks: replaced atomically, but not waited for
+ * on disk (a power cut may leave it empty, which a reader takes for a
+ * miss). */
+int plan_lock_write_cache(plan_ctx *ctx, const char *file, plan_lock *lock);
 /* Read and validate; PLAN_ERR_NOT_FOUND when the file does not exist. */
 int plan_lock_read(plan_ctx *ctx, const char *file, plan_lock **out);
 
