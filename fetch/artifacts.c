@@ -23,7 +23,7 @@
 typedef struct job {
     plan_artifact *a;
     char *url, *part, *final;
-    FILE *out;
+    FILE *out;            /* NULL when it goes to a->body */
     crypto_generichash_state h;
     uint64_t have;        /* bytes in the partial file */
     bool too_big, write_failed, resumed;
@@ -47,7 +47,9 @@ static size_t on_data(char *data, size_t size, size_t nmemb, void *user)
         j->too_big = true;
         return 0;
     }
-    if (fwrite(data, 1, n, j->out) != n) {
+    if (!j->out)
+        plan_buf_add(&j->a->body, data, n);
+    else if (fwrite(data, 1, n, j->out) != n) {
         j->write_failed = true;
         return 0;
     }
@@ -63,6 +65,17 @@ static int job_open(plan_ctx *ctx, job *j)
     crypto_generichash_init(&j->h, NULL, 0, 32);
     j->have = 0;
     j->too_big = j->write_failed = j->resumed = false;
+    if (j->a->memory) {
+        /* What arrived before an interruption is resumed from, as a
+         * partial file would be. */
+        j->out = NULL;
+        if (j->a->body.len >= j->a->size)
+            plan_buf_reset(&j->a->body);
+        crypto_generichash_update(&j->h, (const uint8_t *)j->a->body.data, j->a->body.len);
+        j->have = j->a->body.len;
+        j->resumed = j->have > 0;
+        return 0;
+    }
     FILE *old = fopen(j->part, "rbe");
     if (old) {
         uint8_t buf[65536];
@@ -109,15 +122,24 @@ static void job_setup(job *j)
 }
 
 /* After a transfer: 1 done, 0 retry, <0 failed for good. */
+/* Start over: what arrived cannot be resumed from. */
+static void job_discard(job *j)
+{
+    if (j->a->memory)
+        plan_buf_reset(&j->a->body);
+    else
+        unlink(j->part);
+}
+
 static int job_finish(plan_ctx *ctx, job *j, CURLcode code)
 {
-    if (fclose(j->out) != 0)
+    if (j->out && fclose(j->out) != 0)
         j->write_failed = true;
     j->out = NULL;
     long status = 0;
     curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &status);
     if (j->too_big) {
-        unlink(j->part);
+        job_discard(j);
         return plan_fail(ctx, PLAN_ERR_HOSTILE,
                          "'%s' sent more than the %llu bytes signed for it: refused", j->url,
                          (unsigned long long)j->a->size);
@@ -127,7 +149,7 @@ static int job_finish(plan_ctx *ctx, job *j, CURLcode code)
     if (code == CURLE_OK && status >= 300 && status < 400)
         return plan_fail(ctx, PLAN_ERR_HOSTILE, "'%s' redirects elsewhere: refused", j->url);
     if (code == CURLE_RANGE_ERROR) {
-        unlink(j->part); /* the server cannot resume: start over */
+        job_discard(j); /* the server cannot resume: start over */
         return 0;
     }
     if (code != CURLE_OK) {
@@ -144,7 +166,7 @@ static int job_finish(plan_ctx *ctx, job *j, CURLcode code)
      * answer (a cut-off one ends in CURLE_PARTIAL_FILE and is resumed):
      * the file there is not the one that was signed. */
     if (j->have != j->a->size) {
-        unlink(j->part);
+        job_discard(j);
         return plan_fail(ctx, PLAN_ERR_HOSTILE,
                          "'%s' is %llu bytes, not the %llu signed for it: the archive was "
                          "changed; refused", j->url, (unsigned long long)j->have,
@@ -155,11 +177,13 @@ static int job_finish(plan_ctx *ctx, job *j, CURLcode code)
     char hex[65];
     plan_hex_encode(h, 32, hex);
     if (strcmp(hex, j->a->hex) != 0) {
-        unlink(j->part);
+        job_discard(j);
         return plan_fail(ctx, PLAN_ERR_HOSTILE,
                          "'%s' does not have the BLAKE2b-256 signed for it (got %s): the "
                          "archive was changed; refused", j->url, hex);
     }
+    if (j->a->memory)
+        return 1;
     if (rename(j->part, j->final) != 0)
         return plan_fail_errno(ctx, PLAN_ERR_IO, errno, "cannot move '%s' into the cache",
                                j->part);
@@ -203,6 +227,8 @@ int plan_fetch_artifacts_each(plan_ctx *ctx, const char *cache_dir, plan_artifac
         j->url = plan_xstrdup(arts[i].url);
         free(arts[i].path);
         arts[i].path = NULL;
+        if (arts[i].memory)
+            plan_buf_reset(&arts[i].body);
         struct stat st;
         if (stat(j->final, &st) == 0 && (uint64_t)st.st_size == arts[i].size) {
             arts[i].path = plan_xstrdup(j->final); /* verified when it arrived */
@@ -284,7 +310,8 @@ int plan_fetch_artifacts_each(plan_ctx *ctx, const char *cache_dir, plan_artifac
             int r = job_finish(ctx, j, code);
             size_t i = (size_t)(j - jobs);
             if (r == 1) {
-                arts[i].path = plan_xstrdup(j->final);
+                if (!arts[i].memory)
+                    arts[i].path = plan_xstrdup(j->final);
                 done_bytes += arts[i].size;
                 pending--;
                 plan_emit_progress(ctx, "downloading", done_bytes, total, true);

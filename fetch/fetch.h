@@ -203,7 +203,12 @@ typedef struct plan_artifact {
     const char *url;   /* where it is */
     const char *hex;   /* its BLAKE2b-256, 64 hex (signed) */
     uint64_t size;     /* its size (signed): never more is accepted */
+    bool memory;       /* keep it in memory (body), not in the cache, unless
+                          the cache has it already: for small archives used
+                          at once */
     char *path;        /* result: <cache>/archives/<hex>.tar.zst; caller frees */
+    plan_buf body;     /* result, with memory and no path: the verified bytes
+                          (init it; the caller releases it) */
 } plan_artifact;
 
 /* Download what the cache lacks, up to parallel at once (0: 8), each

@@ -460,14 +460,23 @@ typedef struct want {
 /* Each archive goes to the import as soon as it is downloaded. */
 typedef struct stream_feed {
     plan_import_stream *stream;
-    const plan_artifact *arts;
+    plan_artifact *arts;
 } stream_feed;
 
 static int feed_one(void *user, size_t k)
 {
     stream_feed *f = user;
-    return plan_store_import_stream_add(f->stream, k, f->arts[k].path);
+    plan_artifact *a = &f->arts[k];
+    if (a->path)
+        return plan_store_import_stream_add(f->stream, k, a->path);
+    return plan_store_import_stream_add_memory(f->stream, k, a->url, &a->body);
 }
+
+/* Small archives are downloaded into memory and imported from there: no
+ * file in the cache to write, rename and read back.  Up to this much of
+ * a batch; the rest goes through the cache. */
+#define MEMORY_ARCHIVE_MAX (256u << 10)
+#define MEMORY_BATCH_MAX (64u << 20)
 
 int plan_regsource_realise(plan_regsource *s, plan_store *store, const char *cache_dir,
                            const char *const *names, const char *const *versions, size_t n,
@@ -541,6 +550,14 @@ int plan_regsource_realise(plan_regsource *s, plan_store *store, const char *cac
      * to each other's paths in any order, and many small ones then cost
      * one transaction. */
     stream_feed feed = {.arts = arts};
+    uint64_t in_memory = 0;
+    for (size_t k = 0; k < na; k++) {
+        plan_buf_init(&arts[k].body);
+        arts[k].memory = arts[k].size <= MEMORY_ARCHIVE_MAX &&
+                         in_memory + arts[k].size <= MEMORY_BATCH_MAX;
+        if (arts[k].memory)
+            in_memory += arts[k].size;
+    }
     if (!rc && na) {
         plan_strlist expected;
         plan_strlist_init(&expected);
@@ -582,8 +599,10 @@ int plan_regsource_realise(plan_regsource *s, plan_store *store, const char *cac
         free(w[i].url);
         free(w[i].hex);
     }
-    for (size_t k = 0; k < na; k++)
+    for (size_t k = 0; k < na; k++) {
         free(arts[k].path);
+        plan_buf_release(&arts[k].body);
+    }
     free(arts);
     free(which);
     free(w);

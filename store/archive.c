@@ -786,6 +786,8 @@ static void export_close(export_reader *r)
  * reports any damage. */
 #define SMALL_TAR_MAX (8u << 20)
 
+static void decompress_small(const plan_buf *in, ZSTD_DCtx *dctx, plan_buf *tar);
+
 static void load_small(const char *file, ZSTD_DCtx *dctx, plan_buf *tar, uint64_t *size_out)
 {
     plan_buf_release(tar);
@@ -806,12 +808,23 @@ static void load_small(const char *file, ZSTD_DCtx *dctx, plan_buf *tar, uint64_
     }
     plan_buf in;
     plan_buf_init(&in);
-    bool ok = dctx && plan_fs_read_fd(fd, ZREAD_MIN_SIZE, &in) == 0 && in.len >= 4 &&
-              zread_magic((const uint8_t *)in.data);
+    bool ok = plan_fs_read_fd(fd, ZREAD_MIN_SIZE, &in) == 0;
     close(fd);
     if (ok)
+        decompress_small(&in, dctx, tar);
+    plan_buf_release(&in);
+}
+
+/* Decompress a small zstd archive held in memory into tar; tar is left
+ * empty when it is not zstd, is damaged, or decompresses past
+ * SMALL_TAR_MAX (its reader then goes the file's way). */
+static void decompress_small(const plan_buf *in, ZSTD_DCtx *dctx, plan_buf *tar)
+{
+    plan_buf_release(tar);
+    bool ok = dctx && in->len >= 4 && zread_magic((const uint8_t *)in->data);
+    if (ok)
         ZSTD_DCtx_reset(dctx, ZSTD_reset_session_only);
-    ZSTD_inBuffer zin = {in.data, in.len, 0};
+    ZSTD_inBuffer zin = {in->data, in->len, 0};
     size_t ret = 1;
     while (ok && (zin.pos < zin.size || ret != 0)) {
         if (tar->cap - tar->len < 2) { /* plan_buf keeps one byte for a NUL */
@@ -829,7 +842,6 @@ static void load_small(const char *file, ZSTD_DCtx *dctx, plan_buf *tar, uint64_
         if (ZSTD_isError(ret) || (ret != 0 && zin.pos == zin.size && out.pos < out.size))
             ok = false;
     }
-    plan_buf_release(&in);
     if (ok)
         tar->data[tar->len] = '\0'; /* what plan_buf promises */
     else
@@ -1742,6 +1754,7 @@ struct plan_import_stream {
     plan_store *s;
     batch_archive *arcs;   /* slot k: the archive the caller added as k */
     char **files;          /* owned copies of the file names */
+    plan_buf *zdata;       /* slot k's compressed bytes, when it came in memory */
     size_t n;              /* slots */
     size_t *order;         /* slots in the order they were added */
     size_t added, taken;   /* guarded by mu */
@@ -1776,6 +1789,48 @@ static int stream_plan(plan_import_stream *st, batch_worker *w, batch_archive *b
     return 0;
 }
 
+/* An archive that came in memory is written to the work directory when it
+ * cannot be read from memory (too large once decompressed, or the batch
+ * holds too much already): then it is read as a file is. */
+static int spill(plan_import_stream *st, batch_worker *w, size_t k)
+{
+    batch_archive *ba = &st->arcs[k];
+    char *file = plan_xasprintf("%s/.archive-%zu.tar.zst", st->w.path, k);
+    int fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    int e = fd < 0 ? -errno : plan_fs_write_all(fd, st->zdata[k].data, st->zdata[k].len);
+    if (fd >= 0 && close(fd) != 0 && !e)
+        e = -errno;
+    if (e) {
+        int rc = plan_fail_errno(w->ctx, PLAN_ERR_IO, -e, "cannot write '%s'", file);
+        free(file);
+        return rc;
+    }
+    plan_buf_release(&st->zdata[k]);
+    plan_buf_release(&ba->tar);
+    free(st->files[k]);
+    st->files[k] = file;
+    ba->file = file;
+    return 0;
+}
+
+/* The first reading of slot k: from memory when it came so and fits. */
+static int stream_read_first(plan_import_stream *st, batch_worker *w, size_t k)
+{
+    batch_archive *ba = &st->arcs[k];
+    if (!st->zdata[k].len)
+        return read_first_step(w, ba, &st->kept);
+    ba->size = st->zdata[k].len;
+    decompress_small(&st->zdata[k], w->dctx, &ba->tar);
+    bool fits = ba->tar.len &&
+                atomic_fetch_add(&st->kept, ba->tar.cap) + ba->tar.cap <= BATCH_MEMORY;
+    if (!fits) {
+        int rc = spill(st, w, k);
+        return rc ? rc : read_first_step(w, ba, &st->kept);
+    }
+    plan_buf_release(&st->zdata[k]); /* the tar is all that is needed now */
+    return export_read_meta(&w->env, ba->file, &ba->tar, &ba->pre);
+}
+
 static void *stream_worker(void *arg)
 {
     plan_import_stream *st = arg;
@@ -1792,7 +1847,7 @@ static void *stream_worker(void *arg)
         if (stop)
             break;
         batch_archive *ba = &st->arcs[k];
-        int rc = read_first_step(&w, ba, &st->kept);
+        int rc = stream_read_first(st, &w, k);
         if (!rc)
             rc = stream_plan(st, &w, ba);
         if (!rc)
@@ -1812,9 +1867,12 @@ static void *stream_worker(void *arg)
 
 static void stream_free(plan_import_stream *st)
 {
-    for (size_t k = 0; k < st->n; k++)
+    for (size_t k = 0; k < st->n; k++) {
         free(st->files[k]);
+        plan_buf_release(&st->zdata[k]);
+    }
     free(st->files);
+    free(st->zdata);
     free(st->arcs);
     free(st->order);
     free(st->present);
@@ -1833,9 +1891,12 @@ int plan_store_import_stream_begin(plan_store *s, size_t n, uint64_t total_bytes
     st->n = n;
     st->arcs = plan_xcalloc(n ? n : 1, sizeof(*st->arcs));
     st->files = plan_xcalloc(n ? n : 1, sizeof(*st->files));
+    st->zdata = plan_xcalloc(n ? n : 1, sizeof(*st->zdata));
     st->order = plan_xcalloc(n ? n : 1, sizeof(*st->order));
-    for (size_t k = 0; k < n; k++)
+    for (size_t k = 0; k < n; k++) {
         plan_buf_init(&st->arcs[k].tar);
+        plan_buf_init(&st->zdata[k]);
+    }
     pthread_mutex_init(&st->mu, NULL);
     pthread_cond_init(&st->more, NULL);
     plan_strlist_init(&st->expected);
@@ -1906,19 +1967,49 @@ int plan_store_import_stream_begin(plan_store *s, size_t n, uint64_t total_bytes
     return 0;
 }
 
-int plan_store_import_stream_add(plan_import_stream *st, size_t slot, const char *file)
+static void stream_queue(plan_import_stream *st, size_t slot)
 {
-    if (slot >= st->n || st->files[slot])
-        return plan_fail(st->s->ctx, PLAN_ERR_INVALID, "import slot %zu is taken or out of "
-                                                       "range", slot);
-    st->files[slot] = plan_xstrdup(file);
-    st->arcs[slot].file = st->files[slot];
-    struct stat sb;
-    st->arcs[slot].size = stat(file, &sb) == 0 ? (uint64_t)sb.st_size : 0;
     pthread_mutex_lock(&st->mu);
     st->order[st->added++] = slot;
     pthread_cond_signal(&st->more);
     pthread_mutex_unlock(&st->mu);
+}
+
+static int stream_slot_free(plan_import_stream *st, size_t slot)
+{
+    if (slot < st->n && !st->files[slot])
+        return 0;
+    return plan_fail(st->s->ctx, PLAN_ERR_INVALID, "import slot %zu is taken or out of range",
+                     slot);
+}
+
+int plan_store_import_stream_add(plan_import_stream *st, size_t slot, const char *file)
+{
+    int rc = stream_slot_free(st, slot);
+    if (rc)
+        return rc;
+    st->files[slot] = plan_xstrdup(file);
+    st->arcs[slot].file = st->files[slot];
+    struct stat sb;
+    st->arcs[slot].size = stat(file, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+    stream_queue(st, slot);
+    return 0;
+}
+
+int plan_store_import_stream_add_memory(plan_import_stream *st, size_t slot, const char *name,
+                                        plan_buf *data)
+{
+    int rc = stream_slot_free(st, slot);
+    if (rc)
+        return rc;
+    if (!data->len)
+        return plan_fail(st->s->ctx, PLAN_ERR_HOSTILE, "'%s' is empty: not a plan export",
+                         name);
+    st->files[slot] = plan_xstrdup(name);
+    st->arcs[slot].file = st->files[slot];
+    st->zdata[slot] = *data;
+    plan_buf_init(data);
+    stream_queue(st, slot);
     return 0;
 }
 

@@ -248,6 +248,10 @@ typedef struct plan_import_stream plan_import_stream;
 int plan_store_import_stream_begin(plan_store *store, size_t n, uint64_t total_bytes,
                                    const plan_strlist *expected, plan_import_stream **out);
 int plan_store_import_stream_add(plan_import_stream *st, size_t slot, const char *file);
+/* The same for an archive held in memory (its compressed bytes; data is
+ * taken, and left empty); name says where it came from in messages. */
+int plan_store_import_stream_add_memory(plan_import_stream *st, size_t slot, const char *name,
+                                        plan_buf *data);
 int plan_store_import_stream_finish(plan_import_stream *st, bool abandon,
                                     plan_strlist *contents, plan_import_result *out);
 

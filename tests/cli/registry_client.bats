@@ -49,6 +49,8 @@ publish_hello() {
     plan keys trust "$ALICE"
     run plan install hello
     [ "$status" -eq 0 ] || { echo "$output"; false; }
+    # A small archive is imported from memory: nothing in the download cache.
+    [ -z "$(ls "$ROOT/cache/archives" 2>/dev/null | grep '\.tar\.zst$')" ]
     run "$ROOT/profiles/default/current/bin/hello"
     [ "$output" = "hello" ]
     run plan store verify --check-contents
@@ -94,6 +96,10 @@ publish_hello() {
 }
 
 @test "gc removes the downloaded archive; the profile keeps working and a reinstall downloads again" {
+    # Over 256 KiB (random bytes do not compress): it goes through the
+    # download cache.  A small archive is imported from memory instead,
+    # and never lands there.
+    head -c 300000 /dev/urandom >"$SRC/share/blob"
     publish_hello
     plan keys trust "$ALICE"
     plan -q install hello
