@@ -240,8 +240,8 @@ int cli_open_store(cli *c, plan_store **out)
 
 int cli_open_store_quietly(cli *c, plan_store **out)
 {
-    const plan_project *cfg = c->config_read ? c->config : NULL;
-    plan_store_options o = store_options(cfg);
+    plan_store_options o = {.durability = cli_flushes(c) ? PLAN_DURABILITY_IMMEDIATE
+                                                          : PLAN_DURABILITY_DEFERRED};
     return plan_store_open_with(c->ctx, c->root, &o, out);
 }
 

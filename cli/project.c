@@ -138,12 +138,12 @@ int cli_resolve(cli *c, cli_sources *src, const plan_strlist *names,
 }
 
 int cli_resolve_project(cli *c, const plan_project *pr, const plan_lock *previous,
-                        plan_lock **out)
+                        cli_update update, plan_lock **out)
 {
     if (sodium_init() < 0)
         return plan_fail(c->ctx, PLAN_ERR_FAILED, "libsodium failed to initialise");
     cli_sources src;
-    int orc = cli_sources_open(c, &pr->recipes, UPDATE_ALWAYS, &src);
+    int orc = cli_sources_open(c, &pr->recipes, update, &src);
     if (orc) {
         cli_sources_close(&src);
         return orc;

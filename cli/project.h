@@ -17,7 +17,8 @@ int cli_resolve(cli *c, cli_sources *src, const plan_strlist *names,
                 const plan_strlist *ranges, const plan_lock *previous,
                 const plan_strlist *upgrade, const char *project_dir, const char *what,
                 plan_lock **out);
+/* The same for a plan.yaml, updating its registries as update says. */
 int cli_resolve_project(cli *c, const plan_project *project, const plan_lock *previous,
-                        plan_lock **out);
+                        cli_update update, plan_lock **out);
 
 #endif

@@ -202,6 +202,7 @@ typedef struct plan_first_error {
 void plan_first_error_init(plan_first_error *e);
 void plan_first_error_set(plan_first_error *e, int code, const char *msg); /* copies msg */
 bool plan_first_error_failed(plan_first_error *e);
+int plan_first_error_code(plan_first_error *e); /* 0 while nothing failed */
 int plan_first_error_finish(plan_first_error *e, plan_ctx *ctx);
 /* Levenshtein distance, for "did you mean". */
 size_t plan_edit_distance(const char *a, const char *b);

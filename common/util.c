@@ -144,6 +144,14 @@ bool plan_first_error_failed(plan_first_error *e)
     return atomic_load(&e->failed) != 0;
 }
 
+int plan_first_error_code(plan_first_error *e)
+{
+    pthread_mutex_lock(&e->lock);
+    int code = e->msg ? e->code : 0;
+    pthread_mutex_unlock(&e->lock);
+    return code;
+}
+
 int plan_first_error_finish(plan_first_error *e, plan_ctx *ctx)
 {
     int code = e->msg ? e->code : 0;

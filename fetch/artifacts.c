@@ -121,7 +121,6 @@ static void job_setup(job *j)
     j->errbuf[0] = '\0';
 }
 
-/* After a transfer: 1 done, 0 retry, <0 failed for good. */
 /* Start over: what arrived cannot be resumed from. */
 static void job_discard(job *j)
 {
@@ -131,6 +130,7 @@ static void job_discard(job *j)
         unlink(j->part);
 }
 
+/* After a transfer: 1 done, 0 retry, <0 failed for good. */
 static int job_finish(plan_ctx *ctx, job *j, CURLcode code)
 {
     if (j->out && fclose(j->out) != 0)

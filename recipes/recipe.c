@@ -1153,7 +1153,7 @@ static int parse_project_top(parser *p, struct fy_node *root)
         } else if (p->config && strcmp(k, "recipes") != 0 && strcmp(k, "durability") != 0 &&
                    strcmp(k, "registry-refresh") != 0) {
             rc = unknown_key(p, fy_node_pair_key(pair), "", k, known);
-        } else if (!strcmp(k, "registry-refresh")) {
+        } else if (p->config && !strcmp(k, "registry-refresh")) {
             char *t = NULL, *end = NULL;
             long secs = -1;
             if (!(rc = get_string(p, v, "registry-refresh", &t))) {
@@ -1167,7 +1167,7 @@ static int parse_project_top(parser *p, struct fy_node *root)
             free(t);
             if (!rc)
                 pr->registry_refresh = secs;
-        } else if (!strcmp(k, "durability")) {
+        } else if (p->config && !strcmp(k, "durability")) {
             char *d = NULL;
             if (!(rc = get_string(p, v, "durability", &d)) && strcmp(d, "deferred") != 0 &&
                 strcmp(d, "immediate") != 0)

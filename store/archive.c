@@ -1848,10 +1848,12 @@ static void *stream_worker(void *arg)
             break;
         batch_archive *ba = &st->arcs[k];
         int rc = stream_read_first(st, &w, k);
+        size_t held = ba->tar.cap; /* counted in st->kept, released by extract_step */
         if (!rc)
             rc = stream_plan(st, &w, ba);
         if (!rc)
             rc = extract_step(&w, ba, &st->x);
+        atomic_fetch_sub(&st->kept, held);
         if (rc) {
             plan_first_error_set(&st->err, rc, plan_ctx_error(w.ctx));
             pthread_mutex_lock(&st->mu);
@@ -1975,8 +1977,14 @@ static void stream_queue(plan_import_stream *st, size_t slot)
     pthread_mutex_unlock(&st->mu);
 }
 
+/* 0 when slot can take an archive.  Once a worker has failed, nothing is
+ * taken any more: the caller then stops downloading the rest, and
+ * finish reports the worker's error. */
 static int stream_slot_free(plan_import_stream *st, size_t slot)
 {
+    int failed = plan_first_error_code(&st->err);
+    if (failed)
+        return failed;
     if (slot < st->n && !st->files[slot])
         return 0;
     return plan_fail(st->s->ctx, PLAN_ERR_INVALID, "import slot %zu is taken or out of range",
@@ -2019,8 +2027,12 @@ int plan_store_import_stream_finish(plan_import_stream *st, bool abandon, plan_s
     plan_store *s = st->s;
     plan_strlist_init(&out->added);
     plan_strlist_init(&out->present);
-    if (abandon)
+    /* Abandoned because a worker failed (the archives stopped being
+     * taken): that failure is the one to report, not the caller's. */
+    bool workers_failed = plan_first_error_failed(&st->err);
+    if (abandon && !workers_failed)
         plan_first_error_set(&st->err, PLAN_ERR_FAILED, "the import was abandoned");
+    abandon = abandon && !workers_failed;
     /* From here the wait is the extraction's: it reports its progress. */
     if (!abandon) {
         plan_emit_phase(s->ctx, "unpacking", st->x.total, true);

@@ -347,15 +347,23 @@ static int sweep_unregistered(plan_store *s, bool dry_run, plan_gc_result *out)
         struct stat st;
         bool building = lstat(intent, &st) == 0;
         free(intent);
-        int lock = building ? -1 : digest_trylock(s, de->d_name);
+        if (building)
+            continue;
+        if (dry_run) { /* what would go; nothing is locked */
+            plan_strlist_add(&out->unregistered, de->d_name);
+            continue;
+        }
+        int lock = digest_trylock(s, de->d_name);
         if (lock < 0)
             continue;
-        plan_strlist_add(&out->unregistered, de->d_name);
-        if (!dry_run) {
-            plan_info(s->ctx, "removing '%s/%s': it is in the store but was never registered",
+        plan_info(s->ctx, "removing '%s/%s': it is in the store but was never registered",
+                  s->store_dir, de->d_name);
+        if (plan_fs_rmtree_at(dirfd(d), de->d_name) == 0)
+            plan_strlist_add(&out->unregistered, de->d_name);
+        else
+            plan_warn(s->ctx, "cannot remove '%s/%s', which is in the store but was never "
+                              "registered: remove it by hand",
                       s->store_dir, de->d_name);
-            plan_fs_rmtree_at(dirfd(d), de->d_name);
-        }
         digest_unlock(lock);
     }
     closedir(d);

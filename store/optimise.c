@@ -85,6 +85,14 @@ static int optimise_path(plan_store *s, const char *basename, plan_optimise_resu
 int plan_store_optimise(plan_store *s, plan_optimise_result *out)
 {
     memset(out, 0, sizeof(*out));
+    /* A link shares an inode: bytes not yet on disk would be shared by a
+     * settled path too, which nothing checks after a power cut.  So what
+     * is unsettled is flushed first. */
+    if (!store_flushes(s)) {
+        int rc = plan_store_settle(s);
+        if (rc)
+            return rc;
+    }
     int r = plan_fs_mkdirs(s->links_dir, 0755);
     if (r)
         return plan_fail_errno(s->ctx, PLAN_ERR_IO, -r, "cannot create '%s'", s->links_dir);

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -531,9 +532,11 @@ int plan_profile_delete_generation(plan_profile *p, unsigned number)
 
 /* ---------- after a power cut (settle.c) ---------- */
 
-/* Every link of a farm resolves, and its files (env.sh, env.fish) are not
- * empty: a link whose write did not reach the disk is missing, a file's
- * bytes may be. */
+/* Every link of a farm reaches what it names, and its files (env.sh,
+ * env.fish) are not empty: a link whose write did not reach the disk is
+ * missing, a file's bytes may be.  A link is followed to the entry of the
+ * plan it names, not beyond: a plan's own symlink may point at nothing,
+ * and that is the plan's business, not damage. */
 static bool farm_whole(int fd, unsigned depth)
 {
     if (depth > 64)
@@ -552,7 +555,12 @@ static bool farm_whole(int fd, unsigned depth)
         if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
             whole = false;
         } else if (S_ISLNK(st.st_mode)) {
-            whole = fstatat(dirfd(d), de->d_name, &st, 0) == 0;
+            char target[PATH_MAX];
+            ssize_t n = readlinkat(dirfd(d), de->d_name, target, sizeof(target) - 1);
+            if (n > 0)
+                target[n] = '\0';
+            /* Resolved from the link's folder, the last step not followed. */
+            whole = n > 0 && fstatat(dirfd(d), target, &st, AT_SYMLINK_NOFOLLOW) == 0;
         } else if (S_ISDIR(st.st_mode)) {
             int sub = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
                                                        O_CLOEXEC);

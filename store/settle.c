@@ -62,6 +62,11 @@ static const char sql_settle[] =
     "DELETE FROM unsettled_paths WHERE boot = ?1 AND registered < ?2";
 static const char sql_oldest[] = "SELECT min(registered) FROM unsettled_paths WHERE boot = ?1";
 static const char sql_other_boot[] = "SELECT 1 FROM unsettled_paths WHERE boot <> ?1 LIMIT 1";
+static const char sql_count[] = "SELECT count(*) FROM unsettled_paths";
+static const char sql_checked[] = "DELETE FROM unsettled_paths WHERE basename = ?1 AND boot <> ?2";
+static const char sql_other_paths[] =
+    "SELECT u.basename, p.digest, p.content_hash FROM unsettled_paths u"
+    " LEFT JOIN paths p ON p.basename = u.basename WHERE u.boot <> ?1 ORDER BY u.basename";
 
 /* Settle this boot's rows registered before time before. */
 static int settle_rows(plan_store *s, int64_t before)
@@ -109,11 +114,10 @@ int settle_mark_generation(plan_store *s, const char *profile, unsigned number)
 {
     if (store_flushes(s))
         return 0;
+    /* Written aside and renamed: an open that reads it meanwhile must never
+     * see it empty, which would say "another boot". */
     char *file = generation_mark(s, profile, number);
-    int fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    int e = fd < 0 ? -errno : plan_fs_write_all(fd, s->boot_id, strlen(s->boot_id));
-    if (fd >= 0 && close(fd) != 0 && !e)
-        e = -errno;
+    int e = plan_fs_write_replace(file, s->boot_id, strlen(s->boot_id), 0644, false);
     int rc = e ? plan_fail_errno(s->ctx, PLAN_ERR_IO, -e, "cannot write '%s'", file) : 0;
     free(file);
     return rc;
@@ -127,7 +131,7 @@ void settle_forget_generation(plan_store *s, const char *profile, unsigned numbe
 }
 
 /* "generation.<N>.<profile>" -> N and profile (borrowed); false if the
- * name has another shape. */
+ * name has another shape (a marker being written is ".<name>.tmp.PID"). */
 static bool parse_generation_mark(const char *name, unsigned *number, const char **profile)
 {
     size_t k = strlen(GENERATION_MARK_PREFIX);
@@ -156,32 +160,58 @@ static void marker_boot(int dirfd, const char *name, char *out, size_t cap)
     out[n > 0 ? n : 0] = '\0';
 }
 
-typedef enum marks_pass { MARKS_SETTLE, MARKS_RECOVER, MARKS_OLDEST } marks_pass;
+/* Is someone changing the profile now (its writers' lock is taken)? */
+static bool profile_busy(const plan_store *s, const char *profile)
+{
+    char *lock = plan_xasprintf("%s/profiles/%s/.lock", s->root, profile);
+    int fd = open(lock, O_RDONLY | O_CLOEXEC);
+    free(lock);
+    if (fd < 0)
+        return false;
+    bool busy = flock(fd, LOCK_SH | LOCK_NB) != 0;
+    close(fd);
+    return busy;
+}
 
-/* One walk over the generation markers.  MARKS_SETTLE removes this boot's
- * markers last changed before *when; MARKS_RECOVER checks other boots'
- * generations and removes their markers; MARKS_OLDEST lowers *when to the
- * oldest of this boot's. */
-static void walk_marks(plan_store *s, marks_pass pass, int64_t *when)
+typedef enum marks_pass {
+    MARKS_COUNT,       /* count every marker */
+    MARKS_COUNT_OTHER, /* count the markers of other boots */
+    MARKS_OLDEST,      /* lower *when to the oldest of this boot's */
+    MARKS_SETTLE,      /* remove this boot's markers older than *when */
+    MARKS_RECOVER,     /* check other boots' generations, then remove their markers */
+} marks_pass;
+
+/* One walk over the generation markers; returns what it counted. */
+static uint64_t walk_marks(plan_store *s, marks_pass pass, int64_t *when)
 {
     DIR *d = opendir(s->unsettled_dir);
     if (!d)
-        return;
+        return 0;
+    uint64_t count = 0;
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
         unsigned number;
         const char *profile;
         if (!parse_generation_mark(de->d_name, &number, &profile))
             continue;
+        if (pass == MARKS_COUNT) {
+            count++;
+            continue;
+        }
         char boot[48];
         marker_boot(dirfd(d), de->d_name, boot, sizeof(boot));
         bool ours = s->boot_id[0] && !strcmp(boot, s->boot_id);
         struct stat st;
         if (fstatat(dirfd(d), de->d_name, &st, 0) != 0)
             continue;
-        if (pass == MARKS_OLDEST && ours && (int64_t)st.st_mtime < *when) {
+        if (pass == MARKS_COUNT_OTHER) {
+            count += !ours;
+        } else if (pass == MARKS_OLDEST && ours && (int64_t)st.st_mtime < *when) {
             *when = (int64_t)st.st_mtime;
-        } else if (pass == MARKS_SETTLE && ours && (int64_t)st.st_mtime < *when) {
+        } else if (pass == MARKS_SETTLE && ours && (int64_t)st.st_mtime < *when &&
+                   !profile_busy(s, profile)) {
+            /* A commit still running may write after the flush: its marker
+             * stays until a later one. */
             unlinkat(dirfd(d), de->d_name, 0);
         } else if (pass == MARKS_RECOVER && !ours) {
             profile_recover_generation(s, profile, number);
@@ -189,32 +219,17 @@ static void walk_marks(plan_store *s, marks_pass pass, int64_t *when)
         }
     }
     closedir(d);
+    return count;
 }
 
 /* ---------- settling ---------- */
 
-static int flush_store(plan_store *s, int64_t *started)
-{
-    int fd = open(s->store_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return plan_fail_errno(s->ctx, PLAN_ERR_IO, errno, "cannot open '%s'", s->store_dir);
-    *started = (int64_t)time(NULL);
-    int rc = syncfs(fd) == 0 ? 0 : plan_fail_errno(s->ctx, PLAN_ERR_IO, errno,
-                                                   "cannot flush '%s' to disk", s->store_dir);
-    close(fd);
-    return rc;
-}
-
 int plan_store_settle(plan_store *s)
 {
     int64_t started;
-    int rc = flush_store(s, &started);
-    if (rc)
+    int rc = store_syncfs(s, s->store_dir, &started);
+    if (rc || !s->boot_id[0])
         return rc;
-    if (started > s->flushed_before)
-        s->flushed_before = started;
-    if (!s->boot_id[0])
-        return 0;
     rc = settle_rows(s, started);
     walk_marks(s, MARKS_SETTLE, &started);
     return rc;
@@ -240,25 +255,15 @@ void settle_due(plan_store *s)
 
 int plan_store_unsettled(plan_store *s, uint64_t *paths, uint64_t *generations)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db, "SELECT count(*) FROM unsettled_paths", -1, &st, NULL) !=
-        SQLITE_OK)
-        return db_fail(s, "counting unsettled paths");
+    sqlite3_stmt *st = db_prepare(s, sql_count, "counting unsettled paths");
+    if (!st)
+        return PLAN_ERR_DB;
     int step = sqlite3_step(st);
     *paths = step == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
-    sqlite3_finalize(st);
+    db_release(s, st);
     if (step != SQLITE_ROW)
         return db_fail(s, "counting unsettled paths");
-    *generations = 0;
-    DIR *d = opendir(s->unsettled_dir);
-    struct dirent *de;
-    unsigned number;
-    const char *profile;
-    while (d && (de = readdir(d)) != NULL)
-        if (parse_generation_mark(de->d_name, &number, &profile))
-            (*generations)++;
-    if (d)
-        closedir(d);
+    *generations = walk_marks(s, MARKS_COUNT, NULL);
     return 0;
 }
 
@@ -270,13 +275,9 @@ typedef struct unsettled_path {
 
 static int other_boot_paths(plan_store *s, unsettled_path **out, size_t *n_out)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db,
-                           "SELECT u.basename, p.digest, p.content_hash FROM unsettled_paths u"
-                           " LEFT JOIN paths p ON p.basename = u.basename WHERE u.boot <> ?1"
-                           " ORDER BY u.basename",
-                           -1, &st, NULL) != SQLITE_OK)
-        return db_fail(s, "listing unsettled paths");
+    sqlite3_stmt *st = db_prepare(s, sql_other_paths, "listing unsettled paths");
+    if (!st)
+        return PLAN_ERR_DB;
     sqlite3_bind_text(st, 1, s->boot_id, -1, SQLITE_STATIC);
     unsettled_path *list = NULL;
     size_t n = 0, cap = 0;
@@ -291,52 +292,88 @@ static int other_boot_paths(plan_store *s, unsettled_path **out, size_t *n_out)
         list[n++] = (unsettled_path){plan_xstrdup((const char *)sqlite3_column_text(st, 0)),
                                      d ? plan_xstrdup(d) : NULL, h ? plan_xstrdup(h) : NULL};
     }
-    sqlite3_finalize(st);
+    db_release(s, st);
     *out = list;
     *n_out = n;
     return step == SQLITE_DONE ? 0 : db_fail(s, "listing unsettled paths");
 }
 
-/* Does the tree at basename hash to what was registered? */
-static bool path_whole(plan_store *s, const unsettled_path *u)
+typedef enum verdict { WHOLE, DAMAGED, UNKNOWN } verdict;
+
+/* Does the tree at basename hash to what was registered?  UNKNOWN when it
+ * could not be read to the end (out of descriptors, no permission...):
+ * that says nothing about what reached the disk. */
+static verdict path_verdict(plan_store *s, const unsettled_path *u)
 {
     char *path = store_path_of(s, u->basename);
     struct stat st;
-    bool whole = false;
-    if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+    int e = lstat(path, &st) == 0 ? 0 : errno;
+    verdict v = DAMAGED; /* missing, or not a directory */
+    if (!e && S_ISDIR(st.st_mode)) {
         plan_hash h;
         char text[PLAN_HASH_TEXT_LEN + 1];
         if (plan_store_hash_tree(s->ctx, path, u->digest, s->threads, &h, NULL) == 0) {
             plan_hash_format(&h, text);
-            whole = !strcmp(text, u->content_hash);
+            v = strcmp(text, u->content_hash) ? DAMAGED : WHOLE;
+        } else {
+            plan_warn(s->ctx, "cannot check '%s', registered shortly before the machine "
+                              "stopped: %s; it is checked again at the next start",
+                      path, plan_ctx_error(s->ctx));
+            v = UNKNOWN;
         }
-        plan_ctx_clear_error(s->ctx);
+    } else if (e && e != ENOENT && e != ENOTDIR) {
+        v = UNKNOWN;
     }
+    plan_ctx_clear_error(s->ctx);
     free(path);
-    return whole;
+    return v;
 }
 
 /* A damaged path leaves the store; its row stays, as for any registered
  * path that is missing, so that install, env and 'plan store repair'
- * fetch it again. */
-static void drop_damaged(plan_store *s, const unsettled_path *u)
+ * fetch it again.  false when it could not be moved out. */
+static bool drop_damaged(plan_store *s, const unsettled_path *u)
 {
     char *path = store_path_of(s, u->basename);
     char *aside = plan_xasprintf("%s/%s.unsettled", s->tmp_dir, u->digest);
     struct stat st;
     plan_fs_rmtree(aside);
     bool exists = lstat(path, &st) == 0;
-    if (exists && rename(path, aside) == 0)
+    bool gone = !exists || rename(path, aside) == 0;
+    if (exists && gone)
         plan_fs_rmtree(aside);
-    plan_warn(s->ctx, "'%s' was registered shortly before the machine stopped and did not "
-                      "reach the disk whole: %s; 'plan install', 'plan env' or 'plan store "
-                      "repair' fetch it again",
-              path, exists ? "removed from the store" : "it is missing");
+    if (gone)
+        plan_warn(s->ctx, "'%s' was registered shortly before the machine stopped and did "
+                          "not reach the disk whole: %s; 'plan install', 'plan env' or 'plan "
+                          "store repair' fetch it again",
+                  path, exists ? "removed from the store" : "it is missing");
+    else
+        plan_warn(s->ctx, "'%s' was registered shortly before the machine stopped and did "
+                          "not reach the disk whole, and cannot be moved out of the store "
+                          "(%s): remove it, then 'plan store repair' fetches it again",
+                  path, strerror(errno));
     free(aside);
     free(path);
+    return gone;
 }
 
-static void recover_paths(plan_store *s)
+/* Forget the record of a path checked (or no longer registered). */
+static void forget_checked(plan_store *s, const char *basename)
+{
+    sqlite3_stmt *st = db_prepare(s, sql_checked, "settling a checked path");
+    if (!st) {
+        plan_ctx_clear_error(s->ctx);
+        return;
+    }
+    sqlite3_bind_text(st, 1, basename, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, s->boot_id, -1, SQLITE_STATIC);
+    sqlite3_step(st);
+    db_release(s, st);
+}
+
+/* Check every path an earlier boot left unsettled; the basenames whose
+ * check came to an end go to done (the others keep their records). */
+static void recover_paths(plan_store *s, plan_strlist *done)
 {
     unsettled_path *list = NULL;
     size_t n = 0;
@@ -344,46 +381,29 @@ static void recover_paths(plan_store *s)
         plan_ctx_clear_error(s->ctx);
         return;
     }
+    const char *phase = "checking paths written before the last shutdown";
     if (n)
-        plan_emit_phase(s->ctx, "checking paths written before the last shutdown", n, false);
+        plan_emit_phase(s->ctx, phase, n, false);
     for (size_t i = 0; i < n; i++) {
         unsettled_path *u = &list[i];
         int lock = -1;
-        if (u->digest && digest_lock(s, u->digest, &lock) == 0) {
-            if (!path_whole(s, u))
-                drop_damaged(s, u);
+        if (!u->digest) {
+            plan_strlist_add(done, u->basename); /* collected since */
+        } else if (digest_lock(s, u->digest, &lock) == 0) {
+            verdict v = path_verdict(s, u);
+            if (v == WHOLE || (v == DAMAGED && drop_damaged(s, u)))
+                plan_strlist_add(done, u->basename);
             digest_unlock(lock);
         }
         plan_ctx_clear_error(s->ctx);
-        plan_emit_progress(s->ctx, "checking paths written before the last shutdown", i + 1,
-                           n, false);
+        plan_emit_progress(s->ctx, phase, i + 1, n, false);
         free(u->basename);
         free(u->digest);
         free(u->content_hash);
     }
     if (n)
-        plan_emit_done(s->ctx, "checking paths written before the last shutdown");
+        plan_emit_done(s->ctx, phase);
     free(list);
-}
-
-static bool other_boot_marks(plan_store *s)
-{
-    DIR *d = opendir(s->unsettled_dir);
-    if (!d)
-        return false;
-    struct dirent *de;
-    bool found = false;
-    while (!found && (de = readdir(d)) != NULL) {
-        unsigned number;
-        const char *profile;
-        if (!parse_generation_mark(de->d_name, &number, &profile))
-            continue;
-        char boot[48];
-        marker_boot(dirfd(d), de->d_name, boot, sizeof(boot));
-        found = !s->boot_id[0] || strcmp(boot, s->boot_id) != 0;
-    }
-    closedir(d);
-    return found;
 }
 
 static bool other_boot_rows(plan_store *s)
@@ -399,9 +419,14 @@ static bool other_boot_rows(plan_store *s)
     return found;
 }
 
+static bool left_by_another_boot(plan_store *s)
+{
+    return other_boot_rows(s) || walk_marks(s, MARKS_COUNT_OTHER, NULL) > 0;
+}
+
 void settle_recover(plan_store *s)
 {
-    if (!other_boot_rows(s) && !other_boot_marks(s))
+    if (!left_by_another_boot(s))
         return;
     /* One process checks; the others wait for it, so that nobody uses a
      * path before it is known to be whole. */
@@ -411,27 +436,19 @@ void settle_recover(plan_store *s)
     while (lock >= 0 && flock(lock, LOCK_EX) != 0 && errno == EINTR)
         ;
     /* Another process may have checked it all while this one waited. */
-    if (!other_boot_rows(s) && !other_boot_marks(s)) {
-        if (lock >= 0)
-            close(lock);
-        return;
-    }
-    recover_paths(s);
-    int64_t unused = 0;
-    walk_marks(s, MARKS_RECOVER, &unused);
-    /* The removals reach the disk before the records of what was checked
-     * go: a second power cut must not leave damage unchecked. */
-    int fd = open(s->store_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        (void)syncfs(fd);
-        close(fd);
-    }
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db, "DELETE FROM unsettled_paths WHERE boot <> ?1", -1, &st,
-                           NULL) == SQLITE_OK) {
-        sqlite3_bind_text(st, 1, s->boot_id, -1, SQLITE_STATIC);
-        sqlite3_step(st);
-        sqlite3_finalize(st);
+    if (left_by_another_boot(s)) {
+        plan_strlist done;
+        plan_strlist_init(&done);
+        recover_paths(s, &done);
+        walk_marks(s, MARKS_RECOVER, NULL);
+        /* The removals reach the disk before the records of what was
+         * checked go: a second power cut must not leave damage unchecked.
+         * Without that flush, the records stay for the next start. */
+        if (store_syncfs(s, s->store_dir, NULL) == 0)
+            for (size_t i = 0; i < done.len; i++)
+                forget_checked(s, done.items[i]);
+        plan_ctx_clear_error(s->ctx);
+        plan_strlist_release(&done);
     }
     if (lock >= 0)
         close(lock);

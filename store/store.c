@@ -644,23 +644,28 @@ void start_writeback(int fd, uint64_t size)
         (void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 }
 
-int store_flush(plan_store *s, const char *dir)
+int store_syncfs(plan_store *s, const char *dir, int64_t *started)
 {
-    if (!store_flushes(s))
-        return 0;
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
         return plan_fail_errno(s->ctx, PLAN_ERR_IO, errno, "cannot open '%s'", dir);
-    /* One syncfs flushes every file written, far cheaper than an fsync per
-     * file, and it happens before the rename that publishes the tree. */
-    int64_t started = (int64_t)time(NULL);
+    int64_t t = (int64_t)time(NULL);
     int rc = 0;
     if (syncfs(fd) != 0)
         rc = plan_fail_errno(s->ctx, PLAN_ERR_IO, errno, "cannot flush '%s' to disk", dir);
-    else if (started > s->flushed_before)
-        s->flushed_before = started;
+    else if (t > s->flushed_before)
+        s->flushed_before = t;
     close(fd);
+    if (started)
+        *started = t;
     return rc;
+}
+
+int store_flush(plan_store *s, const char *dir)
+{
+    /* One syncfs flushes every file written, far cheaper than an fsync per
+     * file, and it happens before the rename that publishes the tree. */
+    return store_flushes(s) ? store_syncfs(s, dir, NULL) : 0;
 }
 
 int tree_normalise(plan_ctx *ctx, const char *dir, const tree *t, bool files_sealed)

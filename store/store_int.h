@@ -222,8 +222,10 @@ int tree_seal(plan_store *s, const char *dir, const tree *t, bool files_sealed);
 /* tree_seal in two halves: modes and times, then store_flush (which a
  * batch of trees on one file system needs only once). */
 int tree_normalise(plan_ctx *ctx, const char *dir, const tree *t, bool files_sealed);
-/* IMMEDIATE: one syncfs of the file system that holds dir, remembered in
- * flushed_before.  DEFERRED: nothing. */
+/* One syncfs of the file system that holds dir, remembered in
+ * flushed_before; *started (if not NULL) gets the second it started in. */
+int store_syncfs(plan_store *s, const char *dir, int64_t *started);
+/* IMMEDIATE: store_syncfs.  DEFERRED: nothing. */
 int store_flush(plan_store *s, const char *dir);
 /* Does the store wait for the disk (IMMEDIATE)? */
 bool store_flushes(const plan_store *s);

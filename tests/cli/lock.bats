@@ -92,6 +92,11 @@ YAML
     run plan lock -f bad.yaml
     [ "$status" -eq 1 ]
     [[ "$output" == *"bad.yaml:1:1: unknown field 'packges'; did you mean 'packages'?"* ]]
+    # The configuration file's fields are not a project's.
+    printf 'packages:\n  x: "*"\ndurability: immediate\n' >bad.yaml
+    run plan lock -f bad.yaml
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"bad.yaml:3:1: unknown field 'durability'"* ]] || { echo "$output"; false; }
     plan -q lock
     echo '{"format": "something-else"}' >plan.lock
     run plan why greet

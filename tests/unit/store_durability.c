@@ -316,6 +316,63 @@ static void reboot_drops_a_generation_whose_plan_was_damaged(void **state)
     free(one);
 }
 
+/* A plan's own symlink may point at nothing: the farm links to it, and
+ * that is no damage. */
+static void reboot_keeps_a_generation_whose_plan_has_a_dangling_link(void **state)
+{
+    fixture *f = *state;
+    char *dir = plan_xasprintf("%s/dangling", f->src);
+    th_write_str(dir, "bin/dltool", "t\n");
+    th_symlink(dir, "bin/helper", "missing-tool");
+    plan_add_opts o = {.dir = dir, .name = "dangling", .version = "1.0"};
+    plan_add_result r;
+    assert_int_equal(plan_store_add(f->store, &o, &r), 0);
+    char *other = add(f, "other", "o\n"); /* so that bin is merged, not folded */
+    plan_profile *p;
+    assert_int_equal(plan_profile_open(f->store, "default", true, &p), 0);
+    plan_generation g;
+    plan_generation_init(&g);
+    unsigned n = 0;
+    plan_strlist_add(&g.pkg_names, "dangling");
+    plan_strlist_add(&g.pkg_versions, "1.0");
+    plan_strlist_add(&g.pkg_paths, strrchr(r.path, '/') + 1);
+    plan_strlist_add(&g.pkg_names, "other");
+    plan_strlist_add(&g.pkg_versions, "1.0");
+    plan_strlist_add(&g.pkg_paths, strrchr(other, '/') + 1);
+    if (plan_profile_commit(p, &g, NULL, "export A=1\n", "set -x A 1\n", NULL, &n))
+        fail_msg("commit: %s", plan_ctx_error(f->ctx));
+    plan_generation_release(&g);
+    plan_profile_close(p);
+    reopen(f, PLAN_DURABILITY_DEFERRED, BOOT_B);
+    assert_int_equal(current_of(f), 1);
+    assert_int_equal(f->warnings.len, 0);
+    free(r.path);
+    free(other);
+    free(dir);
+}
+
+/* A generation being committed (its profile locked) keeps its record
+ * through a flush: what it writes after the flush is not on disk. */
+static void a_commit_in_progress_keeps_its_record(void **state)
+{
+    fixture *f = *state;
+    char *one = add(f, "one", "1\n");
+    plan_profile *p;
+    assert_int_equal(plan_profile_open(f->store, "default", true, &p), 0);
+    assert_int_equal(commit(f, p, one), 1);
+    char *marker = plan_xasprintf("%s/var/unsettled/generation.1.default", f->root);
+    struct timespec old[2] = {{1, 0}, {1, 0}};
+    assert_int_equal(utimensat(AT_FDCWD, marker, old, 0), 0);
+    /* The profile is still open (locked): its marker stays. */
+    assert_int_equal(plan_store_settle(f->store), 0);
+    assert_true(exists(marker));
+    plan_profile_close(p);
+    assert_int_equal(plan_store_settle(f->store), 0);
+    assert_false(exists(marker));
+    free(marker);
+    free(one);
+}
+
 static void reboot_keeps_whole_generations(void **state)
 {
     fixture *f = *state;
@@ -395,6 +452,8 @@ int main(void)
         T(reboot_rolls_back_a_damaged_generation),
         T(reboot_drops_a_generation_whose_plan_was_damaged),
         T(reboot_keeps_whole_generations),
+        T(reboot_keeps_a_generation_whose_plan_has_a_dangling_link),
+        T(a_commit_in_progress_keeps_its_record),
         T(gc_removes_unregistered_trees_and_settles),
         T(without_a_boot_id_nothing_is_deferred),
     };
