@@ -468,33 +468,63 @@ static void export_is_deterministic_and_imports_back(void **state)
     free(lib);
 }
 
+/* Three paths exported each on its own into f->out, then the store
+ * emptied: lib, app (which refers to lib) and other (which shares
+ * nothing).  xa, xl, xo are the archives. */
+typedef struct trio {
+    char *lib, *app_path, *other_path; /* absolute store paths */
+    char *app, *other;                 /* their source folders */
+    char *xa, *xl, *xo;
+} trio;
+
+static void trio_make(fixture *f, trio *t)
+{
+    t->lib = add(f, f->src, "lib", NULL);
+    t->app = th_tmpdir();
+    char *text = plan_xasprintf("exec %s/bin/hello\n", t->lib);
+    th_write_str(t->app, "run", text);
+    free(text);
+    t->app_path = add(f, t->app, "app", NULL);
+    t->other = th_tmpdir();
+    th_write_str(t->other, "data", "unrelated\n");
+    t->other_path = add(f, t->other, "other", NULL);
+    t->xa = plan_path_join(f->out, "a.tar.zst");
+    t->xl = plan_path_join(f->out, "l.tar.zst");
+    t->xo = plan_path_join(f->out, "o.tar.zst");
+    const char *pa[] = {t->app_path}, *pl[] = {t->lib}, *po[] = {t->other_path};
+    assert_int_equal(plan_store_export(f->store, pa, 1, false, t->xa), 0);
+    assert_int_equal(plan_store_export(f->store, pl, 1, false, t->xl), 0);
+    assert_int_equal(plan_store_export(f->store, po, 1, false, t->xo), 0);
+    plan_store_close(f->store);
+    plan_fs_rmtree(f->root);
+    assert_int_equal(plan_store_open(f->ctx, f->root, &f->store), 0);
+}
+
+static void trio_release(trio *t)
+{
+    char *xs[] = {t->xa, t->xl, t->xo};
+    for (size_t i = 0; i < 3; i++) {
+        unlink(xs[i]);
+        free(xs[i]);
+    }
+    free(t->app_path);
+    free(t->other_path);
+    th_rmtree(t->app);
+    th_rmtree(t->other);
+    free(t->lib);
+}
+
 /* A batch: app's archive comes before the lib it needs, both hold lib, and
  * a third path shares nothing.  One call registers each path once; a batch
  * with one bad file registers nothing. */
 static void import_many_takes_any_order_and_shared_paths(void **state)
 {
     fixture *f = *state;
-    char *lib = add(f, f->src, "lib", NULL);
-    char *app = th_tmpdir();
-    char *text = plan_xasprintf("exec %s/bin/hello\n", lib);
-    th_write_str(app, "run", text);
-    char *app_path = add(f, app, "app", NULL);
-    char *other = th_tmpdir();
-    th_write_str(other, "data", "unrelated\n");
-    char *other_path = add(f, other, "other", NULL);
-    char *xa = plan_path_join(f->out, "a.tar.zst");
-    char *xl = plan_path_join(f->out, "l.tar.zst");
-    char *xo = plan_path_join(f->out, "o.tar.zst");
+    trio t;
+    trio_make(f, &t);
+    const char *xa = t.xa, *xl = t.xl, *xo = t.xo, *lib = t.lib, *app_path = t.app_path;
     char *xbad = plan_path_join(f->out, "bad.tar.zst");
-    const char *pa[] = {app_path}, *pl[] = {lib}, *po[] = {other_path};
-    assert_int_equal(plan_store_export(f->store, pa, 1, false, xa), 0);
-    assert_int_equal(plan_store_export(f->store, pl, 1, false, xl), 0);
-    assert_int_equal(plan_store_export(f->store, po, 1, false, xo), 0);
     th_write_str(f->out, "bad.tar.zst", "not an archive");
-
-    plan_store_close(f->store);
-    plan_fs_rmtree(f->root);
-    assert_int_equal(plan_store_open(f->ctx, f->root, &f->store), 0);
     plan_import_result res;
     const char *bad_batch[] = {xo, xbad};
     assert_int_not_equal(plan_store_import_many(f->store, bad_batch, 2, NULL, &res), 0);
@@ -532,17 +562,9 @@ static void import_many_takes_any_order_and_shared_paths(void **state)
     plan_import_result_release(&res);
 
     plan_strlist_release(&all);
-    const char *xs[] = {xa, xl, xo, xbad};
-    for (size_t i = 0; i < 4; i++) {
-        unlink(xs[i]);
-        free((char *)xs[i]);
-    }
-    free(text);
-    free(app_path);
-    free(other_path);
-    th_rmtree(app);
-    th_rmtree(other);
-    free(lib);
+    unlink(xbad);
+    free(xbad);
+    trio_release(&t);
 }
 
 /* The stream: archives handed over one by one, in any order, with the
@@ -552,24 +574,9 @@ static void import_many_takes_any_order_and_shared_paths(void **state)
 static void import_stream_takes_archives_as_they_arrive(void **state)
 {
     fixture *f = *state;
-    char *lib = add(f, f->src, "lib", NULL);
-    char *app = th_tmpdir();
-    char *text = plan_xasprintf("exec %s/bin/hello\n", lib);
-    th_write_str(app, "run", text);
-    char *app_path = add(f, app, "app", NULL);
-    char *other = th_tmpdir();
-    th_write_str(other, "data", "unrelated\n");
-    char *other_path = add(f, other, "other", NULL);
-    char *xa = plan_path_join(f->out, "a.tar.zst");
-    char *xl = plan_path_join(f->out, "l.tar.zst");
-    char *xo = plan_path_join(f->out, "o.tar.zst");
-    const char *pa[] = {app_path}, *pl[] = {lib}, *po[] = {other_path};
-    assert_int_equal(plan_store_export(f->store, pa, 1, false, xa), 0);
-    assert_int_equal(plan_store_export(f->store, pl, 1, false, xl), 0);
-    assert_int_equal(plan_store_export(f->store, po, 1, false, xo), 0);
-    plan_store_close(f->store);
-    plan_fs_rmtree(f->root);
-    assert_int_equal(plan_store_open(f->ctx, f->root, &f->store), 0);
+    trio t;
+    trio_make(f, &t);
+    const char *xa = t.xa, *xl = t.xl, *xo = t.xo, *lib = t.lib, *app_path = t.app_path;
 
     plan_strlist expected, contents[2], all;
     plan_strlist_init(&expected);
@@ -628,17 +635,7 @@ static void import_stream_takes_archives_as_they_arrive(void **state)
 
     plan_strlist_release(&all);
     plan_strlist_release(&expected);
-    const char *xs[] = {xa, xl, xo};
-    for (size_t i = 0; i < 3; i++) {
-        unlink(xs[i]);
-        free((char *)xs[i]);
-    }
-    free(text);
-    free(app_path);
-    free(other_path);
-    th_rmtree(app);
-    th_rmtree(other);
-    free(lib);
+    trio_release(&t);
 }
 
 /* An archive past ZREAD_MIN_SIZE is decompressed on a thread of its own:
