@@ -61,11 +61,18 @@ int plan_store_output_begin(plan_store *s, const char *name, const char *version
      * It is the intent file that is locked, not a digest stripe: a build
      * is long, and holding a stripe would make unrelated adds wait, and
      * two builds waiting for each other's final stripe deadlock. */
+    /* It is made under a hidden name and locked before it gets its own:
+     * recovery must never find it unlocked while its build is alive (it
+     * would remove it, and then the collector the output). */
     int rc = 0;
     o->marker = plan_path_join(s->pending_dir, o->basename);
-    o->lock_fd = open(o->marker, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (o->lock_fd < 0 || flock(o->lock_fd, LOCK_EX) != 0)
+    char *hidden = plan_xasprintf("%s/.%s", s->pending_dir, o->basename);
+    o->lock_fd = open(hidden, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (o->lock_fd < 0 || flock(o->lock_fd, LOCK_EX) != 0 || rename(hidden, o->marker) != 0) {
         rc = plan_fail_errno(s->ctx, PLAN_ERR_IO, errno, "cannot create '%s'", o->marker);
+        unlink(hidden);
+    }
+    free(hidden);
     if (!rc && mkdir(o->path, 0755) != 0)
         rc = plan_fail_errno(s->ctx, PLAN_ERR_IO, errno, "cannot create '%s'", o->path);
     if (rc) {

@@ -272,11 +272,11 @@ static void resolve_pending(plan_store *s)
                 unlinkat(dirfd(dir), base, 0);
             continue;
         }
-        if (base[0] == '.' && !strncmp(base + 1, BATCH_INTENT_PREFIX,
-                                       strlen(BATCH_INTENT_PREFIX))) {
-            /* One that never got its name: nothing was renamed yet.  Its
-             * writer locks it just after creating it, so a fresh one may
-             * be unlocked for an instant: only old ones go. */
+        if (base[0] == '.' && strcmp(base, ".") != 0 && strcmp(base, "..") != 0) {
+            /* An intent (a batch's or a build's) that never got its name:
+             * nothing was renamed or made yet.  Its writer locks it just
+             * after creating it, so a fresh one may be unlocked for an
+             * instant: only old ones go. */
             struct stat st;
             int fd = openat(dirfd(dir), base, O_RDONLY | O_CLOEXEC);
             if (fd >= 0 && fstat(fd, &st) == 0 && time(NULL) - st.st_mtime > 600 &&
@@ -286,7 +286,7 @@ static void resolve_pending(plan_store *s)
                 close(fd);
             continue;
         }
-        if (base[0] == '.' || strlen(base) < PLAN_DIGEST_CHARS)
+        if (strlen(base) < PLAN_DIGEST_CHARS)
             continue;
         /* A build holds a lock on its own intent file while it runs. */
         int mine = openat(dirfd(dir), base, O_RDONLY | O_CLOEXEC);
