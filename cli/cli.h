@@ -90,14 +90,16 @@ int cli_parse_threads(cli *c, const command *cmd, const char *text, long *out);
  * *out is NULL when there is none.  EXIT_FAILURE_ (reported) when it does
  * not read. */
 int cli_config(cli *c, const struct plan_project **out);
-/* Does the configuration ask for durability: immediate?  (A
- * configuration that does not read counts as none here: the commands that
- * open the store report it.) */
+/* The same, unreported: a configuration that does not read counts as
+ * none here (NULL); the commands that open the store report it. */
+const struct plan_project *cli_config_quiet(cli *c);
+/* Does the configuration ask for durability: immediate?  (As
+ * cli_config_quiet reads it.) */
 bool cli_flushes(cli *c);
 /* Open the store at the root, with the configuration's durability. */
 int cli_open_store(cli *c, plan_store **out);
-/* The same, with the error left on the context, unreported (the
- * configuration as far as it was read already). */
+/* The same, with the error left on the context, unreported (and the
+ * configuration as cli_config_quiet reads it). */
 int cli_open_store_quietly(cli *c, plan_store **out);
 json_t *cli_path_info_json(const plan_path_info *info);
 

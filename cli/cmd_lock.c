@@ -62,7 +62,7 @@ int cmd_lock(cli *c, const command *cmd, int argc, char **argv)
         plan_warn(c->ctx, "ignoring %s: %s", lock_file, plan_ctx_error(c->ctx));
     }
     plan_ctx_clear_error(c->ctx);
-    if (cli_resolve_project(c, pr, upgrade ? NULL : old, UPDATE_ALWAYS, &fresh)) {
+    if (cli_resolve_project(c, pr, upgrade ? NULL : old, &fresh)) {
         rc = cli_fail(c);
         goto out;
     }

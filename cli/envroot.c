@@ -366,7 +366,7 @@ int cli_env_lock_project(cli *c, plan_store *store, const cli_env_request *a,
             if (fresh) {
                 lock = locked;
                 locked = NULL;
-            } else if (cli_resolve_project(c, pr, locked, UPDATE_STALE, &lock)) {
+            } else if (cli_resolve_project_in(c, &src, pr, locked, &lock)) {
                 rc = cli_fail(c);
             }
             if (!rc)

@@ -186,22 +186,37 @@ void cli_print_json(json_t *json)
     json_decref(json);
 }
 
+/* Read the configuration file, once: 0 (no file is an empty
+ * configuration), or its error, on the context and not yet reported. */
+static int config_read(cli *c)
+{
+    if (c->config_read)
+        return 0;
+    char *file = cli_config_file(c);
+    int r = plan_config_load(c->ctx, file, &c->config);
+    free(file);
+    if (r == PLAN_ERR_NOT_FOUND) {
+        plan_ctx_clear_error(c->ctx);
+        c->config = NULL;
+        r = 0;
+    }
+    c->config_read = r == 0;
+    return r;
+}
+
 int cli_config(cli *c, const plan_project **out)
 {
-    if (!c->config_read) {
-        char *file = cli_config_file(c);
-        int r = plan_config_load(c->ctx, file, &c->config);
-        free(file);
-        if (r == PLAN_ERR_NOT_FOUND) {
-            plan_ctx_clear_error(c->ctx);
-            c->config = NULL;
-        } else if (r) {
-            return cli_fail(c);
-        }
-        c->config_read = true;
-    }
+    if (config_read(c))
+        return cli_fail(c);
     *out = c->config;
     return EXIT_OK;
+}
+
+const plan_project *cli_config_quiet(cli *c)
+{
+    if (config_read(c))
+        plan_ctx_clear_error(c->ctx);
+    return c->config_read ? c->config : NULL;
 }
 
 /* Deferred unless the configuration asks for more: see
@@ -215,21 +230,12 @@ static plan_store_options store_options(const plan_project *cfg)
 
 bool cli_flushes(cli *c)
 {
-    if (!c->config_read) {
-        char *file = cli_config_file(c);
-        if (plan_config_load(c->ctx, file, &c->config) == 0)
-            c->config_read = true;
-        else
-            plan_ctx_clear_error(c->ctx);
-        free(file);
-    }
-    return store_options(c->config_read ? c->config : NULL).durability ==
-           PLAN_DURABILITY_IMMEDIATE;
+    return store_options(cli_config_quiet(c)).durability == PLAN_DURABILITY_IMMEDIATE;
 }
 
 int cli_open_store(cli *c, plan_store **out)
 {
-    const plan_project *cfg;
+    const plan_project *cfg = NULL;
     if (cli_config(c, &cfg))
         return EXIT_FAILURE_;
     plan_store_options o = store_options(cfg);
@@ -240,8 +246,7 @@ int cli_open_store(cli *c, plan_store **out)
 
 int cli_open_store_quietly(cli *c, plan_store **out)
 {
-    plan_store_options o = {.durability = cli_flushes(c) ? PLAN_DURABILITY_IMMEDIATE
-                                                          : PLAN_DURABILITY_DEFERRED};
+    plan_store_options o = store_options(cli_config_quiet(c));
     return plan_store_open_with(c->ctx, c->root, &o, out);
 }
 

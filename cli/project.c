@@ -137,24 +137,9 @@ int cli_resolve(cli *c, cli_sources *src, const plan_strlist *names,
     return resolve_once(c, src, names, ranges, previous, upgrade, project_dir, what, out);
 }
 
-int cli_resolve_project(cli *c, const plan_project *pr, const plan_lock *previous,
-                        cli_update update, plan_lock **out)
+int cli_resolve_project_in(cli *c, cli_sources *src, const plan_project *pr,
+                           const plan_lock *previous, plan_lock **out)
 {
-    if (sodium_init() < 0)
-        return plan_fail(c->ctx, PLAN_ERR_FAILED, "libsodium failed to initialise");
-    cli_sources src;
-    int orc = cli_sources_open(c, &pr->recipes, update, &src);
-    if (orc) {
-        cli_sources_close(&src);
-        return orc;
-    }
-    if (!src.repo && !src.reg) {
-        cli_sources_close(&src);
-        return plan_fail(c->ctx, PLAN_ERR_INVALID,
-                         "'%s' names no recipe repositories and no registries are configured: "
-                         "add e.g.\n  recipes:\n    - ./recipes\nor 'plan registry add'",
-                         pr->file);
-    }
     plan_strlist names, ranges;
     plan_strlist_init(&names);
     plan_strlist_init(&ranges);
@@ -163,10 +148,27 @@ int cli_resolve_project(cli *c, const plan_project *pr, const plan_lock *previou
         plan_strlist_add(&ranges, pr->packages[i].range);
     }
     char *what = plan_xasprintf("the packages of '%s'", pr->file);
-    int rc = cli_resolve(c, &src, &names, &ranges, previous, NULL, pr->dir, what, out);
+    int rc = cli_resolve(c, src, &names, &ranges, previous, NULL, pr->dir, what, out);
     free(what);
     plan_strlist_release(&names);
     plan_strlist_release(&ranges);
+    return rc;
+}
+
+int cli_resolve_project(cli *c, const plan_project *pr, const plan_lock *previous,
+                        plan_lock **out)
+{
+    if (sodium_init() < 0)
+        return plan_fail(c->ctx, PLAN_ERR_FAILED, "libsodium failed to initialise");
+    cli_sources src;
+    int rc = cli_sources_open(c, &pr->recipes, UPDATE_ALWAYS, &src);
+    if (!rc && !src.repo && !src.reg)
+        rc = plan_fail(c->ctx, PLAN_ERR_INVALID,
+                       "'%s' names no recipe repositories and no registries are configured: "
+                       "add e.g.\n  recipes:\n    - ./recipes\nor 'plan registry add'",
+                       pr->file);
+    if (!rc)
+        rc = cli_resolve_project_in(c, &src, pr, previous, out);
     cli_sources_close(&src);
     return rc;
 }

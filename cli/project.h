@@ -17,8 +17,12 @@ int cli_resolve(cli *c, cli_sources *src, const plan_strlist *names,
                 const plan_strlist *ranges, const plan_lock *previous,
                 const plan_strlist *upgrade, const char *project_dir, const char *what,
                 plan_lock **out);
-/* The same for a plan.yaml, updating its registries as update says. */
+/* The same for a plan.yaml, against sources already open. */
+int cli_resolve_project_in(cli *c, cli_sources *src, const plan_project *project,
+                           const plan_lock *previous, plan_lock **out);
+/* The same, opening the plan.yaml's sources (every registry updated:
+ * 'plan lock'). */
 int cli_resolve_project(cli *c, const plan_project *project, const plan_lock *previous,
-                        cli_update update, plan_lock **out);
+                        plan_lock **out);
 
 #endif

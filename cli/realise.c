@@ -31,7 +31,7 @@ char *cli_config_file(const cli *c)
 
 int cli_config_recipes(cli *c, plan_strlist *out)
 {
-    const plan_project *cfg;
+    const plan_project *cfg = NULL;
     if (cli_config(c, &cfg))
         return EXIT_FAILURE_;
     for (size_t i = 0; cfg && i < cfg->recipes.len; i++)

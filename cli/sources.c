@@ -130,8 +130,7 @@ int cli_sources_open(cli *c, const plan_strlist *recipe_dirs, cli_update update,
         return rc;
     s->skipped = plan_xcalloc(s->regs.n, sizeof(bool));
     int64_t now = (int64_t)time(NULL);
-    /* The configuration as the store's opening read it. */
-    const plan_project *cfg = c->config_read ? c->config : NULL;
+    const plan_project *cfg = cli_config_quiet(c);
     int64_t fresh = cfg && cfg->registry_refresh >= 0 ? cfg->registry_refresh
                                                       : CLI_REGISTRY_FRESH;
     for (size_t i = 0; !rc && update != UPDATE_NEVER && i < s->regs.n; i++) {

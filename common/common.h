@@ -185,6 +185,9 @@ void plan_format_size(uint64_t bytes, char *out, size_t outlen);
 /* Parse "10M", "1.5GiB", "4096" into bytes; 0 or -1. */
 int plan_parse_size(const char *s, uint64_t *out);
 unsigned plan_cpu_count(void);
+/* Threads for n independent items: one per core, up to four, and one
+ * alone below from items (a thread costs more than a few of them). */
+unsigned plan_threads_for(size_t n, size_t from);
 /* Run fn(arg) on `threads` threads at once, the calling thread being one
  * of them (so 1 starts none), and return when all have returned.  Fewer
  * run when a thread cannot be started. */

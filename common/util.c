@@ -106,6 +106,12 @@ unsigned plan_cpu_count(void)
     return n > 0 ? (unsigned)n : 1;
 }
 
+unsigned plan_threads_for(size_t n, size_t from)
+{
+    unsigned threads = plan_cpu_count();
+    return n < from ? 1 : threads > 4 ? 4 : threads;
+}
+
 void plan_run_threads(unsigned threads, void *(*fn)(void *), void *arg)
 {
     pthread_t tids[64];

@@ -216,9 +216,10 @@ typedef struct plan_artifact {
  * transient failures.  On success every path is set. */
 int plan_fetch_artifacts(plan_ctx *ctx, const char *cache_dir, plan_artifact *arts, size_t n,
                          unsigned parallel);
-/* The same, calling done(user, i) as soon as arts[i].path is set (those
- * already in the cache first), on the calling thread, so that the caller
- * can start on it while the rest arrive.  A non-zero return (with its
+/* The same, calling done(user, i) as soon as arts[i] is there (its path
+ * set, or with memory its body filled; those already in the cache
+ * first), on the calling thread, so that the caller can start on it while
+ * the rest arrive.  A non-zero return (with its
  * error on ctx) stops the downloads and is returned. */
 typedef int (*plan_artifact_fn)(void *user, size_t i);
 int plan_fetch_artifacts_each(plan_ctx *ctx, const char *cache_dir, plan_artifact *arts,

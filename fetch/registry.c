@@ -225,7 +225,7 @@ static int add_snapshot_doc(plan_regdb *d)
 /* The cache's layout, as PRAGMA user_version: 1 is regdb_schema with
  * snapshot_doc.  A cache at it needs nothing done at open: parsing the
  * schema's statements there was most of what opening cost. */
-#define REGDB_LAYOUT 1 /* keep the PRAGMA in regdb_prepare_layout in step */
+#define REGDB_LAYOUT 1
 
 static int regdb_layout(plan_regdb *d)
 {
@@ -249,9 +249,10 @@ static int regdb_prepare_layout(plan_regdb *d)
         rc = sqlite3_exec(d->db, regdb_schema, NULL, NULL, NULL);
         if (rc == SQLITE_OK)
             rc = add_snapshot_doc(d);
+        char pragma[48];
+        snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", REGDB_LAYOUT);
         if (rc == SQLITE_OK)
-            rc = sqlite3_exec(d->db, "PRAGMA user_version = 1", NULL,
-                              NULL, NULL);
+            rc = sqlite3_exec(d->db, pragma, NULL, NULL, NULL);
     }
     if (rc == SQLITE_OK)
         return sqlite3_exec(d->db, "COMMIT", NULL, NULL, NULL);

@@ -363,7 +363,6 @@ static void *prefetch_worker(void *arg)
     return NULL;
 }
 
-#define PREFETCH_THREADS_MAX 4
 
 void plan_regsource_prefetch(plan_regsource *s, const plan_strlist *names)
 {
@@ -398,12 +397,7 @@ void plan_regsource_prefetch(plan_regsource *s, const plan_strlist *names)
     plan_regdb_read_end(s->db);
     prefetch_job job = {.tasks = tasks, .n = n, .trusted = s->trusted};
     atomic_init(&job.next, 0);
-    unsigned threads = plan_cpu_count();
-    if (threads > PREFETCH_THREADS_MAX)
-        threads = PREFETCH_THREADS_MAX;
-    if (n < 8) /* a thread costs more than a few verifications */
-        threads = 1;
-    plan_run_threads(threads, prefetch_worker, &job);
+    plan_run_threads(plan_threads_for(n, 8), prefetch_worker, &job);
     /* What verified is what lookup and check_publisher would have kept;
      * what did not is left for them to read again and report. */
     for (size_t i = 0; i < n; i++) {

@@ -135,8 +135,7 @@ int plan_env_compose(plan_ctx *ctx, const char *const *paths, size_t n, const ch
     manifests_job job = {.paths = paths, .out = plan_xcalloc(n ? n : 1, sizeof(manifest_read)),
                          .n = n};
     atomic_init(&job.next, 0);
-    unsigned threads = n >= 16 ? plan_cpu_count() : 1;
-    plan_run_threads(threads > 4 ? 4 : threads, manifests_worker, &job);
+    plan_run_threads(plan_threads_for(n, 16), manifests_worker, &job);
     int rc = 0;
     for (size_t i = 0; i < n && !rc; i++)
         rc = manifest_env(ctx, paths[i], &job.out[i], farm, out);

@@ -1345,6 +1345,16 @@ static void *batch_worker_run(void *p)
 
 #define BATCH_THREADS_MAX 4
 
+/* Threads for n archives: the store's setting (else one per core), up to
+ * BATCH_THREADS_MAX, never more than archives. */
+static unsigned batch_threads(const plan_store *s, size_t n)
+{
+    unsigned threads = s->threads ? s->threads : plan_cpu_count();
+    if (threads > BATCH_THREADS_MAX)
+        threads = BATCH_THREADS_MAX;
+    return threads > n ? (n ? (unsigned)n : 1) : threads;
+}
+
 static int batch_run(plan_store *s, batch_archive *arcs, size_t n, batch_step step, void *arg)
 {
     batch_job job;
@@ -1357,12 +1367,7 @@ static int batch_run(plan_store *s, batch_archive *arcs, size_t n, batch_step st
     job.arg = arg;
     atomic_init(&job.next, 0);
     plan_first_error_init(&job.err);
-    unsigned threads = s->threads ? s->threads : plan_cpu_count();
-    if (threads > BATCH_THREADS_MAX)
-        threads = BATCH_THREADS_MAX;
-    if (threads > n)
-        threads = n ? (unsigned)n : 1;
-    plan_run_threads(threads, batch_worker_run, &job); /* one archive: no thread */
+    plan_run_threads(batch_threads(s, n), batch_worker_run, &job); /* one archive: no thread */
     return plan_first_error_finish(&job.err, s->ctx);
 }
 
@@ -1400,6 +1405,16 @@ static void candidates_release(candidates *c)
     plan_strlist_release(&c->basenames);
 }
 
+/* Count bytes against a batch's memory (kept); false, and nothing
+ * counted, when they would take it past BATCH_MEMORY. */
+static bool memory_take(atomic_size_t *kept, size_t bytes)
+{
+    if (atomic_fetch_add(kept, bytes) + bytes <= BATCH_MEMORY)
+        return true;
+    atomic_fetch_sub(kept, bytes);
+    return false;
+}
+
 /* The first reading of an archive: decompressed into memory when small
  * and the batch's budget allows, and its metadata. */
 static int read_first_step(batch_worker *w, batch_archive *ba, void *arg)
@@ -1408,9 +1423,22 @@ static int read_first_step(batch_worker *w, batch_archive *ba, void *arg)
     load_small(ba->file, w->dctx, &ba->tar, &ba->size);
     int rc = export_read_meta(&w->env, ba->file, &ba->tar, &ba->pre);
     /* What is held is the allocation, not the bytes used. */
-    if (atomic_fetch_add(kept, ba->tar.cap) + ba->tar.cap > BATCH_MEMORY)
+    if (!memory_take(kept, ba->tar.cap))
         plan_buf_release(&ba->tar); /* read from its file again */
     return rc;
+}
+
+/* A path the scan of a batch looks for (its digest is the start of its
+ * basename), once. */
+static void candidates_add(candidates *c, const char *basename)
+{
+    if (plan_strlist_contains(&c->basenames, basename))
+        return;
+    char digest[PLAN_DIGEST_CHARS + 1];
+    memcpy(digest, basename, PLAN_DIGEST_CHARS);
+    digest[PLAN_DIGEST_CHARS] = '\0';
+    plan_strlist_add(&c->digests, digest);
+    plan_strlist_add(&c->basenames, basename);
 }
 
 /* Read every archive's metadata first (on several threads), so that the
@@ -1427,10 +1455,7 @@ static int candidates_collect(plan_store *s, batch_archive *arcs, size_t n, cand
         rc = batch_run(s, arcs, n, read_first_step, &kept);
     for (size_t f = 0; f < n && !rc; f++)
         for (size_t i = 0; i < arcs[f].pre.n; i++)
-            if (!plan_strlist_contains(&c->basenames, arcs[f].pre.paths[i].basename)) {
-                plan_strlist_add(&c->digests, arcs[f].pre.paths[i].digest);
-                plan_strlist_add(&c->basenames, arcs[f].pre.paths[i].basename);
-            }
+            candidates_add(c, arcs[f].pre.paths[i].basename);
     if (!rc)
         c->scanner = ref_scanner_new(&c->digests);
     return rc;
@@ -1821,9 +1846,7 @@ static int stream_read_first(plan_import_stream *st, batch_worker *w, size_t k)
         return read_first_step(w, ba, &st->kept);
     ba->size = st->zdata[k].len;
     decompress_small(&st->zdata[k], w->dctx, &ba->tar);
-    bool fits = ba->tar.len &&
-                atomic_fetch_add(&st->kept, ba->tar.cap) + ba->tar.cap <= BATCH_MEMORY;
-    if (!fits) {
+    if (!ba->tar.len || !memory_take(&st->kept, ba->tar.cap)) {
         int rc = spill(st, w, k);
         return rc ? rc : read_first_step(w, ba, &st->kept);
     }
@@ -1903,9 +1926,16 @@ int plan_store_import_stream_begin(plan_store *s, size_t n, uint64_t total_bytes
     pthread_cond_init(&st->more, NULL);
     plan_strlist_init(&st->expected);
     for (size_t i = 0; i < expected->len; i++)
-        if (!plan_strlist_contains(&st->expected, expected->items[i]))
-            plan_strlist_add(&st->expected, expected->items[i]);
+        plan_strlist_add(&st->expected, expected->items[i]);
     plan_strlist_sort(&st->expected);
+    size_t unique = 0; /* sorted: the same name twice stands side by side */
+    for (size_t i = 0; i < st->expected.len; i++) {
+        if (unique && !strcmp(st->expected.items[unique - 1], st->expected.items[i]))
+            free(st->expected.items[i]);
+        else
+            st->expected.items[unique++] = st->expected.items[i];
+    }
+    st->expected.len = unique;
     st->present = plan_xcalloc(st->expected.len + 1, sizeof(bool));
     st->claimed = plan_xcalloc(st->expected.len + 1, sizeof(atomic_uchar));
     atomic_init(&st->kept, 0);
@@ -1926,44 +1956,28 @@ int plan_store_import_stream_begin(plan_store *s, size_t n, uint64_t total_bytes
         if (there < 0)
             rc = there;
         st->present[i] = there == 1;
-        if (!plan_strlist_contains(&st->cand.basenames, bn)) {
-            char digest[PLAN_DIGEST_CHARS + 1];
-            memcpy(digest, bn, PLAN_DIGEST_CHARS);
-            digest[PLAN_DIGEST_CHARS] = '\0';
-            plan_strlist_add(&st->cand.digests, digest);
-            plan_strlist_add(&st->cand.basenames, bn);
-        }
+        candidates_add(&st->cand, bn);
     }
     if (!rc) {
         st->cand.scanner = ref_scanner_new(&st->cand.digests);
         rc = work_dir_create(s, &st->w);
     }
+    st->x = (extract_arg){.workdir = st->w.path, .scanner = st->cand.scanner,
+                          .mask = plan_umask(), .ctx = s->ctx, .total = total_bytes};
+    atomic_init(&st->x.done, 0);
+    atomic_init(&st->x.quiet, true); /* the caller's downloads report progress meanwhile */
+    unsigned threads = batch_threads(s, n);
+    for (unsigned t = 0; t < threads && !rc; t++)
+        if (pthread_create(&st->threads[st->nthreads], NULL, stream_worker, st) == 0)
+            st->nthreads++;
+    if (!rc && !st->nthreads)
+        rc = plan_fail(s->ctx, PLAN_ERR_FAILED, "cannot start a thread to import with");
     if (rc) {
         candidates_release(&st->cand);
         work_dir_remove(&st->w);
         plan_first_error_finish(&st->err, NULL);
         stream_free(st);
         return rc;
-    }
-    st->x = (extract_arg){.workdir = st->w.path, .scanner = st->cand.scanner,
-                          .mask = plan_umask(), .ctx = s->ctx, .total = total_bytes};
-    atomic_init(&st->x.done, 0);
-    atomic_init(&st->x.quiet, true); /* the caller's downloads report progress meanwhile */
-    unsigned threads = s->threads ? s->threads : plan_cpu_count();
-    if (threads > BATCH_THREADS_MAX)
-        threads = BATCH_THREADS_MAX;
-    if (threads > n)
-        threads = n ? (unsigned)n : 1;
-    for (unsigned t = 0; t < threads; t++)
-        if (pthread_create(&st->threads[st->nthreads], NULL, stream_worker, st) == 0)
-            st->nthreads++;
-    if (!st->nthreads) {
-        *out = NULL;
-        candidates_release(&st->cand);
-        work_dir_remove(&st->w);
-        plan_first_error_finish(&st->err, NULL);
-        stream_free(st);
-        return plan_fail(s->ctx, PLAN_ERR_FAILED, "cannot start a thread to import with");
     }
     *out = st;
     return 0;
@@ -2056,14 +2070,9 @@ int plan_store_import_stream_finish(plan_import_stream *st, bool abandon, plan_s
         rc = plan_fail(s->ctx, PLAN_ERR_INVALID, "%zu archives were announced for the import, "
                                                  "%zu given",
                        st->n, st->added);
-    /* Slots never filled (after a failure) hold no archive. */
-    size_t n = rc ? 0 : st->n;
-    for (size_t k = n; k < st->n; k++) {
-        import_meta_release(&st->arcs[k].meta);
-        import_meta_release(&st->arcs[k].pre);
-        plan_buf_release(&st->arcs[k].tar);
-    }
-    rc = import_conclude(s, st->arcs, n, &st->w, &st->cand, rc, contents, out);
+    /* After a failure nothing is staged: slots never filled are only
+     * released. */
+    rc = import_conclude(s, st->arcs, st->n, &st->w, &st->cand, rc, contents, out);
     stream_free(st);
     return rc;
 }

@@ -456,7 +456,6 @@ static void *top_worker(void *arg)
 
 /* Fewer plans than this are placed on the calling thread alone. */
 #define FARM_THREADS_FROM 16
-#define FARM_THREADS_MAX 4
 
 static int place_top(farm *f, const char *dest, entry *ents, size_t n)
 {
@@ -464,12 +463,7 @@ static int place_top(farm *f, const char *dest, entry *ents, size_t n)
                    .tasks = plan_xcalloc(n + 1, sizeof(top_task))};
     atomic_init(&job.next, 0);
     plan_first_error_init(&job.err);
-    unsigned threads = plan_cpu_count();
-    if (threads > FARM_THREADS_MAX)
-        threads = FARM_THREADS_MAX;
-    if (f->n_plans < FARM_THREADS_FROM)
-        threads = 1;
-    plan_run_threads(threads, top_worker, &job);
+    plan_run_threads(plan_threads_for(f->n_plans, FARM_THREADS_FROM), top_worker, &job);
     int rc = plan_first_error_finish(&job.err, f->ctx);
     for (size_t i = 0; i <= n; i++) {
         top_task *t = &job.tasks[i];

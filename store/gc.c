@@ -339,8 +339,8 @@ static int sweep_unregistered(plan_store *s, bool dry_run, plan_gc_result *out)
         if (!intent_line_ok(de->d_name))
             continue; /* ".tmp", ".links", anything not shaped as a store path */
         int known = db_has_path(s, de->d_name);
-        if (known)
-            rc = known < 0 ? known : 0;
+        if (known < 0)
+            rc = known;
         if (known)
             continue;
         char *intent = plan_path_join(s->pending_dir, de->d_name);

@@ -631,20 +631,15 @@ void profile_recover_generation(plan_store *s, const char *name, unsigned number
     unlink(r);
     free(t);
     free(r);
-    if (cur != number)
-        plan_warn(s->ctx, "generation %u of profile '%s' did not reach the disk whole before "
-                          "the machine stopped: removed",
-                  number, name);
-    else if (back)
-        plan_warn(s->ctx, "generation %u of profile '%s' did not reach the disk whole before "
-                          "the machine stopped: removed, and the profile is back at generation "
-                          "%u; run the install again to get it back",
-                  number, name, back);
-    else
-        plan_warn(s->ctx, "generation %u of profile '%s' did not reach the disk whole before "
-                          "the machine stopped: removed, and the profile has no generation "
-                          "left; run the install again",
-                  number, name);
+    char *then = cur != number ? plan_xstrdup("")
+                 : back ? plan_xasprintf(", and the profile is back at generation %u; run the "
+                                         "install again to get it back", back)
+                        : plan_xstrdup(", and the profile has no generation left; run the "
+                                       "install again");
+    plan_warn(s->ctx, "generation %u of profile '%s' did not reach the disk whole before the "
+                      "machine stopped: removed%s",
+              number, name, then);
+    free(then);
     plan_profile_close(p);
 }
 

@@ -114,11 +114,21 @@ int settle_mark_generation(plan_store *s, const char *profile, unsigned number)
 {
     if (store_flushes(s))
         return 0;
-    /* Written aside and renamed: an open that reads it meanwhile must never
-     * see it empty, which would say "another boot". */
+    /* Written aside (under a name no walk takes for a marker) and renamed:
+     * an open that reads it meanwhile must never see it empty, which
+     * would say "another boot". */
     char *file = generation_mark(s, profile, number);
-    int e = plan_fs_write_replace(file, s->boot_id, strlen(s->boot_id), 0644, false);
+    char *aside = plan_xasprintf("%s/.new-%ld", s->unsettled_dir, (long)getpid());
+    int fd = open(aside, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int e = fd < 0 ? -errno : plan_fs_write_all(fd, s->boot_id, strlen(s->boot_id));
+    if (fd >= 0 && close(fd) != 0 && !e)
+        e = -errno;
+    if (!e && rename(aside, file) != 0)
+        e = -errno;
+    if (e)
+        unlink(aside);
     int rc = e ? plan_fail_errno(s->ctx, PLAN_ERR_IO, -e, "cannot write '%s'", file) : 0;
+    free(aside);
     free(file);
     return rc;
 }
@@ -131,7 +141,7 @@ void settle_forget_generation(plan_store *s, const char *profile, unsigned numbe
 }
 
 /* "generation.<N>.<profile>" -> N and profile (borrowed); false if the
- * name has another shape (a marker being written is ".<name>.tmp.PID"). */
+ * name has another shape (a marker being written is ".new-<pid>"). */
 static bool parse_generation_mark(const char *name, unsigned *number, const char **profile)
 {
     size_t k = strlen(GENERATION_MARK_PREFIX);
