@@ -1228,6 +1228,7 @@ static void plan_wanted(plan_store *s, batch_archive *arcs, size_t n)
 {
     plan_strlist chosen;
     plan_strlist_init(&chosen);
+    bool txn = db_read_begin(s);
     for (size_t f = 0; f < n; f++)
         for (size_t i = 0; i < arcs[f].pre.n; i++) {
             import_path *ip = &arcs[f].pre.paths[i];
@@ -1236,6 +1237,7 @@ static void plan_wanted(plan_store *s, batch_archive *arcs, size_t n)
             if (ip->wanted)
                 plan_strlist_add(&chosen, ip->basename);
         }
+    db_read_end(s, txn);
     plan_strlist_release(&chosen);
 }
 
@@ -1621,6 +1623,7 @@ static int register_staged(plan_store *s, staged *g, plan_import_result *out)
     size_t nlocks = 0;
     int rc = lock_all(s, g->rows, g->n, lock_fds, &nlocks);
     size_t keep = 0;
+    bool txn = !rc && db_read_begin(s);
     for (size_t i = 0; i < g->n && !rc; i++) {
         if (path_present(s, g->rows[i].basename) == 1) {
             plan_strlist_add(&out->present, g->rows[i].basename);
@@ -1640,6 +1643,7 @@ static int register_staged(plan_store *s, staged *g, plan_import_result *out)
         g->rows[i] = row;
         keep++;
     }
+    db_read_end(s, txn); /* before register_trees' write transaction */
     if (!rc && keep)
         rc = register_trees(s, keep, g->tmp_paths, g->rows, g->refs);
     for (size_t i = 0; i < keep && !rc; i++)
@@ -1944,6 +1948,7 @@ int plan_store_import_stream_begin(plan_store *s, size_t n, uint64_t total_bytes
      * the workers. */
     plan_strlist_init(&st->cand.digests);
     plan_strlist_init(&st->cand.basenames);
+    bool txn = db_read_begin(s);
     int rc = registered_candidates(s, &st->cand.digests, &st->cand.basenames);
     for (size_t i = 0; i < st->expected.len && !rc; i++) {
         const char *bn = st->expected.items[i];
@@ -1958,6 +1963,7 @@ int plan_store_import_stream_begin(plan_store *s, size_t n, uint64_t total_bytes
         st->present[i] = there == 1;
         candidates_add(&st->cand, bn);
     }
+    db_read_end(s, txn);
     if (!rc) {
         st->cand.scanner = ref_scanner_new(&st->cand.digests);
         rc = work_dir_create(s, &st->w);

@@ -207,6 +207,19 @@ void db_rollback(plan_store *s)
     sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
+bool db_read_begin(plan_store *s)
+{
+    return sqlite3_get_autocommit(s->db) &&
+           sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK;
+}
+
+void db_read_end(plan_store *s, bool begun)
+{
+    /* A read transaction has nothing to lose: COMMIT only ends it. */
+    if (begun)
+        sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+}
+
 sqlite3_stmt *db_prepare(plan_store *s, const char *sql, const char *what)
 {
     for (size_t i = 0; i < s->n_stmts; i++)

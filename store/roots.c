@@ -206,9 +206,7 @@ int plan_store_hold_present(plan_store *s, const char *const *basenames, size_t 
     }
     int rc = m ? gc_lock(s, LOCK_SH) : 0;
     if (m && !rc) {
-        /* One read transaction: the database's locks are taken once. */
-        bool txn = sqlite3_get_autocommit(s->db) &&
-                   sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK;
+        bool txn = db_read_begin(s);
         size_t k = 0;
         for (size_t j = 0; j < m && !rc; j++) {
             int there = path_present(s, todo[j]);
@@ -218,8 +216,7 @@ int plan_store_hold_present(plan_store *s, const char *const *basenames, size_t 
             if (there == 1)
                 todo[k++] = todo[j];
         }
-        if (txn)
-            sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+        db_read_end(s, txn);
         if (!rc)
             rc = session_hold_locked(s, todo, k);
         gc_unlock(s);

@@ -117,6 +117,12 @@ void db_close(plan_store *s);
 int db_begin(plan_store *s);
 int db_commit(plan_store *s);
 void db_rollback(plan_store *s);
+/* Many reads in a row as one read transaction, so the database's locks
+ * are taken once rather than once per statement.  Returns whether one was
+ * begun (none inside a transaction already, or when BEGIN fails: the
+ * reads then simply run on their own); pass that to db_read_end. */
+bool db_read_begin(plan_store *s);
+void db_read_end(plan_store *s, bool begun);
 /* 1 if registered, 0 if not, <0 on error. */
 int db_has_path(plan_store *s, const char *basename);
 typedef struct db_path_row {
