@@ -432,6 +432,22 @@ static import_path *find_import_path(import_meta *m, const char *basename, size_
 
 /* ---------- import: entries ---------- */
 
+/* How new entries get their modes. */
+typedef struct entry_modes {
+    mode_t umask;      /* the process's, or (mode_t)-1 when unknown */
+    bool sealed_dirs;  /* directories are made 0555 at once (work_dir) */
+} entry_modes;
+
+/* The modes for extracting into w: a directory is born sealed when it can
+ * still be filled and the umask leaves 0555 whole. */
+static entry_modes modes_for(const work_dir *w)
+{
+    mode_t mask = plan_umask(); /* once: it is the process's, not the thread's */
+    return (entry_modes){.umask = mask,
+                         .sealed_dirs = w->sealed_dirs_writable && mask != (mode_t)-1 &&
+                                        !(mask & 0555)};
+}
+
 typedef struct extractor {
     const import_env *env;
     const char *file;
@@ -446,7 +462,7 @@ typedef struct extractor {
     size_t depth, cap;
     int deep_fd;         /* a parent deeper than OPEN_DIRS_MAX, opened for one
                             entry; -1 when none */
-    mode_t umask;        /* the process's, or (mode_t)-1 when unknown */
+    entry_modes modes;
     char *buf;
     const ref_scanner *scanner; /* NULL: no reference scan */
 } extractor;
@@ -688,7 +704,7 @@ static int extract_entry(extractor *x, struct archive *a, struct archive_entry *
     if (rel && ip->found)
         ref_scan_text(x->scanner, rel, strlen(rel), ip->found);
     if (type == AE_IFDIR) {
-        if (ip->wanted && mkdirat(pfd, last, 0700) != 0)
+        if (ip->wanted && mkdirat(pfd, last, x->modes.sealed_dirs ? 0555 : 0700) != 0)
             rc = errno == EEXIST ? refuse(x, clean, "appears twice")
                                  : plan_fail_errno(ctx, PLAN_ERR_IO, errno,
                                                    "cannot create '%s' while importing", clean);
@@ -717,7 +733,7 @@ static int extract_entry(extractor *x, struct archive *a, struct archive_entry *
         mode_t sealed = (mode & 0111) ? 0555 : 0444;
         /* Created with its final mode when the umask leaves that intact (a
          * new file is writable through the descriptor that created it). */
-        bool born_sealed = x->umask != (mode_t)-1 && !(x->umask & sealed);
+        bool born_sealed = x->modes.umask != (mode_t)-1 && !(x->modes.umask & sealed);
         if (ip->wanted) {
             fd = openat(pfd, last, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
                         born_sealed ? sealed : (mode & 0111) ? 0700 : 0600);
@@ -946,11 +962,11 @@ static int export_read_meta(const import_env *env, const char *file, const plan_
 static int extract_archive(const import_env *env, const char *file, const plan_buf *tar,
                            const char *workdir, import_meta *meta,
                            bool (*want)(import_path *, void *), void *want_arg,
-                           const ref_scanner *scanner, mode_t mask, bool in_batch)
+                           const ref_scanner *scanner, entry_modes modes, bool in_batch)
 {
     plan_ctx *ctx = env->ctx;
     extractor x = {.env = env, .file = file, .meta = meta, .root_fd = -1, .scanner = scanner,
-                   .deep_fd = -1, .umask = mask};
+                   .deep_fd = -1, .modes = modes};
     plan_buf_init(&x.open_path);
     x.buf = plan_xmalloc(IO_CHUNK);
     struct archive_entry *ae;
@@ -1479,7 +1495,7 @@ static int same_meta(const import_env *env, const char *file, const import_meta 
 typedef struct extract_arg {
     const char *workdir;
     const ref_scanner *scanner;
-    mode_t mask;
+    entry_modes modes;
     plan_ctx *ctx;             /* the batch's: its one "unpacking" phase */
     atomic_uint_fast64_t done; /* compressed bytes of the archives done */
     uint64_t total;
@@ -1490,7 +1506,7 @@ static int extract_step(batch_worker *w, batch_archive *ba, void *arg)
 {
     extract_arg *x = arg;
     int rc = extract_archive(&w->env, ba->file, &ba->tar, x->workdir, &ba->meta, want_planned,
-                             &ba->pre, x->scanner, x->mask, true);
+                             &ba->pre, x->scanner, x->modes, true);
     if (!rc)
         rc = same_meta(&w->env, ba->file, &ba->pre, &ba->meta);
     /* Sealed here, on the worker: directories 0555 and every mtime 1
@@ -1501,7 +1517,8 @@ static int extract_step(batch_worker *w, batch_archive *ba, void *arg)
             continue;
         char *dir = plan_path_join(x->workdir, ip->basename);
         tree_sort(&ip->extracted);
-        rc = tree_normalise(w->ctx, dir, &ip->extracted, true);
+        rc = tree_normalise(w->ctx, dir, &ip->extracted,
+                            SEALED_FILES | (x->modes.sealed_dirs ? SEALED_DIRS : 0));
         free(dir);
     }
     plan_buf_release(&ba->tar);
@@ -1551,11 +1568,10 @@ static void flusher_stop(flusher *fl)
         close(fl->fd);
 }
 
-static int extract_batch(plan_store *s, batch_archive *arcs, size_t n, const char *workdir,
+static int extract_batch(plan_store *s, batch_archive *arcs, size_t n, const work_dir *w,
                          const candidates *cand)
 {
-    extract_arg x = {.workdir = workdir, .scanner = cand->scanner,
-                     .mask = plan_umask(), /* once: it is the process's, not the thread's */
+    extract_arg x = {.workdir = w->path, .scanner = cand->scanner, .modes = modes_for(w),
                      .ctx = s->ctx};
     atomic_init(&x.done, 0);
     atomic_init(&x.quiet, false);
@@ -1567,7 +1583,7 @@ static int extract_batch(plan_store *s, batch_archive *arcs, size_t n, const cha
     flusher fl = {.fd = -1};
     bool flushing = store_flushes(s) && (n >= 16 || x.total >= (1u << 20));
     if (flushing)
-        flusher_start(&fl, workdir);
+        flusher_start(&fl, w->path);
     int rc = batch_run(s, arcs, n, extract_step, &x);
     if (flushing)
         flusher_stop(&fl);
@@ -1731,7 +1747,7 @@ int plan_store_import_many(plan_store *s, const char *const *files, size_t nfile
         rc = work_dir_create(s, &w);
     }
     if (!rc)
-        rc = extract_batch(s, arcs, nfiles, w.path, &cand);
+        rc = extract_batch(s, arcs, nfiles, &w, &cand);
     rc = import_conclude(s, arcs, nfiles, &w, &cand, rc, contents, out);
     free(arcs);
     return rc;
@@ -1969,7 +1985,7 @@ int plan_store_import_stream_begin(plan_store *s, size_t n, uint64_t total_bytes
         rc = work_dir_create(s, &st->w);
     }
     st->x = (extract_arg){.workdir = st->w.path, .scanner = st->cand.scanner,
-                          .mask = plan_umask(), .ctx = s->ctx, .total = total_bytes};
+                          .modes = modes_for(&st->w), .ctx = s->ctx, .total = total_bytes};
     atomic_init(&st->x.done, 0);
     atomic_init(&st->x.quiet, true); /* the caller's downloads report progress meanwhile */
     unsigned threads = batch_threads(s, n);
@@ -2105,7 +2121,7 @@ int plan_store_repair(plan_store *s, const char *arg, const char *file)
     int lock_fd = -1;
     if ((rc = plan_store_path_info(s, basename, &info)) || (rc = work_dir_create(s, &w)) ||
         (rc = extract_archive(&env, file, NULL, w.path, &meta, want_named, basename, NULL,
-                             plan_umask(), false)))
+                             modes_for(&w), false)))
         goto out;
     import_path *ip = find_import_path(&meta, basename, strlen(basename));
     if (!ip) {

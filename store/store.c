@@ -98,6 +98,19 @@ void digest_unlock(int fd)
 
 static int work_dir_create_unguarded(plan_store *s, work_dir *w);
 
+/* Can a directory made 0555 in dirfd take new entries?  (Its hidden name
+ * can clash with no store path's.) */
+static bool sealed_dirs_writable(int dirfd)
+{
+    if (mkdirat(dirfd, ".probe", 0555) != 0)
+        return false;
+    bool ok = mkdirat(dirfd, ".probe/entry", 0700) == 0;
+    if (ok)
+        unlinkat(dirfd, ".probe/entry", AT_REMOVEDIR);
+    unlinkat(dirfd, ".probe", AT_REMOVEDIR);
+    return ok;
+}
+
 /* Work directories are created and locked under a shared hold of
  * var/locks/tmp.lock, and the cleanup scans under an exclusive one, so the
  * cleanup of another process never sees a directory that exists but is
@@ -151,6 +164,7 @@ static int work_dir_create_unguarded(plan_store *s, work_dir *w)
         w->path = NULL;
         return rc;
     }
+    w->sealed_dirs_writable = sealed_dirs_writable(w->lock_fd);
     return 0;
 }
 
@@ -629,7 +643,7 @@ static int copy_tree(plan_store *s, const char *src, const char *dst, tree *t, b
 
 int tree_seal(plan_store *s, const char *dir, const tree *t, bool files_sealed)
 {
-    int rc = tree_normalise(s->ctx, dir, t, files_sealed);
+    int rc = tree_normalise(s->ctx, dir, t, files_sealed ? SEALED_FILES : 0);
     return rc ? rc : store_flush(s, dir);
 }
 
@@ -668,7 +682,7 @@ int store_flush(plan_store *s, const char *dir)
     return store_flushes(s) ? store_syncfs(s, dir, NULL) : 0;
 }
 
-int tree_normalise(plan_ctx *ctx, const char *dir, const tree *t, bool files_sealed)
+int tree_normalise(plan_ctx *ctx, const char *dir, const tree *t, unsigned born_sealed)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
@@ -679,19 +693,20 @@ int tree_normalise(plan_ctx *ctx, const char *dir, const tree *t, bool files_sea
      * mtime, so parents are normalised last. */
     for (size_t i = t->len; i-- > 0 && !rc;) {
         const tree_entry *e = &t->items[i];
-        if (e->type == TREE_FILE && files_sealed)
+        if (e->type == TREE_FILE && (born_sealed & SEALED_FILES))
             continue;
         int failed = 0;
         if (e->type == TREE_FILE)
             failed = fchmodat(fd, e->path, e->exec ? 0555 : 0444, 0);
-        else if (e->type == TREE_DIR)
+        else if (e->type == TREE_DIR && !(born_sealed & SEALED_DIRS))
             failed = fchmodat(fd, e->path, 0555, 0);
         if (!failed)
             failed = utimensat(fd, e->path, times, AT_SYMLINK_NOFOLLOW);
         if (failed)
             rc = plan_fail_errno(ctx, PLAN_ERR_IO, errno, "cannot seal '%s/%s'", dir, e->path);
     }
-    if (!rc && (fchmod(fd, 0555) != 0 || futimens(fd, times) != 0))
+    if (!rc && ((!(born_sealed & SEALED_DIRS) && fchmod(fd, 0555) != 0) ||
+                futimens(fd, times) != 0))
         rc = plan_fail_errno(ctx, PLAN_ERR_IO, errno, "cannot seal '%s'", dir);
     close(fd);
     return rc;
@@ -744,6 +759,29 @@ static int write_intent(plan_store *s, const db_path_row *rows, size_t n, char *
     }
     free(hidden);
     return rc;
+}
+
+/* Move a sealed tree to another directory.  Moving a directory to a new
+ * parent rewrites its "..", for which the kernel wants write permission on
+ * it: a sealed root (0555) gives that only to a process that may ignore
+ * modes (root).  Anyone else unseals the root for the move and seals it
+ * again at its new name, before the registration that publishes it
+ * commits.  -1 with errno on failure. */
+static int move_tree(const char *from, const char *to)
+{
+    if (rename(from, to) == 0)
+        return 0;
+    if (errno != EACCES || chmod(from, 0755) != 0)
+        return -1;
+    if (rename(from, to) != 0) {
+        int e = errno;
+        chmod(from, 0555);
+        errno = e;
+        return -1;
+    }
+    struct timespec times[2] = {{1, 0}, {1, 0}};
+    return chmod(to, 0555) == 0 && utimensat(AT_FDCWD, to, times, AT_SYMLINK_NOFOLLOW) == 0 ? 0
+                                                                                            : -1;
 }
 
 int register_trees(plan_store *s, size_t n, char *const *tmp_paths, const db_path_row *rows,
@@ -812,13 +850,13 @@ int register_trees(plan_store *s, size_t n, char *const *tmp_paths, const db_pat
         if (lstat(finals[i], &st) == 0) {
             char *old = plan_xasprintf("%s/%s.old", s->tmp_dir, rows[i].digest);
             plan_fs_rmtree(old);
-            if (rename(finals[i], old) != 0)
+            if (move_tree(finals[i], old) != 0)
                 rc = plan_fail_errno(ctx, PLAN_ERR_IO, errno, "cannot move '%s' aside",
                                      finals[i]);
             plan_fs_rmtree(old);
             free(old);
         }
-        if (!rc && rename(tmp_paths[i], finals[i]) != 0)
+        if (!rc && move_tree(tmp_paths[i], finals[i]) != 0)
             rc = plan_fail_errno(ctx, PLAN_ERR_IO, errno, "cannot move '%s' to '%s'",
                                  tmp_paths[i], finals[i]);
         if (!rc)

@@ -190,6 +190,11 @@ int copy_fd_data(int in, int out, uint64_t size, uint8_t *scratch, uint64_t *cop
 typedef struct work_dir {
     char *path;
     int lock_fd;
+    /* Directories made in it with their sealed mode (0555) can still be
+     * filled: this process may write where a mode says it may not (root,
+     * by CAP_DAC_OVERRIDE).  Asked of the kernel when it is created; an
+     * import then saves one chmod per directory. */
+    bool sealed_dirs_writable;
 } work_dir;
 int work_dir_create(plan_store *s, work_dir *w);
 void work_dir_remove(work_dir *w);
@@ -227,7 +232,11 @@ void refs_from_found(const plan_strlist *cand_digests, const plan_strlist *cand_
 int tree_seal(plan_store *s, const char *dir, const tree *t, bool files_sealed);
 /* tree_seal in two halves: modes and times, then store_flush (which a
  * batch of trees on one file system needs only once). */
-int tree_normalise(plan_ctx *ctx, const char *dir, const tree *t, bool files_sealed);
+int tree_normalise(plan_ctx *ctx, const char *dir, const tree *t, unsigned born_sealed);
+/* born_sealed of tree_normalise: what was created with its final mode
+ * already (files: and their mtime too). */
+#define SEALED_FILES 1u
+#define SEALED_DIRS 2u
 /* One syncfs of the file system that holds dir, remembered in
  * flushed_before; *started (if not NULL) gets the second it started in. */
 int store_syncfs(plan_store *s, const char *dir, int64_t *started);
