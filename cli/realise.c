@@ -207,20 +207,25 @@ void cli_build_opts_release(plan_build_opts *bo)
 static int next_requests(cli *c, const profile_change *ch, const plan_generation *cur,
                          plan_strlist *names, plan_strlist *ranges)
 {
+    plan_strmap at_of; /* name -> its place in names */
+    plan_strmap_init(&at_of);
     if (cur)
         for (size_t i = 0; i < cur->req_names.len; i++) {
+            plan_strmap_put(&at_of, cur->req_names.items[i], names->len);
             plan_strlist_add(names, cur->req_names.items[i]);
             plan_strlist_add(ranges, cur->req_ranges.items[i]);
         }
-    for (size_t i = 0; i < ch->names.len; i++) {
+    int rc = EXIT_OK;
+    for (size_t i = 0; i < ch->names.len && rc == EXIT_OK; i++) {
         const char *n = ch->names.items[i];
-        ssize_t at = plan_strlist_index(names, n);
+        ssize_t at = plan_strmap_get(&at_of, n);
         if (ch->kind == CHANGE_INSTALL) {
             const char *r = ch->ranges.items[i][0] ? ch->ranges.items[i] : "*";
             if (at >= 0) {
                 free(ranges->items[at]);
                 ranges->items[at] = plan_xstrdup(r);
             } else {
+                plan_strmap_put(&at_of, n, names->len);
                 plan_strlist_add(names, n);
                 plan_strlist_add(ranges, r);
             }
@@ -229,22 +234,31 @@ static int next_requests(cli *c, const profile_change *ch, const plan_generation
             plan_buf_init(&have);
             for (size_t k = 0; k < names->len; k++)
                 plan_buf_printf(&have, "%s%s", k ? ", " : "", names->items[k]);
-            int rc = cli_error(c, "'%s' is not installed in profile '%s' (%s)", n, ch->profile,
-                               have.len ? have.data : "it is empty");
+            rc = cli_error(c, "'%s' is not installed in profile '%s' (%s)", n, ch->profile,
+                           have.len ? have.data : "it is empty");
             plan_buf_release(&have);
-            return rc;
         } else if (ch->kind == CHANGE_REMOVE) {
             free(names->items[at]);
             free(ranges->items[at]);
             for (size_t k = (size_t)at; k + 1 < names->len; k++) {
                 names->items[k] = names->items[k + 1];
                 ranges->items[k] = ranges->items[k + 1];
+                plan_strmap_put(&at_of, names->items[k], k);
             }
             names->len--;
             ranges->len--;
+            plan_strmap_put(&at_of, n, (size_t)-1); /* gone: a second removal fails */
         }
     }
-    return EXIT_OK;
+    plan_strmap_release(&at_of);
+    return rc;
+}
+
+static void generation_add(plan_generation *g, const plan_lock_package *p)
+{
+    plan_strlist_add(&g->pkg_names, p->name);
+    plan_strlist_add(&g->pkg_versions, p->version);
+    plan_strlist_add(&g->pkg_paths, p->path);
 }
 
 static plan_lock *lock_of_generation(const plan_generation *g)
@@ -255,14 +269,26 @@ static plan_lock *lock_of_generation(const plan_generation *g)
     return l;
 }
 
+static void map_of(const plan_strlist *l, plan_strmap *m)
+{
+    plan_strmap_init(m);
+    for (size_t i = 0; i < l->len; i++)
+        plan_strmap_put(m, l->items[i], i);
+}
+
 static void print_changes(cli *c, const plan_generation *old, const plan_generation *now,
                           unsigned number, const char *profile)
 {
     if (c->quiet || c->json)
         return;
     size_t changes = 0;
+    plan_strmap in_old, in_now;
+    map_of(&now->pkg_names, &in_now);
+    plan_strmap_init(&in_old);
+    if (old)
+        map_of(&old->pkg_names, &in_old);
     for (size_t i = 0; i < now->pkg_names.len; i++) {
-        ssize_t k = old ? plan_strlist_index(&old->pkg_names, now->pkg_names.items[i]) : -1;
+        ssize_t k = plan_strmap_get(&in_old, now->pkg_names.items[i]);
         if (k < 0)
             fprintf(stderr, "  + %s %s\n", now->pkg_names.items[i], now->pkg_versions.items[i]);
         else if (strcmp(old->pkg_versions.items[k], now->pkg_versions.items[i]) != 0)
@@ -273,10 +299,12 @@ static void print_changes(cli *c, const plan_generation *old, const plan_generat
         changes++;
     }
     for (size_t i = 0; old && i < old->pkg_names.len; i++)
-        if (plan_strlist_index(&now->pkg_names, old->pkg_names.items[i]) < 0) {
+        if (plan_strmap_get(&in_now, old->pkg_names.items[i]) < 0) {
             fprintf(stderr, "  - %s %s\n", old->pkg_names.items[i], old->pkg_versions.items[i]);
             changes++;
         }
+    plan_strmap_release(&in_old);
+    plan_strmap_release(&in_now);
     fprintf(stderr, "plan: profile '%s' is now generation %u (%zu change%s)\n", profile, number,
             changes, changes == 1 ? "" : "s");
 }
@@ -295,10 +323,13 @@ static bool same_set(const plan_strlist *a, const plan_strlist *b)
 {
     if (a->len != b->len)
         return false;
-    for (size_t i = 0; i < a->len; i++)
-        if (!plan_strlist_contains(b, a->items[i]))
-            return false;
-    return true;
+    plan_strmap in_b;
+    map_of(b, &in_b);
+    bool same = true;
+    for (size_t i = 0; i < a->len && same; i++)
+        same = plan_strmap_get(&in_b, a->items[i]) >= 0;
+    plan_strmap_release(&in_b);
+    return same;
 }
 
 /* Would the new generation be the current one again? */
@@ -458,33 +489,42 @@ int cli_profile_change(cli *c, const profile_change *ch_given)
         goto out;
     /* npm's rule: a request without a range remembers the caret of what
      * was installed, so 'upgrade' stays within that major version. */
+    plan_strmap in_lock, requested;
+    plan_strmap_init(&in_lock);
+    for (size_t i = 0; i < lock->n; i++)
+        plan_strmap_put(&in_lock, lock->packages[i].name, i);
+    map_of(&ch->names, &requested);
     for (size_t i = 0; i < names.len; i++) {
         if (strcmp(ranges.items[i], "*") != 0)
             continue;
-        const plan_lock_package *p = plan_lock_find(lock, names.items[i]);
-        if (p && ch->kind == CHANGE_INSTALL && plan_strlist_index(&ch->names, names.items[i]) >= 0) {
+        ssize_t k = plan_strmap_get(&in_lock, names.items[i]);
+        if (k >= 0 && ch->kind == CHANGE_INSTALL &&
+            plan_strmap_get(&requested, names.items[i]) >= 0) {
             free(ranges.items[i]);
-            ranges.items[i] = plan_xasprintf("^%s", p->version);
+            ranges.items[i] = plan_xasprintf("^%s", lock->packages[k].version);
         }
     }
+    plan_strmap_release(&requested);
     plan_generation g;
     plan_generation_init(&g);
     for (size_t i = 0; i < names.len; i++) {
         plan_strlist_add(&g.req_names, names.items[i]);
         plan_strlist_add(&g.req_ranges, ranges.items[i]);
     }
-    /* Packages in the order they were requested, then their dependencies:
-     * the order prefer-first and prefer-last mean. */
-    for (size_t round = 0; round <= names.len; round++)
-        for (size_t i = 0; i < lock->n; i++) {
-            const plan_lock_package *p = &lock->packages[i];
-            if (round < names.len ? strcmp(p->name, names.items[round]) != 0
-                              : plan_strlist_contains(&names, p->name))
-                continue;
-            plan_strlist_add(&g.pkg_names, p->name);
-            plan_strlist_add(&g.pkg_versions, p->version);
-            plan_strlist_add(&g.pkg_paths, p->path);
-        }
+    /* Packages in the order they were requested, then their dependencies
+     * (in the lock's order): the order prefer-first and prefer-last mean. */
+    plan_strmap in_names;
+    map_of(&names, &in_names);
+    for (size_t i = 0; i < names.len; i++) {
+        ssize_t k = plan_strmap_get(&in_lock, names.items[i]);
+        if (k >= 0)
+            generation_add(&g, &lock->packages[k]);
+    }
+    for (size_t i = 0; i < lock->n; i++)
+        if (plan_strmap_get(&in_names, lock->packages[i].name) < 0)
+            generation_add(&g, &lock->packages[i]);
+    plan_strmap_release(&in_names);
+    plan_strmap_release(&in_lock);
     /* Remembered preferences stay while their plan is installed. */
     const plan_strlist *prefer = ch->prefer.len || !cur ? &ch->prefer : &cur->prefer;
     for (size_t i = 0; i < prefer->len; i++)

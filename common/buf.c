@@ -167,3 +167,70 @@ bool plan_strlist_contains(const plan_strlist *l, const char *s)
 {
     return plan_strlist_index(l, s) >= 0;
 }
+
+/* ---------- string map (open addressing, linear probing) ---------- */
+
+void plan_strmap_init(plan_strmap *m)
+{
+    memset(m, 0, sizeof(*m));
+}
+
+void plan_strmap_release(plan_strmap *m)
+{
+    for (size_t i = 0; i < m->cap; i++)
+        free(m->slots[i].key);
+    free(m->slots);
+    plan_strmap_init(m);
+}
+
+/* FNV-1a: short keys, no adversary to fear (every key is ours to store). */
+static size_t key_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return (size_t)(h ^ (h >> 32));
+}
+
+/* The slot holding key, or the empty one where it would go. */
+static plan_strmap_slot *slot_of(const plan_strmap *m, const char *key)
+{
+    size_t mask = m->cap - 1;
+    for (size_t i = key_hash(key) & mask;; i = (i + 1) & mask)
+        if (!m->slots[i].key || !strcmp(m->slots[i].key, key))
+            return &m->slots[i];
+}
+
+ssize_t plan_strmap_get(const plan_strmap *m, const char *key)
+{
+    if (!m->len)
+        return -1;
+    const plan_strmap_slot *s = slot_of(m, key);
+    return s->key ? (ssize_t)s->value : -1;
+}
+
+static void strmap_grow(plan_strmap *m)
+{
+    plan_strmap old = *m;
+    m->cap = old.cap ? 2 * old.cap : 16;
+    m->slots = plan_xcalloc(m->cap, sizeof(*m->slots));
+    for (size_t i = 0; i < old.cap; i++)
+        if (old.slots[i].key)
+            *slot_of(m, old.slots[i].key) = old.slots[i];
+    free(old.slots);
+}
+
+bool plan_strmap_put(plan_strmap *m, const char *key, size_t value)
+{
+    /* At most half full, so probes stay short and an empty slot exists. */
+    if (2 * (m->len + 1) > m->cap)
+        strmap_grow(m);
+    plan_strmap_slot *s = slot_of(m, key);
+    bool fresh = !s->key;
+    if (fresh) {
+        s->key = plan_xstrdup(key);
+        m->len++;
+    }
+    s->value = value;
+    return fresh;
+}

@@ -75,6 +75,28 @@ bool plan_strlist_contains_sorted(const plan_strlist *l, const char *s);
 ssize_t plan_strlist_index_sorted(const plan_strlist *l, const char *s); /* -1 if absent */
 ssize_t plan_strlist_index(const plan_strlist *l, const char *s); /* -1 if absent */
 
+/* ---- string map: owned keys to numbers, O(1) lookups ----
+ * For the lists that grow with the request (hundreds of plans), where a
+ * linear plan_strlist_index per item made loops quadratic.  Keys are
+ * copied; values are whatever the caller counts (an index, a flag). */
+typedef struct plan_strmap_slot {
+    char *key;   /* NULL: empty */
+    size_t value;
+} plan_strmap_slot;
+typedef struct plan_strmap {
+    plan_strmap_slot *slots;
+    size_t cap;  /* a power of two, or 0 */
+    size_t len;
+} plan_strmap;
+
+void plan_strmap_init(plan_strmap *m);
+void plan_strmap_release(plan_strmap *m);
+/* key's value, or -1 when absent (a key set to (size_t)-1 reads as absent:
+ * a way to forget one). */
+ssize_t plan_strmap_get(const plan_strmap *m, const char *key);
+/* Set key to value; returns whether key was new. */
+bool plan_strmap_put(plan_strmap *m, const char *key, size_t value);
+
 /* ---- errors ----
  * Every fallible library call returns 0 on success or one of these.  The
  * human-readable message (lower-case, object in quotes, next step named)

@@ -33,6 +33,35 @@ static void buf_detach_of_empty_is_owned(void **state)
     free(s); /* must be a real allocation */
 }
 
+static void strmap_finds_every_key_through_growth(void **state)
+{
+    (void)state;
+    plan_strmap m;
+    plan_strmap_init(&m);
+    assert_int_equal(plan_strmap_get(&m, "absent"), -1); /* empty: no table yet */
+    char key[32];
+    for (size_t i = 0; i < 1000; i++) {
+        snprintf(key, sizeof(key), "b%03zu", i);
+        assert_true(plan_strmap_put(&m, key, i));
+    }
+    assert_int_equal(m.len, 1000);
+    assert_true(m.cap >= 2000); /* never more than half full */
+    for (size_t i = 0; i < 1000; i++) {
+        snprintf(key, sizeof(key), "b%03zu", i);
+        assert_int_equal(plan_strmap_get(&m, key), (ssize_t)i);
+    }
+    assert_int_equal(plan_strmap_get(&m, "b1000"), -1);
+    assert_int_equal(plan_strmap_get(&m, ""), -1);
+    /* a second put replaces the value and is not new */
+    assert_false(plan_strmap_put(&m, "b007", 70));
+    assert_int_equal(plan_strmap_get(&m, "b007"), 70);
+    assert_int_equal(m.len, 1000);
+    assert_true(plan_strmap_put(&m, "", 5)); /* the empty string is a key like any */
+    assert_int_equal(plan_strmap_get(&m, ""), 5);
+    plan_strmap_release(&m);
+    assert_int_equal(plan_strmap_get(&m, "b007"), -1);
+}
+
 static void strlist_sorts_bytewise(void **state)
 {
     (void)state;
@@ -180,6 +209,7 @@ int main(void)
         cmocka_unit_test(buf_grows_and_stays_terminated),
         cmocka_unit_test(buf_detach_of_empty_is_owned),
         cmocka_unit_test(strlist_sorts_bytewise),
+        cmocka_unit_test(strmap_finds_every_key_through_growth),
         cmocka_unit_test(path_absolute_normalises),
         cmocka_unit_test(link_targets_are_judged_lexically),
         cmocka_unit_test(sizes_parse_and_format),
