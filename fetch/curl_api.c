@@ -24,7 +24,7 @@ static const char *load_error;
 
 static void load(void)
 {
-    void *h = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
+    void *h = dlopen("libcurl.so.4", RTLD_LAZY | RTLD_LOCAL);
     if (!h) {
         load_error = dlerror();
         return;
