@@ -724,20 +724,16 @@ void cli_profile_view_close(cli_profile_view *v)
     memset(v, 0, sizeof(*v));
 }
 
-int cli_registry_update(cli *c, plan_regdb *d, plan_registries *regs, size_t i,
-                        plan_update_report *rep)
+/* The key the pinned one vouched for is pinned from now on. */
+static int pin_rotated_key(cli *c, plan_registries *regs, size_t i, plan_update_report *rep)
 {
     plan_registry *reg = &regs->items[i];
-    int rc = plan_registry_update(c->ctx, d, reg, rep);
-    if (rc || !rep->rotated)
-        return rc;
-    /* The key the pinned one vouched for is pinned from now on. */
     char *old_id = plan_xstrdup(reg->key.id);
     plan_pubkey_release(&reg->key);
     reg->key = rep->key;
     memset(&rep->key, 0, sizeof(rep->key));
     char *file = cli_registries_file(c);
-    rc = plan_registries_save(c->ctx, regs, file);
+    int rc = plan_registries_save(c->ctx, regs, file);
     char *text = plan_pubkey_format(&reg->key);
     if (!rc && !c->quiet)
         fprintf(stderr,
@@ -746,6 +742,20 @@ int cli_registry_update(cli *c, plan_regdb *d, plan_registries *regs, size_t i,
     free(text);
     free(file);
     free(old_id);
+    return rc;
+}
+
+int cli_registry_update(cli *c, plan_regdb *d, plan_registries *regs, size_t i,
+                        plan_update_report *rep)
+{
+    plan_registry *reg = &regs->items[i];
+    int rc = plan_registry_update(c->ctx, d, reg, rep);
+    if (!rc && rep->rotated)
+        rc = pin_rotated_key(c, regs, i, rep);
+    /* New indexes: their signatures are checked now, once, rather than
+     * by each command that reads them. */
+    if (!rc && rep->changed)
+        cli_remember_checks(c, d, regs, i);
     return rc;
 }
 

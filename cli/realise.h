@@ -105,6 +105,11 @@ void cli_update_registries(cli *c, plan_registries *regs, plan_regdb *d);
  * saved to the registries file, and the user told. */
 int cli_registry_update(cli *c, plan_regdb *d, plan_registries *regs, size_t i,
                         plan_update_report *rep);
+/* Check and remember, in the registry cache, the publisher signatures of
+ * the newest versions in regs->items[i]'s cached indexes
+ * (plan_regsource_vouch), with this machine's trusted keys and cache key.
+ * Never fails: what it cannot do is verified when a command needs it. */
+void cli_remember_checks(cli *c, plan_regdb *d, plan_registries *regs, size_t i);
 
 /* A change to a profile: what install, upgrade and remove do. */
 typedef enum { CHANGE_INSTALL, CHANGE_UPGRADE, CHANGE_REMOVE } change_kind;

@@ -4,6 +4,7 @@
 #include "realise.h"
 
 #include <pthread.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,6 +92,48 @@ static int update_one(cli *c, cli_sources *s, size_t i)
     return 0;
 }
 
+/* <config>/cache-key, made on first use.  Without it (a folder that
+ * cannot be written, say) nothing is remembered and every publisher
+ * signature is verified when needed: slower, never less safe. */
+static bool load_cache_key(cli *c, uint8_t key[PLAN_CACHE_KEY_BYTES])
+{
+    char *cfg = cli_config_dir(c), *file = plan_path_join(cfg, "cache-key");
+    bool ok = plan_cache_key_load(c->ctx, file, key) == 0;
+    if (!ok)
+        plan_ctx_clear_error(c->ctx);
+    free(file);
+    free(cfg);
+    return ok;
+}
+
+static void open_regsource(cli *c, plan_registries *regs, plan_regdb *db,
+                           const plan_keyring *trusted, plan_regsource **out)
+{
+    plan_regsource_open(c->ctx, regs, db, trusted, out);
+    uint8_t key[PLAN_CACHE_KEY_BYTES];
+    if (load_cache_key(c, key))
+        plan_regsource_remember(*out, key);
+    sodium_memzero(key, sizeof(key));
+}
+
+void cli_remember_checks(cli *c, plan_regdb *d, plan_registries *regs, size_t i)
+{
+    char *cfg = cli_config_dir(c), *file = plan_path_join(cfg, "trusted-keys");
+    plan_keyring trusted;
+    plan_regsource *src = NULL;
+    if (!plan_keyring_load(c->ctx, file, &trusted)) {
+        open_regsource(c, regs, d, &trusted, &src);
+        plan_regsource_vouch(src, &regs->items[i]);
+        plan_regsource_free(src);
+        plan_keyring_release(&trusted);
+    }
+    /* Only a head start for the commands that follow: they verify
+     * whatever this could not. */
+    plan_ctx_clear_error(c->ctx);
+    free(file);
+    free(cfg);
+}
+
 static void join_preload(cli_sources *s)
 {
     if (s->preloading)
@@ -143,7 +186,7 @@ int cli_sources_open(cli *c, const plan_strlist *recipe_dirs, cli_update update,
         rc = update_one(c, s, i);
     }
     if (!rc)
-        plan_regsource_open(c->ctx, &s->regs, s->db, &s->trusted, &s->reg);
+        open_regsource(c, &s->regs, s->db, &s->trusted, &s->reg);
     return rc;
 }
 
@@ -162,7 +205,7 @@ bool cli_sources_refresh(cli *c, cli_sources *s, int *rc)
     if (any && !*rc) {
         plan_regsource_free(s->reg);
         s->reg = NULL;
-        plan_regsource_open(c->ctx, &s->regs, s->db, &s->trusted, &s->reg);
+        open_regsource(c, &s->regs, s->db, &s->trusted, &s->reg);
     }
     return any;
 }

@@ -87,6 +87,13 @@ void plan_keyring_release(plan_keyring *r);
 int plan_keyring_add(plan_ctx *ctx, plan_keyring *r, const plan_pubkey *k);
 int plan_keyring_remove(plan_ctx *ctx, plan_keyring *r, const char *name_or_id);
 const plan_pubkey *plan_keyring_find(const plan_keyring *r, const char *id);
+/* The machine's secret for what the registry cache remembers about
+ * publisher signatures (docs/formats/signatures.md#remembered-checks): 32
+ * random bytes in file (hex, mode 0600, owned by this user).  Made on
+ * first use, and made anew when the file is unreadable, malformed or open
+ * to others (what it vouched for is then simply checked again). */
+#define PLAN_CACHE_KEY_BYTES 32
+int plan_cache_key_load(plan_ctx *ctx, const char *file, uint8_t key[PLAN_CACHE_KEY_BYTES]);
 
 /* ---- signed JSON documents (docs/formats/registry.md) ---- */
 /* The canonical text (sorted keys, compact, ASCII); NULL if j holds a
@@ -174,6 +181,20 @@ int64_t plan_registry_checked(plan_regdb *d, const plan_registry *reg);
  * state of it and take its locks once (no writes in between). */
 void plan_regdb_read_begin(plan_regdb *d);
 void plan_regdb_read_end(plan_regdb *d);
+/* Remembered publisher signature checks, one row per cached index: tag
+ * authenticates the index text the checks were made on (keyed BLAKE2b,
+ * see regsource.c), passed lists "VERSION KEYID" lines of the entries whose
+ * signature verified.  get: PLAN_ERR_NOT_FOUND without a row; put: all
+ * rows in one transaction. */
+#define PLAN_CHECKS_TAG_BYTES 32
+typedef struct plan_checks_row {
+    const char *registry, *name;
+    const uint8_t *tag; /* PLAN_CHECKS_TAG_BYTES */
+    const char *passed;
+} plan_checks_row;
+int plan_regdb_checks_get(plan_regdb *d, const char *registry, const char *name,
+                          uint8_t tag[PLAN_CHECKS_TAG_BYTES], plan_buf *passed);
+int plan_regdb_checks_put(plan_regdb *d, size_t n, const plan_checks_row *rows);
 /* The cached index of name ("signed" part, verified again); caller
  * json_decref's.  PLAN_ERR_NOT_FOUND when the registry has no such name. */
 int plan_registry_index(plan_ctx *ctx, plan_regdb *d, const plan_registry *reg,
@@ -257,6 +278,17 @@ bool plan_regsource_has(plan_regsource *s, const char *name);
  * optimisation: anything it cannot do is left for the solver's own reads,
  * which report it. */
 void plan_regsource_prefetch(plan_regsource *s, const plan_strlist *names);
+/* Use key (plan_cache_key_load) to read and write the publisher signature
+ * checks the registry cache remembers; without it every signature is
+ * verified whenever it is needed. */
+void plan_regsource_remember(plan_regsource *s, const uint8_t key[PLAN_CACHE_KEY_BYTES]);
+/* After an update of reg brought new indexes: verify the publisher
+ * signature of the newest version of each cached index the cache has no
+ * remembered check for, on several threads, and remember those that
+ * verify, so the commands that follow need not.  Signatures that do not
+ * verify (an untrusted key, say) are simply not remembered: they are
+ * reported when a command needs them. */
+int plan_regsource_vouch(plan_regsource *s, const plan_registry *reg);
 /* The index entry of name@version (borrowed) and its registry. */
 int plan_regsource_find(plan_regsource *s, const char *name, const char *version,
                         const plan_registry **reg, json_t **entry);

@@ -360,3 +360,53 @@ const plan_pubkey *plan_keyring_find(const plan_keyring *r, const char *id)
             return &r->keys[i];
     return NULL;
 }
+
+/* ---------- the cache key ---------- */
+
+/* The key in file, if it is one this user alone could have written and
+ * can read: 64 hex digits and a newline, mode 0600 or stricter. */
+static bool cache_key_read(const char *file, uint8_t key[PLAN_CACHE_KEY_BYTES])
+{
+    int fd = open(file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    struct stat st;
+    char text[2 * PLAN_CACHE_KEY_BYTES + 2];
+    bool ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
+              !(st.st_mode & 077) && st.st_size == (off_t)sizeof(text) - 1 &&
+              read(fd, text, sizeof(text) - 1) == (ssize_t)sizeof(text) - 1 &&
+              text[sizeof(text) - 2] == '\n';
+    close(fd);
+    if (ok) {
+        text[sizeof(text) - 2] = '\0';
+        ok = plan_hex_decode(text, key, PLAN_CACHE_KEY_BYTES) == 0;
+    }
+    return ok;
+}
+
+int plan_cache_key_load(plan_ctx *ctx, const char *file, uint8_t key[PLAN_CACHE_KEY_BYTES])
+{
+    if (cache_key_read(file, key))
+        return 0;
+    /* A new key: written aside and renamed, so a reader never sees half of
+     * one.  Not flushed: a key lost in a crash costs only checks again. */
+    randombytes_buf(key, PLAN_CACHE_KEY_BYTES);
+    char text[2 * PLAN_CACHE_KEY_BYTES + 2];
+    plan_hex_encode(key, PLAN_CACHE_KEY_BYTES, text);
+    text[2 * PLAN_CACHE_KEY_BYTES] = '\n';
+    text[2 * PLAN_CACHE_KEY_BYTES + 1] = '\0';
+    char *dir = plan_xstrdup(file);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = '\0';
+    int e = slash ? plan_fs_mkdirs(dir, 0755) : 0;
+    free(dir);
+    if (!e)
+        e = plan_fs_write_replace(file, text, sizeof(text) - 1, 0600, false);
+    /* Another process may have made one at the same moment: theirs or
+     * ours, whichever the file holds now, is the key. */
+    if (!e && !cache_key_read(file, key))
+        e = -EPERM;
+    sodium_memzero(text, sizeof(text));
+    return e ? plan_fail_errno(ctx, PLAN_ERR_IO, -e, "cannot make the cache key '%s'", file) : 0;
+}

@@ -176,6 +176,7 @@ struct plan_regdb {
     sqlite3 *db;
     char *path;
     sqlite3_stmt *index_text; /* SELECT text FROM index_cache ..., prepared once */
+    sqlite3_stmt *checks_get; /* SELECT ... FROM publisher_checks ..., prepared once */
     verified_snapshot *snapshots;
     size_t n_snapshots;
     bool reading;             /* inside plan_regdb_read_begin */
@@ -197,6 +198,13 @@ static const char *const regdb_schema =
     "  version INTEGER NOT NULL,"
     "  hash TEXT NOT NULL,"
     "  text BLOB NOT NULL,"
+    "  PRIMARY KEY (registry, name)"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS publisher_checks ("
+    "  registry TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  tag BLOB NOT NULL,"
+    "  passed TEXT NOT NULL,"
     "  PRIMARY KEY (registry, name)"
     ") WITHOUT ROWID;";
 
@@ -223,9 +231,10 @@ static int add_snapshot_doc(plan_regdb *d)
 }
 
 /* The cache's layout, as PRAGMA user_version: 1 is regdb_schema with
- * snapshot_doc.  A cache at it needs nothing done at open: parsing the
- * schema's statements there was most of what opening cost. */
-#define REGDB_LAYOUT 1
+ * snapshot_doc, 2 adds publisher_checks.  A cache at it needs nothing done
+ * at open: parsing the schema's statements there was most of what opening
+ * cost. */
+#define REGDB_LAYOUT 2
 
 static int regdb_layout(plan_regdb *d)
 {
@@ -312,6 +321,7 @@ void plan_regdb_close(plan_regdb *d)
         forget_snapshot(d, d->snapshots[0].registry);
     free(d->snapshots);
     sqlite3_finalize(d->index_text);
+    sqlite3_finalize(d->checks_get);
     sqlite3_close(d->db);
     free(d->path);
     free(d);
@@ -568,11 +578,14 @@ static int save_update(plan_regdb *d, const plan_registry *reg, json_int_t ts_ve
     s = NULL;
     /* Indexes the snapshot no longer lists are gone from the registry. */
     if (!rc && snapshot) {
-        sqlite3_stmt *q = NULL, *del = NULL;
+        sqlite3_stmt *q = NULL, *del = NULL, *del_checks = NULL;
         sqlite3_prepare_v2(d->db, "SELECT name FROM index_cache WHERE registry = ?1", -1, &q,
                            NULL);
         sqlite3_prepare_v2(d->db, "DELETE FROM index_cache WHERE registry = ?1 AND name = ?2",
                            -1, &del, NULL);
+        sqlite3_prepare_v2(d->db,
+                           "DELETE FROM publisher_checks WHERE registry = ?1 AND name = ?2", -1,
+                           &del_checks, NULL);
         sqlite3_bind_text(q, 1, reg->name, -1, SQLITE_STATIC);
         plan_strlist gone;
         plan_strlist_init(&gone);
@@ -583,14 +596,18 @@ static int save_update(plan_regdb *d, const plan_registry *reg, json_int_t ts_ve
                 plan_strlist_add(&gone, nm);
         }
         for (size_t i = 0; i < gone.len; i++) {
-            sqlite3_reset(del);
-            sqlite3_bind_text(del, 1, reg->name, -1, SQLITE_STATIC);
-            sqlite3_bind_text(del, 2, gone.items[i], -1, SQLITE_STATIC);
-            sqlite3_step(del);
+            sqlite3_stmt *both[2] = {del, del_checks};
+            for (size_t k = 0; k < 2; k++) {
+                sqlite3_reset(both[k]);
+                sqlite3_bind_text(both[k], 1, reg->name, -1, SQLITE_STATIC);
+                sqlite3_bind_text(both[k], 2, gone.items[i], -1, SQLITE_STATIC);
+                sqlite3_step(both[k]);
+            }
         }
         plan_strlist_release(&gone);
         sqlite3_finalize(q);
         sqlite3_finalize(del);
+        sqlite3_finalize(del_checks);
     }
     if (!rc && sqlite3_exec(d->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
         rc = regdb_fail(d, "committing the update");
@@ -718,6 +735,61 @@ void plan_regdb_read_end(plan_regdb *d)
     if (d->reading)
         sqlite3_exec(d->db, "COMMIT", NULL, NULL, NULL);
     d->reading = false;
+}
+
+int plan_regdb_checks_get(plan_regdb *d, const char *registry, const char *name,
+                          uint8_t tag[PLAN_CHECKS_TAG_BYTES], plan_buf *passed)
+{
+    if (!d->checks_get &&
+        sqlite3_prepare_v2(d->db, "SELECT tag, passed FROM publisher_checks "
+                                  "WHERE registry = ?1 AND name = ?2",
+                           -1, &d->checks_get, NULL) != SQLITE_OK)
+        return regdb_fail(d, "reading remembered signature checks");
+    sqlite3_stmt *s = d->checks_get;
+    sqlite3_reset(s);
+    sqlite3_bind_text(s, 1, registry, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 2, name, -1, SQLITE_TRANSIENT);
+    int rc = PLAN_ERR_NOT_FOUND;
+    if (sqlite3_step(s) == SQLITE_ROW &&
+        sqlite3_column_bytes(s, 0) == PLAN_CHECKS_TAG_BYTES) {
+        memcpy(tag, sqlite3_column_blob(s, 0), PLAN_CHECKS_TAG_BYTES);
+        plan_buf_reset(passed);
+        plan_buf_add(passed, sqlite3_column_text(s, 1), (size_t)sqlite3_column_bytes(s, 1));
+        rc = 0;
+    }
+    sqlite3_reset(s);
+    return rc;
+}
+
+int plan_regdb_checks_put(plan_regdb *d, size_t n, const plan_checks_row *rows)
+{
+    if (!n)
+        return 0;
+    sqlite3_stmt *s = NULL;
+    int rc = 0;
+    /* One transaction for the lot; a cache that is busy (another process
+     * writing) simply does not learn them this time. */
+    if (sqlite3_exec(d->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        return regdb_fail(d, "remembering signature checks");
+    if (sqlite3_prepare_v2(d->db, "INSERT OR REPLACE INTO publisher_checks "
+                                  "(registry, name, tag, passed) VALUES (?1, ?2, ?3, ?4)",
+                           -1, &s, NULL) != SQLITE_OK)
+        rc = regdb_fail(d, "remembering signature checks");
+    for (size_t i = 0; i < n && !rc; i++) {
+        sqlite3_reset(s);
+        sqlite3_bind_text(s, 1, rows[i].registry, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 2, rows[i].name, -1, SQLITE_STATIC);
+        sqlite3_bind_blob(s, 3, rows[i].tag, PLAN_CHECKS_TAG_BYTES, SQLITE_STATIC);
+        sqlite3_bind_text(s, 4, rows[i].passed, -1, SQLITE_STATIC);
+        if (sqlite3_step(s) != SQLITE_DONE)
+            rc = regdb_fail(d, "remembering signature checks");
+    }
+    sqlite3_finalize(s);
+    if (!rc && sqlite3_exec(d->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+        rc = regdb_fail(d, "remembering signature checks");
+    if (rc)
+        sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
 }
 
 int64_t plan_registry_checked(plan_regdb *d, const plan_registry *reg)

@@ -14,16 +14,25 @@ typedef struct loaded {
     char *name;
     const plan_registry *reg; /* NULL: no registry has it */
     json_t *index;            /* "signed" part */
+    /* With a cache key: the BLAKE2b-256 of the index text, and the
+     * "VERSION KEYID" of its entries whose publisher signature is known to
+     * verify. */
+    bool hashed;
+    uint8_t text_hash[PLAN_CHECKS_TAG_BYTES];
+    plan_strlist passed;
 } loaded;
 
 struct plan_regsource {
     plan_strlist allowed;     /* "name@version" that may be chosen though yanked */
-    plan_strlist verified;    /* "registry/name@version" whose publisher signature
+    plan_strmap verified;     /* "registry/name@version" whose publisher signature
                                  verified (the indexes it was read from are kept) */
+    plan_strmap by_name;      /* name -> its index in items */
     plan_ctx *ctx;
     const plan_registries *regs;
     plan_regdb *db;
     const plan_keyring *trusted;
+    bool has_cache_key;
+    uint8_t cache_key[PLAN_CACHE_KEY_BYTES];
     loaded *items;
     size_t n, cap;
 };
@@ -37,7 +46,8 @@ int plan_regsource_open(plan_ctx *ctx, const plan_registries *regs, plan_regdb *
     s->db = db;
     s->trusted = trusted;
     plan_strlist_init(&s->allowed);
-    plan_strlist_init(&s->verified);
+    plan_strmap_init(&s->verified);
+    plan_strmap_init(&s->by_name);
     *out = s;
     return 0;
 }
@@ -51,58 +61,220 @@ void plan_regsource_allow(plan_regsource *s, const char *name, const char *versi
         free(key);
 }
 
+void plan_regsource_remember(plan_regsource *s, const uint8_t key[PLAN_CACHE_KEY_BYTES])
+{
+    memcpy(s->cache_key, key, PLAN_CACHE_KEY_BYTES);
+    s->has_cache_key = true;
+}
+
+static void loaded_release(loaded *l)
+{
+    free(l->name);
+    json_decref(l->index);
+    plan_strlist_release(&l->passed);
+}
+
 void plan_regsource_free(plan_regsource *s)
 {
     if (!s)
         return;
-    for (size_t i = 0; i < s->n; i++) {
-        free(s->items[i].name);
-        json_decref(s->items[i].index);
-    }
+    sodium_memzero(s->cache_key, sizeof(s->cache_key));
+    for (size_t i = 0; i < s->n; i++)
+        loaded_release(&s->items[i]);
     free(s->items);
     plan_strlist_release(&s->allowed);
-    plan_strlist_release(&s->verified);
+    plan_strmap_release(&s->verified);
+    plan_strmap_release(&s->by_name);
     free(s);
 }
 
-static const loaded *find_loaded(const plan_regsource *s, const char *name)
+/* Valid until the next add_loaded. */
+static loaded *find_loaded(plan_regsource *s, const char *name)
 {
-    for (size_t i = 0; i < s->n; i++)
-        if (!strcmp(s->items[i].name, name))
-            return &s->items[i];
-    return NULL;
+    ssize_t i = plan_strmap_get(&s->by_name, name);
+    return i >= 0 ? &s->items[i] : NULL;
 }
 
-static const loaded *add_loaded(plan_regsource *s, loaded l)
+static loaded *add_loaded(plan_regsource *s, loaded l)
 {
     if (s->n == s->cap) {
         s->cap = s->cap ? 2 * s->cap : 16;
         s->items = plan_xrealloc(s->items, s->cap * sizeof(*s->items));
     }
+    plan_strmap_put(&s->by_name, l.name, s->n);
     s->items[s->n] = l;
     return &s->items[s->n++];
 }
 
+/* ---------- remembered publisher checks ----------
+ *
+ * A publisher signature that verified is remembered in the registry cache
+ * (docs/formats/signatures.md#remembered-checks), so the next command that
+ * reads the same index does not verify it again (an Ed25519 verification
+ * costs about 60 us; an install of 200 plans made 200).  The cache is a
+ * file others may be able to write, so a row counts only under its tag:
+ * BLAKE2b-256 keyed with this machine's cache key (a secret the cache's
+ * writers do not have) over the registry name, the package name, the
+ * BLAKE2b-256 of the exact index text and the remembered lines.  A changed
+ * text, a line added or a row copied from another index fails the tag, and
+ * the signatures are then verified as if nothing were remembered; a
+ * remembered check counts only while its key is trusted. */
+
+static void text_hash(const plan_buf *text, uint8_t out[PLAN_CHECKS_TAG_BYTES])
+{
+    crypto_generichash(out, PLAN_CHECKS_TAG_BYTES, (const uint8_t *)text->data, text->len,
+                       NULL, 0);
+}
+
+static void checks_tag(const uint8_t *key, const char *registry, const char *name,
+                       const uint8_t hash[PLAN_CHECKS_TAG_BYTES], const char *passed,
+                       size_t passed_len, uint8_t out[PLAN_CHECKS_TAG_BYTES])
+{
+    static const char domain[] = "plan-publisher-checks-v1";
+    crypto_generichash_state h;
+    crypto_generichash_init(&h, key, PLAN_CACHE_KEY_BYTES, PLAN_CHECKS_TAG_BYTES);
+    /* Each name with its NUL (names hold none) and the hash of fixed
+     * size before the lines: no part can run into the next. */
+    crypto_generichash_update(&h, (const uint8_t *)domain, sizeof(domain));
+    crypto_generichash_update(&h, (const uint8_t *)registry, strlen(registry) + 1);
+    crypto_generichash_update(&h, (const uint8_t *)name, strlen(name) + 1);
+    crypto_generichash_update(&h, hash, PLAN_CHECKS_TAG_BYTES);
+    crypto_generichash_update(&h, (const uint8_t *)passed, passed_len);
+    crypto_generichash_final(&h, out, PLAN_CHECKS_TAG_BYTES);
+}
+
+/* The "VERSION KEYID" line of an entry (caller frees), or NULL. */
+static char *passed_line(json_t *entry)
+{
+    const char *version = json_string_value(json_object_get(entry, "version"));
+    const char *id =
+        json_string_value(json_object_get(json_object_get(entry, "publisher"), "keyid"));
+    return version && id ? plan_xasprintf("%s %s", version, id) : NULL;
+}
+
+static char *passed_text(const plan_strlist *passed)
+{
+    plan_buf b;
+    plan_buf_init(&b);
+    for (size_t i = 0; i < passed->len; i++)
+        plan_buf_printf(&b, "%s\n", passed->items[i]);
+    return plan_buf_detach(&b);
+}
+
+/* The lines of a remembered row into out, if its tag is right for the
+ * index text whose hash is given (else nothing). */
+static void passed_take(const uint8_t *key, const char *registry, const char *name,
+                        const uint8_t hash[PLAN_CHECKS_TAG_BYTES],
+                        const uint8_t stored[PLAN_CHECKS_TAG_BYTES], const plan_buf *lines,
+                        plan_strlist *out)
+{
+    uint8_t want[PLAN_CHECKS_TAG_BYTES];
+    checks_tag(key, registry, name, hash, lines->data, lines->len, want);
+    if (sodium_memcmp(want, stored, PLAN_CHECKS_TAG_BYTES) != 0)
+        return;
+    const char *p = lines->data, *end = lines->data + lines->len;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        if (!nl)
+            nl = end;
+        if (nl > p)
+            plan_strlist_take(out, plan_xstrndup(p, (size_t)(nl - p)));
+        p = nl + 1;
+    }
+}
+
+/* A row remembering passed for the index text whose hash is given
+ * (row->passed: caller frees). */
+static plan_checks_row checks_row(const uint8_t *key, const char *registry, const char *name,
+                                  const uint8_t hash[PLAN_CHECKS_TAG_BYTES],
+                                  const plan_strlist *passed,
+                                  uint8_t tag[PLAN_CHECKS_TAG_BYTES])
+{
+    char *text = passed_text(passed);
+    checks_tag(key, registry, name, hash, text, strlen(text), tag);
+    return (plan_checks_row){.registry = registry, .name = name, .tag = tag, .passed = text};
+}
+
+/* Whether entry's publisher signature is remembered as verified, with a
+ * key this machine trusts now. */
+static bool remembered(const plan_strlist *passed, const plan_keyring *trusted, json_t *entry)
+{
+    if (!passed->len)
+        return false;
+    const char *id =
+        json_string_value(json_object_get(json_object_get(entry, "publisher"), "keyid"));
+    char *line = passed_line(entry);
+    bool yes = line && id && plan_keyring_find(trusted, id) && plan_strlist_contains(passed, line);
+    free(line);
+    return yes;
+}
+
+/* Remember that l's entry verified (a cache: a failure to write is
+ * forgotten, and the check is simply made again next time). */
+static void remember(plan_regsource *s, loaded *l, json_t *entry)
+{
+    char *line = l->hashed ? passed_line(entry) : NULL;
+    if (!line || plan_strlist_contains(&l->passed, line)) {
+        free(line);
+        return;
+    }
+    plan_strlist_take(&l->passed, line);
+    uint8_t tag[PLAN_CHECKS_TAG_BYTES];
+    plan_checks_row row = checks_row(s->cache_key, l->reg->name, l->name, l->text_hash,
+                                     &l->passed, tag);
+    if (plan_regdb_checks_put(s->db, 1, &row))
+        plan_ctx_clear_error(s->ctx);
+    free((char *)row.passed);
+}
+
+/* What is remembered about the index text of l, into l. */
+static void recall(plan_regsource *s, loaded *l, const plan_buf *text)
+{
+    if (!s->has_cache_key)
+        return;
+    text_hash(text, l->text_hash);
+    l->hashed = true;
+    uint8_t stored[PLAN_CHECKS_TAG_BYTES];
+    plan_buf lines;
+    plan_buf_init(&lines);
+    if (!plan_regdb_checks_get(s->db, l->reg->name, l->name, stored, &lines))
+        passed_take(s->cache_key, l->reg->name, l->name, l->text_hash, stored, &lines,
+                    &l->passed);
+    plan_ctx_clear_error(s->ctx);
+    plan_buf_release(&lines);
+}
+
 /* The index of name from the first registry (in priority order) that has
  * it: a lower registry can never shadow a name a higher one publishes. */
-static int lookup(plan_regsource *s, const char *name, const loaded **out)
+static int lookup(plan_regsource *s, const char *name, loaded **out)
 {
     if ((*out = find_loaded(s, name)) != NULL)
         return 0;
     loaded l = {.name = plan_xstrdup(name)};
-    for (size_t r = 0; r < s->regs->n && !l.reg; r++) {
-        json_t *idx = NULL;
-        int rc = plan_registry_index(s->ctx, s->db, &s->regs->items[r], name, &idx);
+    plan_strlist_init(&l.passed);
+    plan_buf text;
+    plan_buf_init(&text);
+    int rc = 0;
+    for (size_t r = 0; r < s->regs->n && !l.reg && !rc; r++) {
+        const plan_registry *reg = &s->regs->items[r];
+        rc = plan_registry_index_text(s->ctx, s->db, reg, name, &text);
         if (rc == PLAN_ERR_NOT_FOUND) {
             plan_ctx_clear_error(s->ctx);
+            rc = 0;
             continue;
         }
-        if (rc) {
-            free(l.name);
-            return rc;
+        if (!rc)
+            rc = plan_registry_index_open(s->ctx, reg, name, text.data, text.len,
+                                          plan_registry_snapshot_indexes(s->db, reg), &l.index);
+        if (!rc) {
+            l.reg = reg;
+            recall(s, &l, &text);
         }
-        l.reg = &s->regs->items[r];
-        l.index = idx;
+    }
+    plan_buf_release(&text);
+    if (rc) {
+        loaded_release(&l);
+        return rc;
     }
     *out = add_loaded(s, l);
     return 0;
@@ -110,7 +282,7 @@ static int lookup(plan_regsource *s, const char *name, const loaded **out)
 
 bool plan_regsource_has(plan_regsource *s, const char *name)
 {
-    const loaded *l;
+    loaded *l;
     if (lookup(s, name, &l)) {
         plan_ctx_clear_error(s->ctx);
         return false;
@@ -121,7 +293,7 @@ bool plan_regsource_has(plan_regsource *s, const char *name)
 int plan_regsource_find(plan_regsource *s, const char *name, const char *version,
                         const plan_registry **reg, json_t **entry)
 {
-    const loaded *l;
+    loaded *l;
     int rc = lookup(s, name, &l);
     if (rc)
         return rc;
@@ -143,7 +315,7 @@ static int versions_cb(void *user, plan_ctx *ctx, const char *name, plan_strlist
 {
     (void)ctx;
     plan_regsource *s = user;
-    const loaded *l;
+    loaded *l;
     int rc = lookup(s, name, &l);
     if (rc)
         return rc;
@@ -237,19 +409,20 @@ static char *verified_key(const plan_registry *reg, const char *name, const char
 }
 
 /* Each entry is verified once per source: the solver and the realising
- * both ask, and the entry (held by the loaded index) cannot change. */
-static int check_publisher(plan_regsource *s, const plan_registry *reg, const char *name,
-                           json_t *entry)
+ * both ask, and the entry (held by the loaded index) cannot change.  One
+ * the cache remembers (under this text's tag, with a key still trusted)
+ * is not verified again. */
+static int check_publisher(plan_regsource *s, loaded *l, const char *name, json_t *entry)
 {
     const char *version = json_string_value(json_object_get(entry, "version"));
-    char *key = verified_key(reg, name, version);
+    char *key = verified_key(l->reg, name, version);
     int rc = 0;
-    if (!plan_strlist_contains(&s->verified, key)) {
-        rc = verify_publisher(s->ctx, s->trusted, reg, name, entry);
-        if (!rc) {
-            plan_strlist_take(&s->verified, key);
-            key = NULL;
-        }
+    if (plan_strmap_get(&s->verified, key) < 0) {
+        if (!remembered(&l->passed, s->trusted, entry) &&
+            !(rc = verify_publisher(s->ctx, s->trusted, l->reg, name, entry)))
+            remember(s, l, entry);
+        if (!rc)
+            plan_strmap_put(&s->verified, key, 1);
     }
     free(key);
     return rc;
@@ -260,7 +433,7 @@ static int find_verified(plan_regsource *s, const char *name, const char *versio
                          const plan_registry **reg, json_t **entry)
 {
     int rc = plan_regsource_find(s, name, version, reg, entry);
-    return rc ? rc : check_publisher(s, *reg, name, *entry);
+    return rc ? rc : check_publisher(s, find_loaded(s, name), name, *entry);
 }
 
 static int deps_cb(void *user, plan_ctx *ctx, const char *name, const char *version,
@@ -296,21 +469,29 @@ static int deps_cb(void *user, plan_ctx *ctx, const char *name, const char *vers
 
 /* ---------- loading ahead of the solver ---------- */
 
-/* One index to verify on a worker: the text is read from the database
- * first (one connection, one thread), the rest touches nothing shared. */
+/* One index to verify on a worker: the text (and what the cache remembers
+ * about it) is read from the database first (one connection, one
+ * thread), the rest touches nothing shared. */
 typedef struct prefetch_task {
     const char *name;
     const plan_registry *reg;
     plan_buf text;
     json_t *snapshot; /* the verified snapshot's "indexes" (borrowed), or NULL */
-    json_t *index;  /* out: its "signed" part, or NULL */
-    char *verified; /* out: the check_publisher key of the entry that verified */
+    bool has_stored;  /* a remembered row: its tag and lines */
+    uint8_t stored[PLAN_CHECKS_TAG_BYTES];
+    plan_buf stored_passed;
+    json_t *index;    /* out: its "signed" part, or NULL */
+    uint8_t hash[PLAN_CHECKS_TAG_BYTES]; /* out, with a cache key: the text's BLAKE2b */
+    plan_strlist passed;                /* out: what is known to verify in it */
+    bool learnt;      /* out: passed has a line the cache lacks */
+    char *verified;   /* out: the check_publisher key of the newest entry, verified */
 } prefetch_task;
 
 typedef struct prefetch_job {
     prefetch_task *tasks;
     size_t n;
     const plan_keyring *trusted;
+    const uint8_t *cache_key; /* NULL: nothing is remembered */
     atomic_size_t next;
 } prefetch_job;
 
@@ -340,79 +521,174 @@ static json_t *newest_entry(json_t *index, const char **version)
     return best;
 }
 
+static void prefetch_one(const prefetch_job *job, plan_ctx *ctx, prefetch_task *t)
+{
+    if (plan_registry_index_open(ctx, t->reg, t->name, t->text.data, t->text.len, t->snapshot,
+                                 &t->index)) {
+        t->index = NULL;
+        return;
+    }
+    if (job->cache_key) {
+        text_hash(&t->text, t->hash);
+        if (t->has_stored)
+            passed_take(job->cache_key, t->reg->name, t->name, t->hash, t->stored,
+                        &t->stored_passed, &t->passed);
+    }
+    const char *version = NULL;
+    json_t *entry = newest_entry(t->index, &version);
+    if (!entry)
+        return;
+    if (remembered(&t->passed, job->trusted, entry)) {
+        t->verified = verified_key(t->reg, t->name, version);
+    } else if (!verify_publisher(ctx, job->trusted, t->reg, t->name, entry)) {
+        t->verified = verified_key(t->reg, t->name, version);
+        char *line = job->cache_key ? passed_line(entry) : NULL;
+        if (line) {
+            plan_strlist_take(&t->passed, line);
+            t->learnt = true;
+        }
+    }
+}
+
 static void *prefetch_worker(void *arg)
 {
     prefetch_job *job = arg;
     plan_ctx *ctx = plan_ctx_new(); /* its errors are dropped: see the header */
-    for (;;) {
-        size_t i = atomic_fetch_add(&job->next, 1);
-        if (i >= job->n)
-            break;
-        prefetch_task *t = &job->tasks[i];
-        if (plan_registry_index_open(ctx, t->reg, t->name, t->text.data, t->text.len,
-                                     t->snapshot, &t->index)) {
-            t->index = NULL;
-            continue;
-        }
-        const char *version = NULL;
-        json_t *entry = newest_entry(t->index, &version);
-        if (entry && !verify_publisher(ctx, job->trusted, t->reg, t->name, entry))
-            t->verified = verified_key(t->reg, t->name, version);
-    }
+    for (size_t i; (i = atomic_fetch_add(&job->next, 1)) < job->n;)
+        prefetch_one(job, ctx, &job->tasks[i]);
     plan_ctx_free(ctx);
     return NULL;
 }
 
+/* Read name's cached index text from reg (and what is remembered about
+ * it) into t; inside a read transaction.  PLAN_ERR_NOT_FOUND when reg has
+ * no such index. */
+static int task_read(plan_regsource *s, const plan_registry *reg, const char *name,
+                     prefetch_task *t)
+{
+    memset(t, 0, sizeof(*t));
+    plan_buf_init(&t->text);
+    plan_buf_init(&t->stored_passed);
+    plan_strlist_init(&t->passed);
+    int rc = plan_registry_index_text(s->ctx, s->db, reg, name, &t->text);
+    if (rc)
+        return rc;
+    t->name = name;
+    t->reg = reg;
+    t->snapshot = plan_registry_snapshot_indexes(s->db, reg);
+    if (s->has_cache_key)
+        t->has_stored =
+            plan_regdb_checks_get(s->db, reg->name, name, t->stored, &t->stored_passed) == 0;
+    plan_ctx_clear_error(s->ctx);
+    return 0;
+}
+
+static void task_release(prefetch_task *t)
+{
+    plan_buf_release(&t->text);
+    plan_buf_release(&t->stored_passed);
+    plan_strlist_release(&t->passed);
+    json_decref(t->index);
+    free(t->verified);
+}
+
+/* Verify the tasks on several threads, then write what was learnt to the
+ * cache in one transaction. */
+static void tasks_run(plan_regsource *s, prefetch_task *tasks, size_t n)
+{
+    prefetch_job job = {.tasks = tasks, .n = n, .trusted = s->trusted,
+                        .cache_key = s->has_cache_key ? s->cache_key : NULL};
+    atomic_init(&job.next, 0);
+    plan_run_threads(plan_threads_for(n, 8), prefetch_worker, &job);
+    plan_checks_row *rows = plan_xcalloc(n ? n : 1, sizeof(*rows));
+    uint8_t(*tags)[PLAN_CHECKS_TAG_BYTES] = plan_xcalloc(n ? n : 1, sizeof(*tags));
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (tasks[i].learnt) {
+            rows[m] = checks_row(s->cache_key, tasks[i].reg->name, tasks[i].name, tasks[i].hash,
+                                 &tasks[i].passed, tags[m]);
+            m++;
+        }
+    /* A cache: what cannot be written is checked again next time. */
+    if (plan_regdb_checks_put(s->db, m, rows))
+        plan_ctx_clear_error(s->ctx);
+    for (size_t i = 0; i < m; i++)
+        free((char *)rows[i].passed);
+    free(rows);
+    free(tags);
+}
 
 void plan_regsource_prefetch(plan_regsource *s, const plan_strlist *names)
 {
     prefetch_task *tasks = plan_xcalloc(names->len ? names->len : 1, sizeof(*tasks));
-    plan_strlist seen;
-    plan_strlist_init(&seen);
+    plan_strmap seen;
+    plan_strmap_init(&seen);
     size_t n = 0;
     plan_regdb_read_begin(s->db);
     for (size_t k = 0; k < names->len; k++) {
         const char *name = names->items[k];
-        if (find_loaded(s, name) || plan_strlist_contains(&seen, name))
+        if (find_loaded(s, name) || !plan_strmap_put(&seen, name, 1))
             continue;
-        plan_strlist_add(&seen, name);
         /* The first registry that has the name, as lookup chooses. */
         for (size_t r = 0; r < s->regs->n; r++) {
-            prefetch_task *t = &tasks[n];
-            plan_buf_init(&t->text);
-            int rc = plan_registry_index_text(s->ctx, s->db, &s->regs->items[r], name, &t->text);
+            int rc = task_read(s, &s->regs->items[r], name, &tasks[n]);
             if (!rc) {
-                t->name = name;
-                t->reg = &s->regs->items[r];
-                t->snapshot = plan_registry_snapshot_indexes(s->db, t->reg);
                 n++;
                 break;
             }
-            plan_buf_release(&t->text);
+            task_release(&tasks[n]);
             plan_ctx_clear_error(s->ctx);
             if (rc != PLAN_ERR_NOT_FOUND)
                 break; /* lookup reads it again and reports it */
         }
     }
     plan_regdb_read_end(s->db);
-    prefetch_job job = {.tasks = tasks, .n = n, .trusted = s->trusted};
-    atomic_init(&job.next, 0);
-    plan_run_threads(plan_threads_for(n, 8), prefetch_worker, &job);
+    tasks_run(s, tasks, n);
     /* What verified is what lookup and check_publisher would have kept;
      * what did not is left for them to read again and report. */
     for (size_t i = 0; i < n; i++) {
         prefetch_task *t = &tasks[i];
-        if (t->index)
-            add_loaded(s, (loaded){.name = plan_xstrdup(t->name), .reg = t->reg,
-                                   .index = t->index});
-        if (t->verified && t->index && !plan_strlist_contains(&s->verified, t->verified))
-            plan_strlist_take(&s->verified, t->verified);
-        else
-            free(t->verified);
-        plan_buf_release(&t->text);
+        if (t->index) {
+            loaded l = {.name = plan_xstrdup(t->name), .reg = t->reg, .index = t->index,
+                        .hashed = s->has_cache_key, .passed = t->passed};
+            memcpy(l.text_hash, t->hash, sizeof(l.text_hash));
+            add_loaded(s, l);
+            t->index = NULL;
+            plan_strlist_init(&t->passed);
+            if (t->verified)
+                plan_strmap_put(&s->verified, t->verified, 1);
+        }
+        task_release(t);
     }
-    plan_strlist_release(&seen);
+    plan_strmap_release(&seen);
     free(tasks);
+}
+
+int plan_regsource_vouch(plan_regsource *s, const plan_registry *reg)
+{
+    if (!s->has_cache_key)
+        return 0;
+    plan_strlist names;
+    plan_strlist_init(&names);
+    int rc = plan_registry_names(s->ctx, s->db, reg, &names);
+    prefetch_task *tasks = plan_xcalloc(names.len ? names.len : 1, sizeof(*tasks));
+    size_t n = 0;
+    plan_regdb_read_begin(s->db);
+    for (size_t k = 0; k < names.len && !rc; k++) {
+        if (task_read(s, reg, names.items[k], &tasks[n]) == 0)
+            n++;
+        else
+            task_release(&tasks[n]);
+        plan_ctx_clear_error(s->ctx);
+    }
+    plan_regdb_read_end(s->db);
+    if (!rc)
+        tasks_run(s, tasks, n);
+    for (size_t i = 0; i < n; i++)
+        task_release(&tasks[i]);
+    free(tasks);
+    plan_strlist_release(&names);
+    return rc;
 }
 
 plan_resolver_provider plan_regsource_provider(plan_regsource *s)

@@ -530,6 +530,68 @@ env:
     [ -z "$(ls "$ROOT/store")" ]
 }
 
+@test "publisher checks are remembered under this machine's key alone" {
+    publish_hello
+    for v in 1.1.0 1.2.0; do
+        if [ $v = 1.2.0 ]; then
+            # hello 1.0.0 now carries a signature made for another version;
+            # publishing 1.2.0 has the registry sign the index with it
+            sqlite3 "$DATA/registry.db" "UPDATE versions SET publisher_sig = (SELECT \
+                publisher_sig FROM versions WHERE name = 'hello' AND version = '1.1.0') \
+                WHERE name = 'hello' AND version = '1.0.0'"
+        fi
+        reg_package hello $v >/dev/null
+        [ "$(reg_publish "$TOKEN" hello-$v)" = 201 ]
+    done
+    plan -q gc
+    plan keys trust "$ALICE"
+    # the update checks the newest version of each new index and remembers it
+    plan -q registry update
+    [ "$(stat -c %a "$ROOT/cache-key")" = 600 ]
+    db=$ROOT/var/db/registry.db
+    passed=$(sqlite3 "$db" "SELECT passed FROM publisher_checks WHERE registry = 'main' AND name = 'hello'")
+    [[ "$passed" == "1.2.0 "* ]] || { echo "remembered: '$passed'"; false; }
+    kid=${passed#1.2.0 }
+    # a line added by someone who can write the cache but has no key fails
+    # the row's tag: 1.0.0 is verified, and refused
+    sqlite3 "$db" "UPDATE publisher_checks SET passed = passed || '1.0.0 $kid' || char(10) \
+        WHERE name = 'hello'"
+    run plan install hello@1.0.0
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"hello 1.0.0 from registry 'main'"*"signature"* ]] || { echo "$output"; false; }
+    [ -z "$(ls "$ROOT/store")" ]
+    # ... and the row was written anew, with what verified
+    [ "$(sqlite3 "$db" "SELECT passed FROM publisher_checks WHERE name = 'hello'")" = "1.2.0 $kid" ]
+    # the same forged lines under the tag the documented format gives with
+    # the machine's key are believed: that key is what remembered checks
+    # stand on
+    sqlite3 "$db" "SELECT writefile('$BATS_TEST_TMPDIR/index', text) FROM index_cache \
+        WHERE registry = 'main' AND name = 'hello'" >/dev/null
+    printf '1.2.0 %s\n1.0.0 %s\n' "$kid" "$kid" >"$BATS_TEST_TMPDIR/passed"
+    tag=$(regsign checks-tag "$ROOT/cache-key" main hello "$BATS_TEST_TMPDIR/index" \
+        "$BATS_TEST_TMPDIR/passed")
+    sqlite3 "$db" "UPDATE publisher_checks SET tag = X'$tag', \
+        passed = CAST(readfile('$BATS_TEST_TMPDIR/passed') AS TEXT) WHERE name = 'hello'"
+    plan -q install hello@1.0.0
+    plan -q remove hello
+    plan -q gc
+    # a remembered check counts only while its key is trusted
+    plan keys untrust "$kid"
+    run plan install hello
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"does not trust"* ]] || { echo "$output"; false; }
+    plan keys trust "$ALICE"
+    # a key others could read is no secret: it is made anew, and what it
+    # tagged counts for nothing (1.0.0 is refused again)
+    old=$(cat "$ROOT/cache-key")
+    chmod 0644 "$ROOT/cache-key"
+    run plan install hello@1.0.0
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"signature"* ]] || { echo "$output"; false; }
+    [ "$(stat -c %a "$ROOT/cache-key")" = 600 ]
+    [ "$(cat "$ROOT/cache-key")" != "$old" ]
+}
+
 @test "a validly signed archive that the signed index does not name is refused" {
     # A mirror swaps 1.1.0's archive for 1.0.0's: a real archive, signed by
     # the publisher, but not the one the index lists for 1.1.0.

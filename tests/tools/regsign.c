@@ -10,7 +10,12 @@
  *       name: range (default {})
  *   regsign verify PUBKEY FILE TYPE
  *       verify a signed document (timestamp, snapshot, index) with
- *       NAME:BASE64; print its "signed" member canonically */
+ *       NAME:BASE64; print its "signed" member canonically
+ *   regsign checks-tag KEYFILE REGISTRY NAME INDEX PASSED
+ *       the tag of a remembered publisher check row, in hex, as
+ *       docs/formats/signatures.md#remembered-checks defines it (written
+ *       here from the document, apart from the client's code): KEYFILE is
+ *       the cache key file, INDEX the cached index text, PASSED the lines */
 #include "../../common/common.h"
 #include "../../fetch/fetch.h"
 #include "../../store/store.h"
@@ -118,6 +123,44 @@ static int verify(plan_ctx *ctx, char **argv)
     return rc;
 }
 
+static int slurp(const char *file, plan_buf *out)
+{
+    plan_buf_init(out);
+    return plan_fs_read_file(file, 1u << 24, out) ? (fprintf(stderr, "cannot read %s\n", file), 1)
+                                                  : 0;
+}
+
+static int checks_tag(char **argv)
+{
+    plan_buf keytext, index, passed;
+    if (slurp(argv[2], &keytext) || slurp(argv[5], &index) || slurp(argv[6], &passed))
+        return 1;
+    uint8_t key[32], text_hash[32], tag[32];
+    if (keytext.len != 65 || keytext.data[64] != '\n')
+        return fprintf(stderr, "not a cache key\n"), 1;
+    keytext.data[64] = '\0';
+    if (plan_hex_decode(keytext.data, key, sizeof(key)))
+        return fprintf(stderr, "not a cache key\n"), 1;
+    crypto_generichash(text_hash, sizeof(text_hash), (const uint8_t *)index.data, index.len,
+                       NULL, 0);
+    plan_buf msg;
+    plan_buf_init(&msg);
+    plan_buf_add(&msg, "plan-publisher-checks-v1", sizeof("plan-publisher-checks-v1"));
+    plan_buf_add(&msg, argv[3], strlen(argv[3]) + 1);
+    plan_buf_add(&msg, argv[4], strlen(argv[4]) + 1);
+    plan_buf_add(&msg, text_hash, sizeof(text_hash));
+    plan_buf_add(&msg, passed.data, passed.len);
+    crypto_generichash(tag, sizeof(tag), (const uint8_t *)msg.data, msg.len, key, sizeof(key));
+    char hex[65];
+    plan_hex_encode(tag, sizeof(tag), hex);
+    printf("%s\n", hex);
+    plan_buf_release(&msg);
+    plan_buf_release(&keytext);
+    plan_buf_release(&index);
+    plan_buf_release(&passed);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (sodium_init() < 0)
@@ -137,9 +180,12 @@ int main(int argc, char **argv)
         rc = package(ctx, argv, argc);
     } else if (argc == 5 && !strcmp(argv[1], "verify")) {
         rc = verify(ctx, argv);
+    } else if (argc == 7 && !strcmp(argv[1], "checks-tag")) {
+        rc = checks_tag(argv);
     } else {
         fprintf(stderr, "usage: regsign keygen DIR NAME | package DIR NAME INFO ARCHIVE RECIPE "
-                        "OUT [DEPS] | verify PUBKEY FILE TYPE\n");
+                        "OUT [DEPS] | verify PUBKEY FILE TYPE | checks-tag KEYFILE REGISTRY "
+                        "NAME INDEX PASSED\n");
     }
     plan_ctx_free(ctx);
     return rc;
