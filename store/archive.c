@@ -1662,8 +1662,10 @@ static int register_staged(plan_store *s, staged *g, plan_import_result *out)
     db_read_end(s, txn); /* before register_trees' write transaction */
     if (!rc && keep)
         rc = register_trees(s, keep, g->tmp_paths, g->rows, g->refs);
-    for (size_t i = 0; i < keep && !rc; i++)
+    for (size_t i = 0; i < keep && !rc; i++) {
         plan_strlist_add(&out->added, g->rows[i].basename);
+        store_listing_keep(s, g->rows[i].basename, &g->trees[i]);
+    }
     for (size_t i = 0; i < nlocks; i++)
         digest_unlock(lock_fds[i]);
     return rc;

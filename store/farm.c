@@ -81,16 +81,85 @@ static int seen_cmp(const void *a, const void *b)
     return x->prov.plan < y->prov.plan ? -1 : x->prov.plan > y->prov.plan;
 }
 
+typedef struct seen_list {
+    seen *items;
+    size_t len, cap;
+} seen_list;
+
+static void seen_add(seen_list *l, const char *name, size_t len, provider p)
+{
+    if (l->len == l->cap) {
+        l->cap = l->cap ? 2 * l->cap : 64;
+        l->items = plan_xrealloc(l->items, l->cap * sizeof(*l->items));
+    }
+    l->items[l->len++] = (seen){plan_xstrndup(name, len), p};
+}
+
+/* Whether the link at rel in plan i names a directory. */
+static bool link_is_dir(const farm *f, size_t i, const char *rel)
+{
+    char *path = plan_src(f, i, rel);
+    struct stat sb;
+    bool dir = stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
+    free(path);
+    return dir;
+}
+
+/* The entries directly in rel of plan p.plan, from the listing its store
+ * kept when it registered the path: no directory read. */
+static void gather_listed(const farm *f, const store_listing *ls, const char *rel, provider p,
+                          seen_list *out)
+{
+    const plan_strlist *paths = &ls->paths;
+    size_t rlen = strlen(rel), lo = 0, hi = paths->len;
+    /* The descendants of rel are the paths that start with "rel/": one
+     * run of the sorted list, found by bisection. */
+    char *prefix = plan_xasprintf("%s/", rel);
+    if (rlen) {
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (strcmp(paths->items[mid], prefix) < 0)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        rlen++;
+    }
+    for (size_t i = lo; i < paths->len; i++) {
+        const char *path = paths->items[i];
+        if (rlen && strncmp(path, prefix, rlen) != 0)
+            break;
+        const char *name = path + rlen;
+        if (strchr(name, '/'))
+            continue; /* deeper down */
+        if (!rlen && !strcmp(name, ".plan"))
+            continue; /* each plan's metadata stays its own */
+        bool is_dir = ls->types[i] == 'd';
+        if (ls->types[i] == 'l') {
+            char *sub = rlen ? plan_xasprintf("%s/%s", rel, name) : plan_xstrdup(name);
+            is_dir = link_is_dir(f, p.plan, sub);
+            free(sub);
+        }
+        seen_add(out, name, strlen(name), (provider){p.plan, is_dir});
+    }
+    free(prefix);
+}
+
 /* Read the entries of rel in every providing plan into a table sorted by
  * name, each with its providers in plan order: one sort, so a directory
  * that twenty plans share costs n log n, not n squared. */
 static int gather(farm *f, const char *rel, const provider *provs, size_t n, entry **out,
                   size_t *n_out)
 {
-    seen *all = NULL;
-    size_t len = 0, cap = 0;
+    seen_list found = {0};
     int rc = 0;
     for (size_t k = 0; k < n && !rc; k++) {
+        const store_listing *ls =
+            f->o->store ? store_listing_of(f->o->store, f->plans[provs[k].plan].path) : NULL;
+        if (ls) {
+            gather_listed(f, ls, rel, provs[k], &found);
+            continue;
+        }
         char *dir = plan_src(f, provs[k].plan, rel);
         DIR *d = opendir(dir);
         if (!d) {
@@ -112,15 +181,13 @@ static int gather(farm *f, const char *rel, const provider *provs, size_t n, ent
                 struct stat sb;
                 is_dir = fstatat(dirfd(d), nm, &sb, 0) == 0 && S_ISDIR(sb.st_mode);
             }
-            if (len == cap) {
-                cap = cap ? 2 * cap : 64;
-                all = plan_xrealloc(all, cap * sizeof(*all));
-            }
-            all[len++] = (seen){plan_xstrdup(nm), {provs[k].plan, is_dir}};
+            seen_add(&found, nm, strlen(nm), (provider){provs[k].plan, is_dir});
         }
         closedir(d);
         free(dir);
     }
+    seen *all = found.items;
+    size_t len = found.len;
     if (len)
         qsort(all, len, sizeof(*all), seen_cmp);
     entry *ents = NULL;

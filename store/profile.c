@@ -423,8 +423,11 @@ int plan_profile_commit(plan_profile *p, const plan_generation *spec,
     char *tmp = plan_xasprintf("%s/.%u.tmp", p->gen_dir, next);
     char *final = tree_dir(p, next), *record = json_file(p, next);
     plan_fs_rmtree(tmp);
+    /* What this handle just imported is listed from its own record. */
+    plan_farm_opts fo = farm_opts ? *farm_opts : (plan_farm_opts){0};
+    fo.store = s;
     if (!rc)
-        rc = plan_farm_build(ctx, plans, np, tmp, farm_opts, stats);
+        rc = plan_farm_build(ctx, plans, np, tmp, &fo, stats);
     if (!rc && env_sh) {
         char *f = plan_path_join(tmp, ".plan/env.sh");
         rc = write_text(s, f, env_sh);

@@ -404,6 +404,12 @@ void plan_store_close(plan_store *s)
     if (s->gc_fd >= 0)
         close(s->gc_fd);
     db_close(s);
+    for (size_t i = 0; i < s->n_listings; i++) {
+        plan_strlist_release(&s->listings[i].paths);
+        free(s->listings[i].types);
+    }
+    free(s->listings);
+    plan_strmap_release(&s->listing_at);
     free(s->gc_dir);
     free(s->unsettled_dir);
     free(s->root);
@@ -413,6 +419,42 @@ void plan_store_close(plan_store *s)
     free(s->locks_dir);
     free(s->pending_dir);
     free(s);
+}
+
+/* ---------- listings of what this process registered ---------- */
+
+/* Entries kept at most: a few MiB, plenty for the farm of one install. */
+#define LISTED_ENTRIES_MAX 200000
+
+void store_listing_keep(plan_store *s, const char *basename, const tree *t)
+{
+    if (s->listed_entries + t->len > LISTED_ENTRIES_MAX ||
+        plan_strmap_get(&s->listing_at, basename) >= 0)
+        return;
+    if (s->n_listings == s->cap_listings) {
+        s->cap_listings = s->cap_listings ? 2 * s->cap_listings : 64;
+        s->listings = plan_xrealloc(s->listings, s->cap_listings * sizeof(*s->listings));
+    }
+    store_listing *l = &s->listings[s->n_listings];
+    plan_strlist_init(&l->paths);
+    l->types = plan_xmalloc(t->len ? t->len : 1);
+    for (size_t i = 0; i < t->len; i++) {
+        plan_strlist_add(&l->paths, t->items[i].path);
+        l->types[i] = t->items[i].type == TREE_DIR    ? 'd'
+                      : t->items[i].type == TREE_FILE ? 'f'
+                                                      : 'l';
+    }
+    plan_strmap_put(&s->listing_at, basename, s->n_listings++);
+    s->listed_entries += t->len;
+}
+
+const store_listing *store_listing_of(const plan_store *s, const char *path)
+{
+    size_t n = strlen(s->store_dir);
+    if (!s->n_listings || strncmp(path, s->store_dir, n) != 0 || path[n] != '/')
+        return NULL;
+    ssize_t i = plan_strmap_get(&s->listing_at, path + n + 1);
+    return i >= 0 ? &s->listings[i] : NULL;
 }
 
 /* ---------- resolving user arguments ---------- */

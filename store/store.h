@@ -440,6 +440,9 @@ typedef struct plan_farm_opts {
     const char *const *choose_paths;
     const char *const *choose_names;
     size_t n_choose;
+    /* Optional: paths this store handle registered are listed from what
+     * it recorded, not read from the disk. */
+    const plan_store *store;
 } plan_farm_opts;
 
 typedef struct plan_farm_stats {

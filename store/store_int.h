@@ -91,7 +91,25 @@ struct plan_store {
     int session_fd;      /* this handle's session file, locked; -1 before */
     char *session_path, *session_id;
     plan_strlist held;   /* basenames this session holds */
+    /* Listings of the paths this handle registered (store_listing_keep). */
+    struct store_listing *listings;
+    size_t n_listings, cap_listings, listed_entries;
+    plan_strmap listing_at; /* basename -> its index in listings */
 };
+
+/* ---- listings of what this process registered ----
+ * A tree registered by this handle is known entry by entry (the import
+ * recorded every entry it made): the farm of the profile that follows
+ * reads these names rather than the directories just written. */
+typedef struct store_listing {
+    plan_strlist paths;  /* below the path's root, sorted bytewise */
+    char *types;         /* per path: 'd' directory, 'f' file, 'l' symlink */
+} store_listing;
+/* Keep the names of t (sorted) as the listing of basename, within a budget
+ * of entries for the handle's life (past it, the disk is read). */
+void store_listing_keep(plan_store *s, const char *basename, const tree *t);
+/* The listing of the store path at path (absolute), or NULL. */
+const store_listing *store_listing_of(const plan_store *s, const char *path);
 
 /* ---- collector roots (roots.c) ---- */
 /* flock the gc lock (LOCK_SH, LOCK_EX, optionally | LOCK_NB). */

@@ -736,6 +736,117 @@ static void reopening_keeps_the_schema(void **state)
 }
 
 /* Every test starts from the small tree make_tree writes. */
+/* Every entry below dir as "path type [target]" lines, sorted. */
+static void farm_listing(const char *dir, const char *rel, plan_strlist *out)
+{
+    char *path = *rel ? plan_path_join(dir, rel) : plan_xstrdup(dir);
+    DIR *d = opendir(path);
+    assert_non_null(d);
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+            continue;
+        char *sub = *rel ? plan_xasprintf("%s/%s", rel, de->d_name) : plan_xstrdup(de->d_name);
+        char *full = plan_path_join(dir, sub);
+        struct stat st;
+        assert_int_equal(lstat(full, &st), 0);
+        if (S_ISLNK(st.st_mode)) {
+            char target[4096];
+            ssize_t n = readlink(full, target, sizeof(target) - 1);
+            assert_true(n > 0);
+            target[n] = '\0';
+            plan_strlist_take(out, plan_xasprintf("%s l %s", sub, target));
+        } else if (S_ISDIR(st.st_mode)) {
+            plan_strlist_take(out, plan_xasprintf("%s d", sub));
+            farm_listing(dir, sub, out);
+        } else {
+            plan_strlist_take(out, plan_xasprintf("%s f", sub));
+        }
+        free(full);
+        free(sub);
+    }
+    closedir(d);
+    free(path);
+}
+
+static void assert_same_listing(const char *a, const char *b)
+{
+    plan_strlist la, lb;
+    plan_strlist_init(&la);
+    plan_strlist_init(&lb);
+    farm_listing(a, "", &la);
+    farm_listing(b, "", &lb);
+    plan_strlist_sort(&la);
+    plan_strlist_sort(&lb);
+    assert_int_equal(la.len, lb.len);
+    for (size_t i = 0; i < la.len; i++)
+        assert_string_equal(la.items[i], lb.items[i]);
+    plan_strlist_release(&la);
+    plan_strlist_release(&lb);
+}
+
+static void farm_of_imported_paths_is_listed_from_the_import(void **state)
+{
+    fixture *f = *state;
+    /* two plans sharing bin/ and share/doc/, one with a link to a
+     * directory at its top (a link is asked of the disk: is it a dir?) */
+    char *t2 = th_tmpdir();
+    th_write_str(t2, "bin/other", "#!/bin/sh\n");
+    th_write_str(t2, "share/doc/other/README", "other\n");
+    th_write_str(t2, "share/doc/other/deep/er/file", "x\n");
+    th_symlink(t2, "docs", "share/doc");
+    char *p1 = add(f, f->src, "hello", NULL), *p2 = add(f, t2, "other", NULL);
+    const char *paths[] = {p1, p2};
+    char *x = plan_path_join(f->out, "both.tar.zst");
+    assert_int_equal(plan_store_export(f->store, paths, 2, false, x), 0);
+    plan_store_close(f->store);
+    plan_fs_rmtree(f->root);
+    assert_int_equal(plan_store_open(f->ctx, f->root, &f->store), 0);
+    plan_import_result res;
+    assert_int_equal(plan_store_import(f->store, x, &res), 0);
+    assert_int_equal(res.added.len, 2);
+    plan_import_result_release(&res);
+
+    plan_farm_plan plans[] = {{"hello", "1.0", p1}, {"other", "1.0", p2}};
+    char *listed = plan_path_join(f->out, "listed"), *read = plan_path_join(f->out, "read");
+    plan_farm_opts with = {.store = f->store}, without = {0};
+    assert_int_equal(plan_farm_build(f->ctx, plans, 2, listed, &with, NULL), 0);
+    assert_int_equal(plan_farm_build(f->ctx, plans, 2, read, &without, NULL), 0);
+    assert_same_listing(listed, read);
+    assert_true(th_exists(listed, "docs")); /* folded: one plan has it */
+
+    /* Only to tell the two sources apart: a file added to the path behind
+     * the store's back is seen by the farm that reads the disk alone. */
+    char *bin = plan_path_join(p2, "bin");
+    assert_int_equal(chmod(bin, 0755), 0);
+    th_write_str(p2, "bin/added", "x\n");
+    char *listed2 = plan_path_join(f->out, "listed2"), *read2 = plan_path_join(f->out, "read2");
+    assert_int_equal(plan_farm_build(f->ctx, plans, 2, listed2, &with, NULL), 0);
+    assert_int_equal(plan_farm_build(f->ctx, plans, 2, read2, &without, NULL), 0);
+    assert_false(th_exists(listed2, "bin/added"));
+    assert_true(th_exists(read2, "bin/added"));
+    /* a handle that imported nothing reads the disk */
+    plan_store_close(f->store);
+    assert_int_equal(plan_store_open(f->ctx, f->root, &f->store), 0);
+    char *reopened = plan_path_join(f->out, "reopened");
+    plan_farm_opts fresh = {.store = f->store};
+    assert_int_equal(plan_farm_build(f->ctx, plans, 2, reopened, &fresh, NULL), 0);
+    assert_true(th_exists(reopened, "bin/added"));
+    char *added = plan_path_join(p2, "bin/added");
+    unlink(added);
+    free(added);
+    free(reopened);
+    free(listed2);
+    free(read2);
+    free(bin);
+    free(listed);
+    free(read);
+    free(x);
+    free(p1);
+    free(p2);
+    th_rmtree(t2);
+}
+
 static int setup(void **state)
 {
     store_fixture_setup(state);
@@ -765,6 +876,7 @@ int main(void)
         T(a_large_archive_imports_through_the_decompressing_thread),
         T(repair_restores_a_damaged_path),
         T(reopening_keeps_the_schema),
+        T(farm_of_imported_paths_is_listed_from_the_import),
     };
     return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }

@@ -54,6 +54,16 @@ static inline void th_symlink(const char *dir, const char *rel, const char *targ
     free(p);
 }
 
+/* Whether rel exists below dir (a link itself counts, whatever it names). */
+static inline bool th_exists(const char *dir, const char *rel)
+{
+    char *p = plan_path_join(dir, rel);
+    struct stat st;
+    bool ok = lstat(p, &st) == 0;
+    free(p);
+    return ok;
+}
+
 static inline void th_rmtree(char *dir)
 {
     plan_fs_rmtree(dir);
