@@ -226,11 +226,11 @@ bool plan_strmap_put(plan_strmap *m, const char *key, size_t value)
     if (2 * (m->len + 1) > m->cap)
         strmap_grow(m);
     plan_strmap_slot *s = slot_of(m, key);
-    bool fresh = !s->key;
-    if (fresh) {
+    bool absent = !s->key || s->value == (size_t)-1;
+    if (!s->key) {
         s->key = plan_xstrdup(key);
         m->len++;
     }
     s->value = value;
-    return fresh;
+    return absent;
 }

@@ -94,7 +94,8 @@ void plan_strmap_release(plan_strmap *m);
 /* key's value, or -1 when absent (a key set to (size_t)-1 reads as absent:
  * a way to forget one). */
 ssize_t plan_strmap_get(const plan_strmap *m, const char *key);
-/* Set key to value; returns whether key was new. */
+/* Set key to value; returns whether key was absent before (never set, or
+ * forgotten). */
 bool plan_strmap_put(plan_strmap *m, const char *key, size_t value);
 
 /* ---- errors ----

@@ -163,6 +163,7 @@ void session_close(plan_store *s)
     free(s->session_id);
     s->session_path = s->session_id = NULL;
     plan_strlist_release(&s->held);
+    plan_strmap_release(&s->held_at);
 }
 
 /* Record basenames as roots of this session.  The caller holds the gc lock
@@ -176,7 +177,7 @@ int session_hold_locked(plan_store *s, const char *const *basenames, size_t n)
     plan_buf_init(&lines);
     size_t first_new = s->held.len;
     for (size_t i = 0; i < n && !rc; i++) {
-        if (plan_strlist_contains(&s->held, basenames[i]))
+        if (!plan_strmap_put(&s->held_at, basenames[i], 1))
             continue;
         plan_buf_printf(&lines, "root %s\n", basenames[i]);
         plan_strlist_add(&s->held, basenames[i]);
@@ -184,8 +185,10 @@ int session_hold_locked(plan_store *s, const char *const *basenames, size_t n)
     if (!rc && lines.len)
         rc = session_write_text(s, lines.data, lines.len);
     if (rc) /* not written: not held */
-        while (s->held.len > first_new)
-            free(s->held.items[--s->held.len]);
+        while (s->held.len > first_new) {
+            plan_strmap_put(&s->held_at, s->held.items[--s->held.len], (size_t)-1);
+            free(s->held.items[s->held.len]);
+        }
     plan_buf_release(&lines);
     return rc;
 }
@@ -198,7 +201,7 @@ int plan_store_hold_present(plan_store *s, const char *const *basenames, size_t 
     size_t *where = plan_xcalloc(n ? n : 1, sizeof(size_t));
     size_t m = 0;
     for (size_t i = 0; i < n; i++) {
-        present[i] = plan_strlist_contains(&s->held, basenames[i]);
+        present[i] = plan_strmap_get(&s->held_at, basenames[i]) >= 0;
         if (!present[i]) {
             where[m] = i;
             todo[m++] = basenames[i];

@@ -920,8 +920,13 @@ int register_trees(plan_store *s, size_t n, char *const *tmp_paths, const db_pat
             marker = NULL;
         }
     }
-    for (size_t i = 0; i < n && !rc; i++)
-        rc = session_hold_locked(s, (const char *const *)&rows[i].basename, 1);
+    if (!rc) {
+        const char **names = plan_xcalloc(n, sizeof(char *));
+        for (size_t i = 0; i < n; i++)
+            names[i] = rows[i].basename;
+        rc = session_hold_locked(s, names, n);
+        free(names);
+    }
 out:
     if (gc_locked)
         gc_unlock(s);

@@ -91,6 +91,7 @@ struct plan_store {
     int session_fd;      /* this handle's session file, locked; -1 before */
     char *session_path, *session_id;
     plan_strlist held;   /* basenames this session holds */
+    plan_strmap held_at; /* the same, for lookups */
     /* Listings of the paths this handle registered (store_listing_keep). */
     struct store_listing *listings;
     size_t n_listings, cap_listings, listed_entries;

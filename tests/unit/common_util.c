@@ -58,6 +58,11 @@ static void strmap_finds_every_key_through_growth(void **state)
     assert_int_equal(m.len, 1000);
     assert_true(plan_strmap_put(&m, "", 5)); /* the empty string is a key like any */
     assert_int_equal(plan_strmap_get(&m, ""), 5);
+    /* forgotten, then set again: absent in between */
+    assert_false(plan_strmap_put(&m, "b008", (size_t)-1));
+    assert_int_equal(plan_strmap_get(&m, "b008"), -1);
+    assert_true(plan_strmap_put(&m, "b008", 8));
+    assert_int_equal(plan_strmap_get(&m, "b008"), 8);
     plan_strmap_release(&m);
     assert_int_equal(plan_strmap_get(&m, "b007"), -1);
 }
