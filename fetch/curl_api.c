@@ -54,6 +54,12 @@ static void load(void)
     LOAD(mime_filedata, "curl_mime_filedata");
     LOAD(slist_append, "curl_slist_append");
     LOAD(slist_free_all, "curl_slist_free_all");
+    /* Initialised here too, once for the process (libcurl counts its
+     * initialisations: this one is never undone), so the TLS setup it
+     * makes (a millisecond and more) happens on the loading thread too,
+     * and the transfers' own curl_global_init only count. */
+    if (fns.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        load_error = "curl_global_init failed";
 }
 
 int curl_api_ready(plan_ctx *ctx)

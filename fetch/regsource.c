@@ -487,12 +487,18 @@ typedef struct prefetch_task {
     char *verified;   /* out: the check_publisher key of the newest entry, verified */
 } prefetch_task;
 
+/* The tasks are read on the calling thread (the database is its alone)
+ * while the other threads verify those read so far: reading and verifying
+ * overlap, and the verification starts with the first index read. */
 typedef struct prefetch_job {
     prefetch_task *tasks;
-    size_t n;
     const plan_keyring *trusted;
     const uint8_t *cache_key; /* NULL: nothing is remembered */
-    atomic_size_t next;
+    atomic_size_t next;       /* the next task a thread takes */
+    pthread_mutex_t lock;
+    pthread_cond_t more;
+    size_t ready;             /* tasks[0, ready) are read (under lock) */
+    bool done;                /* no more will be (under lock) */
 } prefetch_job;
 
 /* The entry the solver most likely chooses: the newest one not yanked. */
@@ -550,15 +556,32 @@ static void prefetch_one(const prefetch_job *job, plan_ctx *ctx, prefetch_task *
     }
 }
 
+/* The next task read and not taken yet, waiting for the reader when it
+ * is behind; NULL once everything read is taken. */
+static prefetch_task *job_take(prefetch_job *job)
+{
+    size_t i = atomic_fetch_add(&job->next, 1);
+    pthread_mutex_lock(&job->lock);
+    while (i >= job->ready && !job->done)
+        pthread_cond_wait(&job->more, &job->lock);
+    prefetch_task *t = i < job->ready ? &job->tasks[i] : NULL;
+    pthread_mutex_unlock(&job->lock);
+    return t;
+}
+
 static void *prefetch_worker(void *arg)
 {
     prefetch_job *job = arg;
     plan_ctx *ctx = plan_ctx_new(); /* its errors are dropped: see the header */
-    for (size_t i; (i = atomic_fetch_add(&job->next, 1)) < job->n;)
-        prefetch_one(job, ctx, &job->tasks[i]);
+    for (prefetch_task *t; (t = job_take(job)) != NULL;)
+        prefetch_one(job, ctx, t);
     plan_ctx_free(ctx);
     return NULL;
 }
+
+/* Reads task k (of those the caller gives) into t: 0, or nonzero to skip
+ * it. */
+typedef int (*task_reader)(plan_regsource *s, size_t k, prefetch_task *t, void *arg);
 
 /* Read name's cached index text from reg (and what is remembered about
  * it) into t; inside a read transaction.  PLAN_ERR_NOT_FOUND when reg has
@@ -592,14 +615,48 @@ static void task_release(prefetch_task *t)
     free(t->verified);
 }
 
-/* Verify the tasks on several threads, then write what was learnt to the
- * cache in one transaction. */
-static void tasks_run(plan_regsource *s, prefetch_task *tasks, size_t n)
+static void job_publish(prefetch_job *job, size_t ready, bool done)
 {
-    prefetch_job job = {.tasks = tasks, .n = n, .trusted = s->trusted,
+    pthread_mutex_lock(&job->lock);
+    job->ready = ready;
+    job->done = done;
+    pthread_cond_broadcast(&job->more);
+    pthread_mutex_unlock(&job->lock);
+}
+
+/* Read up to max tasks with read (on this thread, in one read transaction)
+ * while other threads verify them, then verify what is left here too, and
+ * write what was learnt to the cache in one transaction.  Returns how many
+ * tasks were read. */
+static size_t tasks_run(plan_regsource *s, prefetch_task *tasks, size_t max, task_reader read,
+                        void *arg)
+{
+    prefetch_job job = {.tasks = tasks, .trusted = s->trusted,
                         .cache_key = s->has_cache_key ? s->cache_key : NULL};
     atomic_init(&job.next, 0);
-    plan_run_threads(plan_threads_for(n, 8), prefetch_worker, &job);
+    pthread_mutex_init(&job.lock, NULL);
+    pthread_cond_init(&job.more, NULL);
+    pthread_t helpers[8];
+    unsigned started = 0, threads = plan_threads_for(max, 8);
+    for (unsigned i = 1; i < threads && i <= 8; i++)
+        if (pthread_create(&helpers[started], NULL, prefetch_worker, &job) == 0)
+            started++;
+    size_t n = 0;
+    plan_regdb_read_begin(s->db);
+    for (size_t k = 0; k < max; k++) {
+        if (read(s, k, &tasks[n], arg))
+            continue;
+        n++;
+        job_publish(&job, n, false);
+    }
+    plan_regdb_read_end(s->db);
+    job_publish(&job, n, true);
+    prefetch_worker(&job);
+    for (unsigned i = 0; i < started; i++)
+        pthread_join(helpers[i], NULL);
+    pthread_cond_destroy(&job.more);
+    pthread_mutex_destroy(&job.lock);
+
     plan_checks_row *rows = plan_xcalloc(n ? n : 1, sizeof(*rows));
     uint8_t(*tags)[PLAN_CHECKS_TAG_BYTES] = plan_xcalloc(n ? n : 1, sizeof(*tags));
     size_t m = 0;
@@ -616,34 +673,41 @@ static void tasks_run(plan_regsource *s, prefetch_task *tasks, size_t n)
         free((char *)rows[i].passed);
     free(rows);
     free(tags);
+    return n;
+}
+
+typedef struct prefetch_read {
+    const plan_strlist *names;
+    plan_strmap seen;
+} prefetch_read;
+
+/* The index of the k-th name, from the first registry that has it, as
+ * lookup chooses; none for a name loaded or read already. */
+static int read_for_prefetch(plan_regsource *s, size_t k, prefetch_task *t, void *arg)
+{
+    prefetch_read *pr = arg;
+    const char *name = pr->names->items[k];
+    if (find_loaded(s, name) || !plan_strmap_put(&pr->seen, name, 1))
+        return 1;
+    for (size_t r = 0; r < s->regs->n; r++) {
+        int rc = task_read(s, &s->regs->items[r], name, t);
+        if (!rc)
+            return 0;
+        task_release(t);
+        plan_ctx_clear_error(s->ctx);
+        if (rc != PLAN_ERR_NOT_FOUND)
+            break; /* lookup reads it again and reports it */
+    }
+    return 1;
 }
 
 void plan_regsource_prefetch(plan_regsource *s, const plan_strlist *names)
 {
     prefetch_task *tasks = plan_xcalloc(names->len ? names->len : 1, sizeof(*tasks));
-    plan_strmap seen;
-    plan_strmap_init(&seen);
-    size_t n = 0;
-    plan_regdb_read_begin(s->db);
-    for (size_t k = 0; k < names->len; k++) {
-        const char *name = names->items[k];
-        if (find_loaded(s, name) || !plan_strmap_put(&seen, name, 1))
-            continue;
-        /* The first registry that has the name, as lookup chooses. */
-        for (size_t r = 0; r < s->regs->n; r++) {
-            int rc = task_read(s, &s->regs->items[r], name, &tasks[n]);
-            if (!rc) {
-                n++;
-                break;
-            }
-            task_release(&tasks[n]);
-            plan_ctx_clear_error(s->ctx);
-            if (rc != PLAN_ERR_NOT_FOUND)
-                break; /* lookup reads it again and reports it */
-        }
-    }
-    plan_regdb_read_end(s->db);
-    tasks_run(s, tasks, n);
+    prefetch_read pr = {.names = names};
+    plan_strmap_init(&pr.seen);
+    size_t n = tasks_run(s, tasks, names->len, read_for_prefetch, &pr);
+    plan_strmap_release(&pr.seen);
     /* What verified is what lookup and check_publisher would have kept;
      * what did not is left for them to read again and report. */
     for (size_t i = 0; i < n; i++) {
@@ -660,8 +724,22 @@ void plan_regsource_prefetch(plan_regsource *s, const plan_strlist *names)
         }
         task_release(t);
     }
-    plan_strmap_release(&seen);
     free(tasks);
+}
+
+typedef struct vouch_read {
+    const plan_registry *reg;
+    const plan_strlist *names;
+} vouch_read;
+
+static int read_for_vouch(plan_regsource *s, size_t k, prefetch_task *t, void *arg)
+{
+    vouch_read *vr = arg;
+    int rc = task_read(s, vr->reg, vr->names->items[k], t);
+    if (rc)
+        task_release(t);
+    plan_ctx_clear_error(s->ctx);
+    return rc;
 }
 
 int plan_regsource_vouch(plan_regsource *s, const plan_registry *reg)
@@ -671,22 +749,14 @@ int plan_regsource_vouch(plan_regsource *s, const plan_registry *reg)
     plan_strlist names;
     plan_strlist_init(&names);
     int rc = plan_registry_names(s->ctx, s->db, reg, &names);
-    prefetch_task *tasks = plan_xcalloc(names.len ? names.len : 1, sizeof(*tasks));
-    size_t n = 0;
-    plan_regdb_read_begin(s->db);
-    for (size_t k = 0; k < names.len && !rc; k++) {
-        if (task_read(s, reg, names.items[k], &tasks[n]) == 0)
-            n++;
-        else
-            task_release(&tasks[n]);
-        plan_ctx_clear_error(s->ctx);
+    if (!rc) {
+        prefetch_task *tasks = plan_xcalloc(names.len ? names.len : 1, sizeof(*tasks));
+        vouch_read vr = {.reg = reg, .names = &names};
+        size_t n = tasks_run(s, tasks, names.len, read_for_vouch, &vr);
+        for (size_t i = 0; i < n; i++)
+            task_release(&tasks[i]);
+        free(tasks);
     }
-    plan_regdb_read_end(s->db);
-    if (!rc)
-        tasks_run(s, tasks, n);
-    for (size_t i = 0; i < n; i++)
-        task_release(&tasks[i]);
-    free(tasks);
     plan_strlist_release(&names);
     return rc;
 }
