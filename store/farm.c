@@ -451,13 +451,15 @@ static int merge_dir(farm *f, const char *dest, const char *rel, const provider 
     return rc;
 }
 
-static int make_plan_links(farm *f, const char *dest)
+/* dest/.plan/<i> -> plan i, for i in [from, to).  Their targets are
+ * absolute store paths, often longer than an inode holds (60 bytes on
+ * ext4), so each link may cost a block: they are made in chunks, tasks of
+ * their own beside the names of the top level, so the threads share them. */
+static int make_plan_links(farm *f, const char *dest, size_t from, size_t to)
 {
     char *meta = plan_path_join(dest, ".plan");
-    int rc = mkdir(meta, 0755) == 0
-                 ? 0
-                 : plan_fail_errno(f->ctx, PLAN_ERR_IO, errno, "cannot create '%s'", meta);
-    for (size_t i = 0; i < f->n_plans && !rc; i++) {
+    int rc = 0;
+    for (size_t i = from; i < to && !rc; i++) {
         char *link = plan_xasprintf("%s/%zu", meta, i);
         if (symlink(f->plans[i].path, link) != 0)
             rc = plan_fail_errno(f->ctx, PLAN_ERR_IO, errno, "cannot create the link '%s'", link);
@@ -466,6 +468,9 @@ static int make_plan_links(farm *f, const char *dest)
     free(meta);
     return rc;
 }
+
+/* Plan links per task. */
+#define PLAN_LINKS_CHUNK 50
 
 /* ---------- the top level, on several threads ---------- */
 
@@ -485,13 +490,14 @@ typedef struct top_job {
     const farm *f;      /* the shared, read-only part */
     const char *dest;
     entry *ents;
-    size_t n;           /* entries; task n makes the .plan links */
+    size_t n;           /* entries: tasks [0, n) place them, the others make
+                           the .plan links, PLAN_LINKS_CHUNK each */
+    size_t ntasks;
     top_task *tasks;
     atomic_size_t next;
     plan_first_error err;
 } top_job;
 
-static int make_plan_links(farm *f, const char *dest);
 
 static void *top_worker(void *arg)
 {
@@ -499,7 +505,7 @@ static void *top_worker(void *arg)
     plan_ctx *ctx = plan_ctx_new();
     while (!plan_first_error_failed(&job->err)) {
         size_t i = atomic_fetch_add(&job->next, 1);
-        if (i > job->n)
+        if (i >= job->ntasks)
             break;
         top_task *t = &job->tasks[i];
         farm f = *job->f;
@@ -508,8 +514,10 @@ static void *top_worker(void *arg)
         f.depth = 0;
         f.n_collisions = 0;
         plan_strlist_init(&f.collisions);
-        int rc = i == job->n ? make_plan_links(&f, job->dest)
-                             : place(&f, job->dest, job->ents[i].name, &job->ents[i]);
+        size_t from = (i - job->n) * PLAN_LINKS_CHUNK;
+        size_t to = from + PLAN_LINKS_CHUNK < f.n_plans ? from + PLAN_LINKS_CHUNK : f.n_plans;
+        int rc = i < job->n ? place(&f, job->dest, job->ents[i].name, &job->ents[i])
+                            : make_plan_links(&f, job->dest, from, to);
         t->collisions = f.collisions;
         t->n_collisions = f.n_collisions;
         if (rc) {
@@ -526,13 +534,21 @@ static void *top_worker(void *arg)
 
 static int place_top(farm *f, const char *dest, entry *ents, size_t n)
 {
-    top_job job = {.f = f, .dest = dest, .ents = ents, .n = n,
-                   .tasks = plan_xcalloc(n + 1, sizeof(top_task))};
+    char *meta = plan_path_join(dest, ".plan");
+    int rc = mkdir(meta, 0755) == 0
+                 ? 0
+                 : plan_fail_errno(f->ctx, PLAN_ERR_IO, errno, "cannot create '%s'", meta);
+    free(meta);
+    if (rc)
+        return rc;
+    size_t chunks = (f->n_plans + PLAN_LINKS_CHUNK - 1) / PLAN_LINKS_CHUNK;
+    top_job job = {.f = f, .dest = dest, .ents = ents, .n = n, .ntasks = n + chunks,
+                   .tasks = plan_xcalloc(n + chunks + 1, sizeof(top_task))};
     atomic_init(&job.next, 0);
     plan_first_error_init(&job.err);
     plan_run_threads(plan_threads_for(f->n_plans, FARM_THREADS_FROM), top_worker, &job);
-    int rc = plan_first_error_finish(&job.err, f->ctx);
-    for (size_t i = 0; i <= n; i++) {
+    rc = plan_first_error_finish(&job.err, f->ctx);
+    for (size_t i = 0; i < job.ntasks; i++) {
         top_task *t = &job.tasks[i];
         f->st->links += t->st.links;
         f->st->dirs += t->st.dirs;
