@@ -190,6 +190,46 @@ static int job_finish(plan_ctx *ctx, job *j, CURLcode code)
     return 1;
 }
 
+/* Which transfers libcurl has, and the handles of finished ones. */
+typedef struct starter {
+    job *jobs;
+    plan_artifact *arts;
+    size_t n;
+    CURLM *multi;
+    size_t window;  /* transfers handed over at most at a time */
+    size_t next;    /* the next job to hand over */
+    size_t active;  /* handed over, not finished (retries waiting count) */
+    CURL **idle;    /* handles to reuse */
+    size_t n_idle;
+} starter;
+
+/* A finished transfer's handle, kept for the next one. */
+static void handle_release(starter *st, job *j)
+{
+    st->idle = plan_xrealloc(st->idle, (st->n_idle + 1) * sizeof(CURL *));
+    st->idle[st->n_idle++] = j->easy;
+    j->easy = NULL;
+    st->active--;
+}
+
+/* Hand transfers to libcurl until the window is full or none is left. */
+static int start_more(plan_ctx *ctx, starter *st)
+{
+    for (; st->next < st->n && st->active < st->window; st->next++) {
+        job *j = &st->jobs[st->next];
+        if (st->arts[st->next].path)
+            continue; /* in the cache already */
+        j->easy = st->n_idle ? st->idle[--st->n_idle] : curl_easy_init();
+        int rc = job_open(ctx, j);
+        if (rc)
+            return rc;
+        job_setup(j); /* resets what the handle's last transfer set */
+        curl_multi_add_handle(st->multi, j->easy);
+        st->active++;
+    }
+    return 0;
+}
+
 static void jobs_free(job *jobs, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
@@ -256,18 +296,17 @@ int plan_fetch_artifacts_each(plan_ctx *ctx, const char *cache_dir, plan_artifac
     }
     curl_global_init(CURL_GLOBAL_DEFAULT);
     CURLM *multi = curl_multi_init();
-    curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)(parallel ? parallel : 8));
-    curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)(parallel ? parallel : 8));
+    long conns = parallel ? (long)parallel : 8;
+    curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, conns);
+    curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, conns);
     int *tries = plan_xcalloc(n ? n : 1, sizeof(int));
-    for (size_t i = 0; i < n && !rc; i++) {
-        if (arts[i].path)
-            continue;
-        jobs[i].easy = curl_easy_init();
-        if ((rc = job_open(ctx, &jobs[i])))
-            break;
-        job_setup(&jobs[i]);
-        curl_multi_add_handle(multi, jobs[i].easy);
-    }
+    /* Transfers are handed to libcurl a few at a time (twice as many as
+     * there are connections, so none waits for the next request), not all
+     * at once: the first bytes arrive sooner, and the handles of finished
+     * transfers serve the next ones. */
+    starter st = {.jobs = jobs, .arts = arts, .n = n, .multi = multi,
+                  .window = 2 * (size_t)conns};
+    rc = start_more(ctx, &st);
     uint64_t total = 0, done_bytes = 0;
     for (size_t i = 0; i < n; i++)
         if (!arts[i].path)
@@ -300,6 +339,7 @@ int plan_fetch_artifacts_each(plan_ctx *ctx, const char *cache_dir, plan_artifac
         }
         CURLMsg *msg;
         int left;
+        bool started_more = false;
         while (!rc && (msg = curl_multi_info_read(multi, &left)) != NULL) {
             if (msg->msg != CURLMSG_DONE)
                 continue;
@@ -314,9 +354,13 @@ int plan_fetch_artifacts_each(plan_ctx *ctx, const char *cache_dir, plan_artifac
                     arts[i].path = plan_xstrdup(j->final);
                 done_bytes += arts[i].size;
                 pending--;
+                handle_release(&st, j);
                 plan_emit_progress(ctx, "downloading", done_bytes, total, true);
                 if (done)
                     rc = done(user, i);
+                if (!rc)
+                    rc = start_more(ctx, &st);
+                started_more = true;
             } else if (r == 0 && ++tries[i] < ATTEMPTS) {
                 /* Back off, then resume from what arrived. */
                 j->retry_at = now_ms() + (200 << (tries[i] - 1));
@@ -335,7 +379,8 @@ int plan_fetch_artifacts_each(plan_ctx *ctx, const char *cache_dir, plan_artifac
         int wait = next_retry ? (int)(next_retry - now_ms()) : POLL_MAX_MS;
         if (wait > POLL_MAX_MS)
             wait = POLL_MAX_MS;
-        if (!rc && pending && wait > 0)
+        /* Transfers just handed over start at the next perform, at once. */
+        if (!rc && pending && wait > 0 && !started_more)
             curl_multi_poll(multi, NULL, 0, wait, NULL);
     }
     plan_emit_done(ctx, "downloading");
@@ -347,6 +392,9 @@ int plan_fetch_artifacts_each(plan_ctx *ctx, const char *cache_dir, plan_artifac
         if (jobs[i].out)
             fclose(jobs[i].out);
     }
+    for (size_t i = 0; i < st.n_idle; i++)
+        curl_easy_cleanup(st.idle[i]);
+    free(st.idle);
     jobs_free(jobs, n);
     curl_multi_cleanup(multi);
     curl_global_cleanup();
