@@ -959,10 +959,14 @@ static int export_read_meta(const import_env *env, const char *file, const plan_
  * written.  With a scanner, every wanted path gets found[] (one flag per
  * digest of the scanner) set for what its names, link targets and bytes
  * contain.  In a batch (in_batch), progress is the batch's to report. */
+/* Extract what want picks of the export file (or tar, its bytes) into
+ * workdir, reading its metadata into meta; or, with opened, go on from a
+ * reader that read the metadata into meta already (it is taken). */
 static int extract_archive(const import_env *env, const char *file, const plan_buf *tar,
                            const char *workdir, import_meta *meta,
                            bool (*want)(import_path *, void *), void *want_arg,
-                           const ref_scanner *scanner, entry_modes modes, bool in_batch)
+                           const ref_scanner *scanner, entry_modes modes, bool in_batch,
+                           export_reader *opened)
 {
     plan_ctx *ctx = env->ctx;
     extractor x = {.env = env, .file = file, .meta = meta, .root_fd = -1, .scanner = scanner,
@@ -971,7 +975,13 @@ static int extract_archive(const import_env *env, const char *file, const plan_b
     x.buf = plan_xmalloc(IO_CHUNK);
     struct archive_entry *ae;
     export_reader rd = {0};
-    int rc = export_open(env, file, tar, x.buf, &rd, meta);
+    int rc = 0;
+    if (opened) {
+        rd = *opened;
+        memset(opened, 0, sizeof(*opened));
+    } else {
+        rc = export_open(env, file, tar, x.buf, &rd, meta);
+    }
     struct archive *a = rd.a;
     zread *z = rd.z;
     int r;
@@ -1223,6 +1233,9 @@ typedef struct batch_archive {
     uint64_t size;      /* of the file, for the progress */
     plan_buf tar;
     import_meta pre, meta;
+    /* A stream's archive held in memory is read once: its reader stays
+     * open after the metadata, and the extraction goes on from there. */
+    export_reader reader;
 } batch_archive;
 
 /* What a batch holds in memory of its small archives at most. */
@@ -1505,10 +1518,19 @@ typedef struct extract_arg {
 static int extract_step(batch_worker *w, batch_archive *ba, void *arg)
 {
     extract_arg *x = arg;
-    int rc = extract_archive(&w->env, ba->file, &ba->tar, x->workdir, &ba->meta, want_planned,
-                             &ba->pre, x->scanner, x->modes, true);
-    if (!rc)
-        rc = same_meta(&w->env, ba->file, &ba->pre, &ba->meta);
+    int rc;
+    if (ba->reader.a) {
+        /* Read once: the metadata planned from is the one extracted by. */
+        rc = extract_archive(&w->env, ba->file, &ba->tar, x->workdir, &ba->pre, want_planned,
+                             &ba->pre, x->scanner, x->modes, true, &ba->reader);
+        ba->meta = ba->pre;
+        memset(&ba->pre, 0, sizeof(ba->pre));
+    } else {
+        rc = extract_archive(&w->env, ba->file, &ba->tar, x->workdir, &ba->meta, want_planned,
+                             &ba->pre, x->scanner, x->modes, true, NULL);
+        if (!rc)
+            rc = same_meta(&w->env, ba->file, &ba->pre, &ba->meta);
+    }
     /* Sealed here, on the worker: directories 0555 and every mtime 1
      * (files were sealed as they were written). */
     for (size_t i = 0; i < ba->meta.n && !rc; i++) {
@@ -1706,6 +1728,7 @@ static int import_conclude(plan_store *s, batch_archive *arcs, size_t nfiles, wo
     staged_release(&g);
     work_dir_remove(w);
     for (size_t f = 0; f < nfiles; f++) {
+        export_close(&arcs[f].reader); /* before the bytes it reads */
         import_meta_release(&arcs[f].meta);
         import_meta_release(&arcs[f].pre);
         plan_buf_release(&arcs[f].tar);
@@ -1873,7 +1896,10 @@ static int stream_read_first(plan_import_stream *st, batch_worker *w, size_t k)
         return rc ? rc : read_first_step(w, ba, &st->kept);
     }
     plan_buf_release(&st->zdata[k]); /* the tar is all that is needed now */
-    return export_read_meta(&w->env, ba->file, &ba->tar, &ba->pre);
+    char *buf = plan_xmalloc(IO_CHUNK);
+    int rc = export_open(&w->env, ba->file, &ba->tar, buf, &ba->reader, &ba->pre);
+    free(buf);
+    return rc;
 }
 
 static void *stream_worker(void *arg)
@@ -2123,7 +2149,7 @@ int plan_store_repair(plan_store *s, const char *arg, const char *file)
     int lock_fd = -1;
     if ((rc = plan_store_path_info(s, basename, &info)) || (rc = work_dir_create(s, &w)) ||
         (rc = extract_archive(&env, file, NULL, w.path, &meta, want_named, basename, NULL,
-                             modes_for(&w), false)))
+                             modes_for(&w), false, NULL)))
         goto out;
     import_path *ip = find_import_path(&meta, basename, strlen(basename));
     if (!ip) {

@@ -638,6 +638,67 @@ static void import_stream_takes_archives_as_they_arrive(void **state)
     trio_release(&t);
 }
 
+static void add_file_to_memory(plan_import_stream *st, size_t slot, const char *file)
+{
+    plan_buf data;
+    plan_buf_init(&data);
+    assert_int_equal(plan_fs_read_file(file, 1 << 24, &data), 0);
+    assert_int_equal(plan_store_import_stream_add_memory(st, slot, file, &data), 0);
+    assert_int_equal(data.len, 0); /* taken */
+    plan_buf_release(&data);
+}
+
+/* Archives handed over in memory are read once (their metadata, then their
+ * entries, by one reader): the same results, refusals and clean-ups as
+ * from files, and no reader left open when a stream is abandoned. */
+static void import_stream_reads_archives_in_memory_once(void **state)
+{
+    fixture *f = *state;
+    trio t;
+    trio_make(f, &t);
+    plan_strlist expected, contents[2], all;
+    plan_strlist_init(&expected);
+    plan_strlist_init(&all);
+    plan_strlist_add(&expected, strrchr(t.app_path, '/') + 1);
+    plan_strlist_add(&expected, strrchr(t.lib, '/') + 1);
+    plan_import_stream *st;
+    plan_import_result res;
+    /* abandoned with one archive read (its reader open, maybe): nothing */
+    assert_int_equal(plan_store_import_stream_begin(f->store, 2, 0, &expected, &st), 0);
+    add_file_to_memory(st, 1, t.xl);
+    assert_int_not_equal(plan_store_import_stream_finish(st, true, NULL, &res), 0);
+    plan_ctx_clear_error(f->ctx);
+    assert_int_equal(plan_store_list(f->store, &all), 0);
+    assert_int_equal(all.len, 0);
+    /* an archive holding a path nobody announced */
+    assert_int_equal(plan_store_import_stream_begin(f->store, 1, 0, &expected, &st), 0);
+    add_file_to_memory(st, 0, t.xo);
+    assert_int_equal(plan_store_import_stream_finish(st, false, NULL, &res), PLAN_ERR_HOSTILE);
+    plan_ctx_clear_error(f->ctx);
+    /* app before the lib it refers to, both from memory */
+    assert_int_equal(plan_store_import_stream_begin(f->store, 2, 0, &expected, &st), 0);
+    add_file_to_memory(st, 0, t.xa);
+    add_file_to_memory(st, 1, t.xl);
+    assert_int_equal(plan_store_import_stream_finish(st, false, contents, &res), 0);
+    assert_int_equal(res.added.len, 2);
+    assert_true(plan_strlist_contains(&contents[0], strrchr(t.app_path, '/') + 1));
+    assert_true(plan_strlist_contains(&contents[1], strrchr(t.lib, '/') + 1));
+    plan_strlist_release(&contents[0]);
+    plan_strlist_release(&contents[1]);
+    plan_import_result_release(&res);
+    plan_path_info *info;
+    assert_int_equal(plan_store_path_info(f->store, t.app_path, &info), 0);
+    assert_int_equal(info->references.len, 1);
+    plan_path_info_free(info);
+    plan_verify_report rep = {0};
+    assert_int_equal(plan_store_verify(f->store, NULL, 0, true, &rep), 0);
+    assert_int_equal(rep.len, 0);
+    plan_verify_report_release(&rep);
+    plan_strlist_release(&all);
+    plan_strlist_release(&expected);
+    trio_release(&t);
+}
+
 /* An archive past ZREAD_MIN_SIZE is decompressed on a thread of its own:
  * the same result as the small ones, and a truncated one still fails. */
 static void a_large_archive_imports_through_the_decompressing_thread(void **state)
@@ -873,6 +934,7 @@ int main(void)
         T(export_is_deterministic_and_imports_back),
         T(import_many_takes_any_order_and_shared_paths),
         T(import_stream_takes_archives_as_they_arrive),
+        T(import_stream_reads_archives_in_memory_once),
         T(a_large_archive_imports_through_the_decompressing_thread),
         T(repair_restores_a_damaged_path),
         T(reopening_keeps_the_schema),
