@@ -521,7 +521,7 @@ int cli_envroot_open(cli *c, plan_store *store, const cli_env_request *a, const 
     }
     out->farm = plan_path_join(plan_runroot_path(out->rr), "env");
     if (plan_farm_build(c->ctx, plans, n, out->farm, &fo, NULL) ||
-        plan_env_compose(c->ctx, (const char *const *)paths, n, out->farm, &ep)) {
+        plan_env_compose(c->ctx, store, (const char *const *)paths, n, out->farm, &ep)) {
         rc = cli_fail(c);
         goto out;
     }

@@ -556,7 +556,7 @@ int cli_profile_change(cli *c, const profile_change *ch_given)
     char *sh = NULL, *fish = NULL;
     unsigned number = 0;
     plan_farm_stats fs;
-    r = plan_env_compose(c->ctx, (const char *const *)paths, g.pkg_paths.len, farm, &env);
+    r = plan_env_compose(c->ctx, store, (const char *const *)paths, g.pkg_paths.len, farm, &env);
     if (!r) {
         char *comment = plan_xasprintf("plan profile '%s': source this file", ch->profile);
         sh = cli_env_script(&env, "sh", comment);

@@ -42,14 +42,18 @@ typedef struct manifest_read {
 
 #define MANIFEST_MAX (4u << 20)
 
-static void read_manifest(const char *path, manifest_read *out)
+static void read_manifest(const plan_store *store, const char *path, manifest_read *out)
 {
     char *mf = plan_xasprintf("%s/.plan/manifest.json", path);
     plan_buf text;
     plan_buf_init(&text);
-    int r = plan_fs_read_file(mf, MANIFEST_MAX, &text);
+    size_t known_len = 0;
+    const char *known = store ? plan_store_written_manifest(store, path, &known_len) : NULL;
+    int r = known ? 0 : plan_fs_read_file(mf, MANIFEST_MAX, &text);
     json_error_t err;
-    out->json = r ? NULL : json_loadb(text.data, text.len, JSON_REJECT_DUPLICATES, &err);
+    out->json = r ? NULL
+                  : json_loadb(known ? known : text.data, known ? known_len : text.len,
+                               JSON_REJECT_DUPLICATES, &err);
     /* A plan added with 'plan store add' has no manifest: it simply
      * declares nothing. */
     if (r && r != -ENOENT && r != -ENOTDIR)
@@ -61,6 +65,7 @@ static void read_manifest(const char *path, manifest_read *out)
 }
 
 typedef struct manifests_job {
+    const plan_store *store;
     const char *const *paths;
     manifest_read *out;
     size_t n;
@@ -71,7 +76,7 @@ static void *manifests_worker(void *arg)
 {
     manifests_job *job = arg;
     for (size_t i; (i = atomic_fetch_add(&job->next, 1)) < job->n;)
-        read_manifest(job->paths[i], &job->out[i]);
+        read_manifest(job->store, job->paths[i], &job->out[i]);
     return NULL;
 }
 
@@ -111,8 +116,8 @@ static int manifest_env(plan_ctx *ctx, const char *path, manifest_read *mr, cons
     return 0;
 }
 
-int plan_env_compose(plan_ctx *ctx, const char *const *paths, size_t n, const char *farm,
-                     plan_env_plan *out)
+int plan_env_compose(plan_ctx *ctx, const plan_store *store, const char *const *paths, size_t n,
+                     const char *farm, plan_env_plan *out)
 {
     memset(out, 0, sizeof(*out));
     /* The merged tree has a bin exactly when one of the plans has one; the
@@ -132,8 +137,8 @@ int plan_env_compose(plan_ctx *ctx, const char *const *paths, size_t n, const ch
     }
     /* Read and parsed on every core (many plans, many small files); the
      * declarations are then taken in the plans' order. */
-    manifests_job job = {.paths = paths, .out = plan_xcalloc(n ? n : 1, sizeof(manifest_read)),
-                         .n = n};
+    manifests_job job = {.store = store, .paths = paths,
+                         .out = plan_xcalloc(n ? n : 1, sizeof(manifest_read)), .n = n};
     atomic_init(&job.next, 0);
     plan_run_threads(plan_threads_for(n, 16), manifests_worker, &job);
     int rc = 0;

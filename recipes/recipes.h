@@ -214,9 +214,11 @@ typedef struct plan_env_plan {
 /* The env declarations of the plans (store paths, in order), with their
  * directories taken in the merged tree farm (so PATH gets <farm>/bin once,
  * not one entry per plan).  <farm>/bin goes first on PATH when any plan
- * has a bin, declared or not.  A 'set' keeps the plan's own store path for $out. */
-int plan_env_compose(plan_ctx *ctx, const char *const *paths, size_t n, const char *farm,
-                     plan_env_plan *out);
+ * has a bin, declared or not.  A 'set' keeps the plan's own store path for $out.
+ * With store (optional), the manifests it wrote in this process are read
+ * from it rather than from the disk (plan_store_written_manifest). */
+int plan_env_compose(plan_ctx *ctx, const plan_store *store, const char *const *paths, size_t n,
+                     const char *farm, plan_env_plan *out);
 void plan_env_plan_release(plan_env_plan *e);
 /* Apply to a list of "NAME=value" strings (changed in place).  Per
  * variable: its prepends in plan order, then its value (the last set, else

@@ -290,6 +290,8 @@ typedef struct import_path {
     plan_strlist refs;
     tree extracted;     /* what was extracted (paths below the root), hashed
                            while it arrived */
+    plan_buf manifest;  /* its .plan/manifest.json as written (when small) */
+    bool has_manifest;
     uint64_t entries;   /* declared number of entries, its root included */
     uint64_t seen;      /* entries read so far */
     bool has_root;      /* its root directory entry was seen */
@@ -311,6 +313,7 @@ static void import_meta_release(import_meta *m)
         free(m->paths[i].digest);
         plan_strlist_release(&m->paths[i].refs);
         tree_release(&m->paths[i].extracted);
+        plan_buf_release(&m->paths[i].manifest);
         free(m->paths[i].found);
     }
     free(m->paths);
@@ -431,6 +434,9 @@ static import_path *find_import_path(import_meta *m, const char *basename, size_
 }
 
 /* ---------- import: entries ---------- */
+
+/* Manifests kept in memory for the profile that follows, at most this big. */
+#define MANIFEST_KEPT_MAX (256u << 10)
 
 /* How new entries get their modes. */
 typedef struct entry_modes {
@@ -609,7 +615,7 @@ static int open_parent(extractor *x, const char *name, const char **last)
 }
 
 static int extract_data(extractor *x, struct archive *a, const char *entry, int fd,
-                        import_path *ip, masked_hasher *h, ref_stream *refs)
+                        import_path *ip, masked_hasher *h, ref_stream *refs, plan_buf *copy)
 {
     for (;;) {
         la_ssize_t n = archive_read_data(a, x->buf, IO_CHUNK);
@@ -627,6 +633,8 @@ static int extract_data(extractor *x, struct archive *a, const char *entry, int 
         masked_hasher_update(h, x->buf, (size_t)n);
         if (refs)
             ref_stream_feed(refs, x->buf, (size_t)n);
+        if (copy)
+            plan_buf_add(copy, x->buf, (size_t)n);
         for (la_ssize_t off = 0; off < n;) {
             ssize_t w = write(fd, x->buf + off, (size_t)(n - off));
             if (w < 0) {
@@ -749,8 +757,17 @@ static int extract_entry(extractor *x, struct archive *a, struct archive_entry *
         ref_stream refs;
         if (ip->found)
             ref_stream_start(&refs, x->scanner, ip->found);
+        /* The manifest is kept as it is written: the profile that follows
+         * reads it from here (store_listing_keep), not from the disk. */
+        bool keep = fd >= 0 && rel && !strcmp(rel, ".plan/manifest.json") &&
+                    archive_entry_size_is_set(ae) && archive_entry_size(ae) <= MANIFEST_KEPT_MAX;
+        if (keep)
+            plan_buf_reset(&ip->manifest);
         if (!rc)
-            rc = extract_data(x, a, clean, fd, ip, &h, ip->found ? &refs : NULL);
+            rc = extract_data(x, a, clean, fd, ip, &h, ip->found ? &refs : NULL,
+                              keep ? &ip->manifest : NULL);
+        if (keep)
+            ip->has_manifest = !rc;
         plan_hash digest;
         masked_hasher_final(&h, &digest);
         if (!rc && ip->wanted) {
@@ -1308,6 +1325,7 @@ void plan_import_result_release(plan_import_result *r)
 /* What one import collects about the paths it extracted. */
 typedef struct staged {
     tree *trees;
+    plan_buf *manifests; /* empty when not kept */
     char **tmp_paths;
     db_path_row *rows;
     plan_strlist *refs;
@@ -1319,10 +1337,12 @@ static void staged_release(staged *g)
 {
     for (size_t i = 0; i < g->n; i++) {
         tree_release(&g->trees[i]);
+        plan_buf_release(&g->manifests[i]);
         free(g->tmp_paths[i]);
         plan_strlist_release(&g->refs[i]);
     }
     free(g->trees);
+    free(g->manifests);
     free(g->tmp_paths);
     free(g->rows);
     free(g->refs);
@@ -1628,6 +1648,7 @@ static int stage_archive(plan_store *s, const char *file, const char *workdir,
         if (g->n == g->cap) {
             g->cap = g->cap ? 2 * g->cap : 16;
             g->trees = plan_xrealloc(g->trees, g->cap * sizeof(*g->trees));
+            g->manifests = plan_xrealloc(g->manifests, g->cap * sizeof(*g->manifests));
             g->tmp_paths = plan_xrealloc(g->tmp_paths, g->cap * sizeof(*g->tmp_paths));
             g->rows = plan_xrealloc(g->rows, g->cap * sizeof(*g->rows));
             g->refs = plan_xrealloc(g->refs, g->cap * sizeof(*g->refs));
@@ -1635,6 +1656,11 @@ static int stage_archive(plan_store *s, const char *file, const char *workdir,
         }
         size_t k = g->n;
         memset(&g->trees[k], 0, sizeof(g->trees[k]));
+        plan_buf_init(&g->manifests[k]);
+        if (ip->has_manifest) {
+            g->manifests[k] = ip->manifest;
+            plan_buf_init(&ip->manifest);
+        }
         char *dir = plan_path_join(workdir, ip->basename);
         rc = check_extracted(s, file, dir, ip, &g->trees[k]);
         plan_hash_format(&ip->content, g->texts[k]);
@@ -1668,14 +1694,17 @@ static int register_staged(plan_store *s, staged *g, plan_import_result *out)
             continue;
         }
         tree t = g->trees[keep];
+        plan_buf mf = g->manifests[keep];
         char *p = g->tmp_paths[keep];
         plan_strlist r = g->refs[keep];
         db_path_row row = g->rows[keep];
         g->trees[keep] = g->trees[i];
+        g->manifests[keep] = g->manifests[i];
         g->tmp_paths[keep] = g->tmp_paths[i];
         g->refs[keep] = g->refs[i];
         g->rows[keep] = g->rows[i];
         g->trees[i] = t;
+        g->manifests[i] = mf;
         g->tmp_paths[i] = p;
         g->refs[i] = r;
         g->rows[i] = row;
@@ -1686,7 +1715,7 @@ static int register_staged(plan_store *s, staged *g, plan_import_result *out)
         rc = register_trees(s, keep, g->tmp_paths, g->rows, g->refs);
     for (size_t i = 0; i < keep && !rc; i++) {
         plan_strlist_add(&out->added, g->rows[i].basename);
-        store_listing_keep(s, g->rows[i].basename, &g->trees[i]);
+        store_listing_keep(s, g->rows[i].basename, &g->trees[i], &g->manifests[i]);
     }
     for (size_t i = 0; i < nlocks; i++)
         digest_unlock(lock_fds[i]);

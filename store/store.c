@@ -407,6 +407,7 @@ void plan_store_close(plan_store *s)
     for (size_t i = 0; i < s->n_listings; i++) {
         plan_strlist_release(&s->listings[i].paths);
         free(s->listings[i].types);
+        plan_buf_release(&s->listings[i].manifest);
     }
     free(s->listings);
     plan_strmap_release(&s->listing_at);
@@ -426,7 +427,8 @@ void plan_store_close(plan_store *s)
 /* Entries kept at most: a few MiB, plenty for the farm of one install. */
 #define LISTED_ENTRIES_MAX 200000
 
-void store_listing_keep(plan_store *s, const char *basename, const tree *t)
+void store_listing_keep(plan_store *s, const char *basename, const tree *t,
+                        plan_buf *manifest)
 {
     if (s->listed_entries + t->len > LISTED_ENTRIES_MAX ||
         plan_strmap_get(&s->listing_at, basename) >= 0)
@@ -437,6 +439,8 @@ void store_listing_keep(plan_store *s, const char *basename, const tree *t)
     }
     store_listing *l = &s->listings[s->n_listings];
     plan_strlist_init(&l->paths);
+    l->manifest = *manifest;
+    plan_buf_init(manifest);
     l->types = plan_xmalloc(t->len ? t->len : 1);
     for (size_t i = 0; i < t->len; i++) {
         plan_strlist_add(&l->paths, t->items[i].path);
@@ -455,6 +459,15 @@ const store_listing *store_listing_of(const plan_store *s, const char *path)
         return NULL;
     ssize_t i = plan_strmap_get(&s->listing_at, path + n + 1);
     return i >= 0 ? &s->listings[i] : NULL;
+}
+
+const char *plan_store_written_manifest(const plan_store *s, const char *path, size_t *len)
+{
+    const store_listing *l = store_listing_of(s, path);
+    if (!l || !l->manifest.len)
+        return NULL;
+    *len = l->manifest.len;
+    return l->manifest.data;
 }
 
 /* ---------- resolving user arguments ---------- */

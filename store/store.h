@@ -425,6 +425,12 @@ typedef enum plan_collide {
     PLAN_COLLIDE_PREFER_LAST,  /* the plan given last wins */
 } plan_collide;
 
+/* The bytes of .plan/manifest.json of the store path at path (absolute)
+ * as this handle wrote them when it imported the path, or NULL (then it is
+ * on the disk only): what a profile made just after an install reads
+ * instead of the file.  Borrowed: valid while the handle is open. */
+const char *plan_store_written_manifest(const plan_store *s, const char *path, size_t *len);
+
 typedef struct plan_farm_plan {
     const char *name;     /* for messages, --prefer and per-path choices */
     const char *version;

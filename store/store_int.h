@@ -105,10 +105,13 @@ struct plan_store {
 typedef struct store_listing {
     plan_strlist paths;  /* below the path's root, sorted bytewise */
     char *types;         /* per path: 'd' directory, 'f' file, 'l' symlink */
+    plan_buf manifest;   /* .plan/manifest.json as written; empty when not kept */
 } store_listing;
-/* Keep the names of t (sorted) as the listing of basename, within a budget
- * of entries for the handle's life (past it, the disk is read). */
-void store_listing_keep(plan_store *s, const char *basename, const tree *t);
+/* Keep the names of t (sorted) as the listing of basename, and manifest
+ * (taken, when not empty), within a budget of entries for the handle's
+ * life (past it, the disk is read). */
+void store_listing_keep(plan_store *s, const char *basename, const tree *t,
+                        plan_buf *manifest);
 /* The listing of the store path at path (absolute), or NULL. */
 const store_listing *store_listing_of(const plan_store *s, const char *path);
 

@@ -44,7 +44,7 @@ static void manifest(const char *plan, const char *env_json)
 static int compose(fx *f, size_t n, plan_env_plan *out)
 {
     const char *paths[] = {f->pa, f->pb, f->pc};
-    return plan_env_compose(ctx, paths, n, f->farm, out);
+    return plan_env_compose(ctx, NULL, paths, n, f->farm, out);
 }
 
 static const plan_env_item *find(const plan_env_plan *e, const char *name, size_t nth)
@@ -118,7 +118,7 @@ static void default_path_only_with_a_bin(void **state)
     /* a bin that is a file is no directory for PATH */
     th_write_str(f->pc, "bin", "not a dir\n");
     const char *only_c[] = {f->pc};
-    assert_int_equal(plan_env_compose(ctx, only_c, 1, f->farm, &e), 0);
+    assert_int_equal(plan_env_compose(ctx, NULL, only_c, 1, f->farm, &e), 0);
     assert_int_equal(e.n, 0);
     plan_env_plan_release(&e);
     fx_free(f);

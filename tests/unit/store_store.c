@@ -2,6 +2,7 @@
  * export/import and repair. */
 #include "test_helpers.h"
 #include "store/store.h"
+#include "recipes/recipes.h"
 
 #include <dirent.h>
 #include "store_fixture.h"
@@ -856,6 +857,9 @@ static void farm_of_imported_paths_is_listed_from_the_import(void **state)
     th_write_str(t2, "share/doc/other/README", "other\n");
     th_write_str(t2, "share/doc/other/deep/er/file", "x\n");
     th_symlink(t2, "docs", "share/doc");
+    static const char manifest[] = "{\"env\": [{\"name\": \"OTHER\", \"op\": \"set\", "
+                                   "\"value\": \"x\"}]}\n";
+    th_write_str(t2, ".plan/manifest.json", manifest);
     char *p1 = add(f, f->src, "hello", NULL), *p2 = add(f, t2, "other", NULL);
     const char *paths[] = {p1, p2};
     char *x = plan_path_join(f->out, "both.tar.zst");
@@ -875,6 +879,25 @@ static void farm_of_imported_paths_is_listed_from_the_import(void **state)
     assert_int_equal(plan_farm_build(f->ctx, plans, 2, read, &without, NULL), 0);
     assert_same_listing(listed, read);
     assert_true(th_exists(listed, "docs")); /* folded: one plan has it */
+    /* the manifest the import wrote is kept, byte for byte; compose reads it */
+    size_t len = 0;
+    const char *kept = plan_store_written_manifest(f->store, p2, &len);
+    assert_non_null(kept);
+    assert_int_equal(len, strlen(manifest));
+    assert_memory_equal(kept, manifest, len);
+    assert_null(plan_store_written_manifest(f->store, p1, &len));
+    const char *both[] = {p1, p2};
+    plan_env_plan from_store, from_disk;
+    assert_int_equal(plan_env_compose(f->ctx, f->store, both, 2, listed, &from_store), 0);
+    assert_int_equal(plan_env_compose(f->ctx, NULL, both, 2, listed, &from_disk), 0);
+    assert_int_equal(from_store.n, from_disk.n);
+    for (size_t i = 0; i < from_store.n; i++) {
+        assert_string_equal(from_store.items[i].name, from_disk.items[i].name);
+        assert_string_equal(from_store.items[i].value, from_disk.items[i].value);
+    }
+    assert_true(from_store.n >= 2); /* PATH for bin, and OTHER */
+    plan_env_plan_release(&from_store);
+    plan_env_plan_release(&from_disk);
 
     /* Only to tell the two sources apart: a file added to the path behind
      * the store's back is seen by the farm that reads the disk alone. */
@@ -893,6 +916,7 @@ static void farm_of_imported_paths_is_listed_from_the_import(void **state)
     plan_farm_opts fresh = {.store = f->store};
     assert_int_equal(plan_farm_build(f->ctx, plans, 2, reopened, &fresh, NULL), 0);
     assert_true(th_exists(reopened, "bin/added"));
+    assert_null(plan_store_written_manifest(f->store, p2, &len));
     char *added = plan_path_join(p2, "bin/added");
     unlink(added);
     free(added);
