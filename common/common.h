@@ -211,6 +211,13 @@ unsigned plan_cpu_count(void);
 /* Threads for n independent items: one per core, up to four, and one
  * alone below from items (a thread costs more than a few of them). */
 unsigned plan_threads_for(size_t n, size_t from);
+/* The same for work that makes many files and directories: one per core,
+ * but at least four and at most eight.  Such work waits in the kernel (a
+ * new inode's table block read, a buffer another writer holds, the
+ * journal), and threads beyond the cores keep the cores busy meanwhile:
+ * on two cores the profile farm of 200 plans took 10-12 ms with two
+ * threads, 5-9 ms with four. */
+unsigned plan_threads_for_files(size_t n, size_t from);
 /* Run fn(arg) on `threads` threads at once, the calling thread being one
  * of them (so 1 starts none), and return when all have returned.  Fewer
  * run when a thread cannot be started. */

@@ -112,6 +112,14 @@ unsigned plan_threads_for(size_t n, size_t from)
     return n < from ? 1 : threads > 4 ? 4 : threads;
 }
 
+unsigned plan_threads_for_files(size_t n, size_t from)
+{
+    unsigned threads = plan_cpu_count();
+    if (n < from)
+        return 1;
+    return threads < 4 ? 4 : threads > 8 ? 8 : threads;
+}
+
 void plan_run_threads(unsigned threads, void *(*fn)(void *), void *arg)
 {
     pthread_t tids[64];

@@ -1396,11 +1396,12 @@ static void *batch_worker_run(void *p)
 
 #define BATCH_THREADS_MAX 4
 
-/* Threads for n archives: the store's setting (else one per core), up to
- * BATCH_THREADS_MAX, never more than archives. */
+/* Threads for n archives: the store's setting (else
+ * plan_threads_for_files: four on a machine of two cores, since an import
+ * waits in the kernel), up to BATCH_THREADS_MAX, never more than archives. */
 static unsigned batch_threads(const plan_store *s, size_t n)
 {
-    unsigned threads = s->threads ? s->threads : plan_cpu_count();
+    unsigned threads = s->threads ? s->threads : plan_threads_for_files(n, 1);
     if (threads > BATCH_THREADS_MAX)
         threads = BATCH_THREADS_MAX;
     return threads > n ? (n ? (unsigned)n : 1) : threads;

@@ -546,7 +546,7 @@ static int place_top(farm *f, const char *dest, entry *ents, size_t n)
                    .tasks = plan_xcalloc(n + chunks + 1, sizeof(top_task))};
     atomic_init(&job.next, 0);
     plan_first_error_init(&job.err);
-    plan_run_threads(plan_threads_for(f->n_plans, FARM_THREADS_FROM), top_worker, &job);
+    plan_run_threads(plan_threads_for_files(f->n_plans, FARM_THREADS_FROM), top_worker, &job);
     rc = plan_first_error_finish(&job.err, f->ctx);
     for (size_t i = 0; i < job.ntasks; i++) {
         top_task *t = &job.tasks[i];
