@@ -384,12 +384,34 @@ static bool cache_key_read(const char *file, uint8_t key[PLAN_CACHE_KEY_BYTES])
     return ok;
 }
 
+/* Write a secret to file: into a new file of a random name (O_EXCL and
+ * O_NOFOLLOW: nothing planted there receives it), then renamed.  Not
+ * flushed: a key lost in a crash costs only checks again. */
+static int write_key_file(const char *file, const char *text, size_t len)
+{
+    uint8_t rnd[8];
+    char hex[17];
+    randombytes_buf(rnd, sizeof(rnd));
+    plan_hex_encode(rnd, sizeof(rnd), hex);
+    char *tmp = plan_xasprintf("%s.%s.tmp", file, hex);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    int e = fd < 0 ? -errno : plan_fs_write_all(fd, text, len);
+    if (fd >= 0 && close(fd) != 0 && !e)
+        e = -errno;
+    if (!e && rename(tmp, file) != 0)
+        e = -errno;
+    if (e && fd >= 0)
+        unlink(tmp);
+    free(tmp);
+    return e;
+}
+
 int plan_cache_key_load(plan_ctx *ctx, const char *file, uint8_t key[PLAN_CACHE_KEY_BYTES])
 {
     if (cache_key_read(file, key))
         return 0;
     /* A new key: written aside and renamed, so a reader never sees half of
-     * one.  Not flushed: a key lost in a crash costs only checks again. */
+     * one. */
     randombytes_buf(key, PLAN_CACHE_KEY_BYTES);
     char text[2 * PLAN_CACHE_KEY_BYTES + 2];
     plan_hex_encode(key, PLAN_CACHE_KEY_BYTES, text);
@@ -402,7 +424,7 @@ int plan_cache_key_load(plan_ctx *ctx, const char *file, uint8_t key[PLAN_CACHE_
     int e = slash ? plan_fs_mkdirs(dir, 0755) : 0;
     free(dir);
     if (!e)
-        e = plan_fs_write_replace(file, text, sizeof(text) - 1, 0600, false);
+        e = write_key_file(file, text, sizeof(text) - 1);
     /* Another process may have made one at the same moment: theirs or
      * ours, whichever the file holds now, is the key. */
     if (!e && !cache_key_read(file, key))

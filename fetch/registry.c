@@ -389,6 +389,30 @@ static int check_expiry(plan_ctx *ctx, json_t *sg, const char *what)
     return 0;
 }
 
+/* Every version of an index appears once: an entry is known by its version
+ * (the solver's choice, a verified signature, a remembered check), so a
+ * second entry of the same version could ride on the first one's
+ * signature. */
+static int check_unique_versions(plan_ctx *ctx, json_t *sg, const char *what)
+{
+    plan_strmap seen;
+    plan_strmap_init(&seen);
+    size_t i;
+    json_t *p;
+    int rc = 0;
+    json_array_foreach(json_object_get(sg, "packages"), i, p) {
+        const char *v = json_string_value(json_object_get(p, "version"));
+        if (v && !plan_strmap_put(&seen, v, i)) {
+            rc = plan_fail(ctx, PLAN_ERR_HOSTILE,
+                           "%s lists version %s twice: refused (a registry publishes each "
+                           "version once)", what, v);
+            break;
+        }
+    }
+    plan_strmap_release(&seen);
+    return rc;
+}
+
 static json_int_t int_of(json_t *o, const char *key)
 {
     json_t *v = json_object_get(o, key);
@@ -494,6 +518,8 @@ static int fetch_indexes(plan_ctx *ctx, const plan_registry *reg, json_t *snapsh
                            iname ? iname : "?");
         if (!rc)
             rc = check_expiry(ctx, sg, what);
+        if (!rc)
+            rc = check_unique_versions(ctx, sg, what);
         if (!rc)
             list[i].text = plan_xstrndup(gets[i].body.data, gets[i].body.len);
         json_decref(sg);
@@ -1027,7 +1053,8 @@ int plan_registry_index_open(plan_ctx *ctx, const plan_registry *reg, const char
     *out = snapshot_indexes ? chained_index(snapshot_indexes, name, text, len) : NULL;
     int rc = *out ? 0 : plan_signed_open(ctx, text, len, &reg->key, "index", what, out);
     /* Offline, a cache is used only until its metadata expires. */
-    if (!rc && (rc = check_expiry(ctx, *out, what)) != 0) {
+    if (!rc && ((rc = check_expiry(ctx, *out, what)) != 0 ||
+                (rc = check_unique_versions(ctx, *out, what)) != 0)) {
         json_decref(*out);
         *out = NULL;
     }
