@@ -105,6 +105,16 @@ static bool link_is_dir(const farm *f, size_t i, const char *rel)
     return dir;
 }
 
+/* Whether the listing has rel as a directory of its own: not a link to
+ * one (whose entries are not listed under rel), and not below such a link. */
+static bool listed_dir(const store_listing *ls, const char *rel)
+{
+    if (!*rel)
+        return true;
+    ssize_t i = plan_strlist_index_sorted(&ls->paths, rel);
+    return i >= 0 && ls->types[i] == 'd';
+}
+
 /* The entries directly in rel of plan p.plan, from the listing its store
  * kept when it registered the path: no directory read. */
 static void gather_listed(const farm *f, const store_listing *ls, const char *rel, provider p,
@@ -156,7 +166,8 @@ static int gather(farm *f, const char *rel, const provider *provs, size_t n, ent
     for (size_t k = 0; k < n && !rc; k++) {
         const store_listing *ls =
             f->o->store ? store_listing_of(f->o->store, f->plans[provs[k].plan].path) : NULL;
-        if (ls) {
+        /* A directory the plan has through a link is read through it. */
+        if (ls && listed_dir(ls, rel)) {
             gather_listed(f, ls, rel, provs[k], &found);
             continue;
         }

@@ -860,6 +860,9 @@ static void farm_of_imported_paths_is_listed_from_the_import(void **state)
     static const char manifest[] = "{\"env\": [{\"name\": \"OTHER\", \"op\": \"set\", "
                                    "\"value\": \"x\"}]}\n";
     th_write_str(t2, ".plan/manifest.json", manifest);
+    /* docs/ is hello's own directory and other's link to share/doc: merged,
+     * other's part read through its link */
+    th_write_str(f->src, "docs/readme-hello", "hello\n");
     char *p1 = add(f, f->src, "hello", NULL), *p2 = add(f, t2, "other", NULL);
     const char *paths[] = {p1, p2};
     char *x = plan_path_join(f->out, "both.tar.zst");
@@ -878,7 +881,8 @@ static void farm_of_imported_paths_is_listed_from_the_import(void **state)
     assert_int_equal(plan_farm_build(f->ctx, plans, 2, listed, &with, NULL), 0);
     assert_int_equal(plan_farm_build(f->ctx, plans, 2, read, &without, NULL), 0);
     assert_same_listing(listed, read);
-    assert_true(th_exists(listed, "docs")); /* folded: one plan has it */
+    assert_true(th_exists(listed, "docs/readme-hello"));
+    assert_true(th_exists(listed, "docs/other/README"));
     /* the manifest the import wrote is kept, byte for byte; compose reads it */
     size_t len = 0;
     const char *kept = plan_store_written_manifest(f->store, p2, &len);
