@@ -466,12 +466,14 @@ int cli_envroot_open(cli *c, plan_store *store, const cli_env_request *a, const 
     plan_strmap in_order, in_lock;
     plan_strmap_init(&in_order);
     plan_strmap_init(&in_lock);
+    /* Each name once, however often it was asked for: every name places
+     * one package (the arrays hold the lock's packages and no more). */
     for (size_t i = 0; pr && i < pr->n_packages; i++)
-        plan_strlist_add(&order, pr->packages[i].name);
+        if (plan_strmap_put(&in_order, pr->packages[i].name, order.len))
+            plan_strlist_add(&order, pr->packages[i].name);
     for (size_t i = 0; !pr && i < a->names.len; i++)
-        plan_strlist_add(&order, a->names.items[i]);
-    for (size_t i = 0; i < order.len; i++)
-        plan_strmap_put(&in_order, order.items[i], i);
+        if (plan_strmap_put(&in_order, a->names.items[i], order.len))
+            plan_strlist_add(&order, a->names.items[i]);
     for (size_t i = 0; i < lock->request_names.len; i++)
         if (plan_strmap_put(&in_order, lock->request_names.items[i], order.len))
             plan_strlist_add(&order, lock->request_names.items[i]);

@@ -75,6 +75,13 @@ ps_lists() { plan ps --json 2>/dev/null | grep -qF "$1"; }
     nothing_left
 }
 
+@test "a name asked for more than once is one plan of the environment" {
+    run plan env --recipes "$EX" hello hello greet hello -- hello twice
+    [ "$status" -eq 0 ]
+    [ "$output" = "hello, twice (from libgreet 1.0.0)" ]
+    nothing_left
+}
+
 @test "the exit status is the command's; a missing command is 127" {
     run plan env --recipes "$EX" hello -- sh -c 'exit 7'
     [ "$status" -eq 7 ]
