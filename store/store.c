@@ -826,17 +826,27 @@ static int move_tree(const char *from, const char *to)
 {
     if (rename(from, to) == 0)
         return 0;
-    if (errno != EACCES || chmod(from, 0755) != 0)
+    if (errno != EACCES)
         return -1;
-    if (rename(from, to) != 0) {
-        int e = errno;
-        chmod(from, 0555);
-        errno = e;
+    if (chmod(from, 0755) != 0) {
+        errno = EACCES; /* the rename's reason, not the chmod's */
         return -1;
     }
-    struct timespec times[2] = {{1, 0}, {1, 0}};
-    return chmod(to, 0555) == 0 && utimensat(AT_FDCWD, to, times, AT_SYMLINK_NOFOLLOW) == 0 ? 0
-                                                                                            : -1;
+    int e = 0;
+    if (rename(from, to) != 0) {
+        e = errno;
+    } else {
+        struct timespec times[2] = {{1, 0}, {1, 0}};
+        if (chmod(to, 0555) == 0 && utimensat(AT_FDCWD, to, times, AT_SYMLINK_NOFOLLOW) == 0)
+            return 0;
+        /* Not sealed at its final name: back where it came from, so the
+         * caller's clean-up (of what it moved) and recovery find it. */
+        e = errno;
+        rename(to, from);
+    }
+    chmod(from, 0555);
+    errno = e;
+    return -1;
 }
 
 int register_trees(plan_store *s, size_t n, char *const *tmp_paths, const db_path_row *rows,
