@@ -6,10 +6,7 @@ load helpers
 teardown() {
     # a server a failed test left running would keep bats waiting
     [ -f "$BATS_TEST_TMPDIR/server.pid" ] && kill "$(cat "$BATS_TEST_TMPDIR/server.pid")" 2>/dev/null
-    if [ -f "$BATS_TEST_TMPDIR/unpriv-dir" ]; then
-        chmod -R u+w "$(cat "$BATS_TEST_TMPDIR/unpriv-dir")" 2>/dev/null
-        rm -rf "$(cat "$BATS_TEST_TMPDIR/unpriv-dir")"
-    fi
+    unpriv_cleanup
     true
 }
 
@@ -346,12 +343,7 @@ ls /tmp >$out/tmp'
 }
 
 @test "an unprivileged user builds in a user namespace sandbox" {
-    [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null || skip "needs root (to become another user) and setpriv"
-    setpriv --reuid=65534 --regid=65534 --clear-groups "$PLAN" --version >/dev/null 2>&1 ||
-        skip "the plan binary is not reachable by an unprivileged user from here"
-    # (bats's own temporary folders are private to root)
-    u=$(mktemp -d /tmp/plan-unpriv.XXXXXX)
-    echo "$u" >"$BATS_TEST_TMPDIR/unpriv-dir"
+    unpriv_dir
     cp -R "${EX%/recipes}" "$u/ex"
     chmod -R a+rwX "$u"
     run setpriv --reuid=65534 --regid=65534 --clear-groups env HOME="$u" \

@@ -20,10 +20,7 @@ setup() {
 teardown() {
     bg_cleanup
     if [ -f "$BATS_TEST_TMPDIR/made-shm-dir" ]; then rm -rf "$(cat "$BATS_TEST_TMPDIR/made-shm-dir")"; fi
-    if [ -f "$BATS_TEST_TMPDIR/unpriv-dir" ]; then
-        chmod -R u+w "$(cat "$BATS_TEST_TMPDIR/unpriv-dir")" 2>/dev/null
-        rm -rf "$(cat "$BATS_TEST_TMPDIR/unpriv-dir")"
-    fi
+    unpriv_cleanup
     true
 }
 
@@ -508,10 +505,7 @@ YAML
     [ "$(stat -f -c %T /dev/shm 2>/dev/null)" = tmpfs ] || skip "/dev/shm is not a tmpfs"
     shm=/dev/shm/plan-65534
     [ ! -e "$shm" ] || skip "$shm exists already"
-    setpriv --reuid=65534 --regid=65534 --clear-groups "$PLAN" --version >/dev/null 2>&1 ||
-        skip "the plan binary is not reachable by an unprivileged user from here"
-    u=$(mktemp -d /tmp/plan-unpriv.XXXXXX)
-    echo "$u" >"$BATS_TEST_TMPDIR/unpriv-dir"
+    unpriv_dir
     cp -R "${EX%/recipes}" "$u/ex"
     chmod -R a+rwX "$u"
     # user 65533 prepares the folder user 65534's run roots would go to

@@ -22,6 +22,26 @@ common_setup() {
 # Remove a root that holds read-only store paths.
 wipe() { chmod -R u+w "$1" 2>/dev/null; rm -rf "$1"; }
 
+# unpriv_dir: for a test that acts as user 65534 too.  Skips it unless this
+# runs as root with setpriv and that user can run $PLAN; then makes $u, a
+# folder under /tmp both can reach (bats's own are private to root), which
+# unpriv_cleanup (from teardown) removes.
+unpriv_dir() {
+    [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null ||
+        skip "needs root (to act as another user) and setpriv"
+    setpriv --reuid=65534 --regid=65534 --clear-groups "$PLAN" --version >/dev/null 2>&1 ||
+        skip "the plan binary is not reachable by an unprivileged user from here"
+    u=$(mktemp -d /tmp/plan-unpriv.XXXXXX)
+    echo "$u" >"$BATS_TEST_TMPDIR/unpriv-dir"
+}
+
+unpriv_cleanup() {
+    if [ -f "$BATS_TEST_TMPDIR/unpriv-dir" ]; then
+        wipe "$(cat "$BATS_TEST_TMPDIR/unpriv-dir")"
+    fi
+    true
+}
+
 # ---- profiles, plan env and gc (profile.bats, env.bats, gc.bats) ----
 
 # plan_recipe DIR NAME VERSION BUILD-SCRIPT [EXTRA-YAML]: write

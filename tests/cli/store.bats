@@ -4,6 +4,7 @@
 load helpers
 
 setup() { common_setup; }
+teardown() { unpriv_cleanup; }
 
 add() { plan store add "$SRC" --name hello --version 1.0 "$@"; }
 
@@ -136,12 +137,8 @@ lib_and_app() {
 }
 
 @test "store import seals directories alike as root (born 0555) and as a user (chmod after)" {
-    [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null || skip "needs root (to act as another user) and setpriv"
-    setpriv --reuid=65534 --regid=65534 --clear-groups "$PLAN" --version >/dev/null 2>&1 ||
-        skip "the plan binary is not reachable by an unprivileged user from here"
+    unpriv_dir
     # one root both can reach, since an archive is made for one store directory
-    u=$(mktemp -d /tmp/plan-unpriv.XXXXXX)
-    echo "$u" >"$BATS_TEST_TMPDIR/unpriv-dir"
     chmod 0755 "$u"
     ROOT=$u/root
     mkdir -p "$SRC/share/doc/deep/er"
@@ -160,14 +157,6 @@ lib_and_app() {
     diff "$u/as-root" "$u/as-user"
     grep -q '^d 555 1.0000000000 share/doc/deep/er$' "$u/as-root"
     [ -z "$(awk '$1 == "d" && ($2 != 555 || $3 != "1.0000000000")' "$u/as-root")" ]
-}
-
-teardown() {
-    if [ -f "$BATS_TEST_TMPDIR/unpriv-dir" ]; then
-        d=$(cat "$BATS_TEST_TMPDIR/unpriv-dir")
-        chmod -R u+w "$d" 2>/dev/null
-        rm -rf "$d"
-    fi
 }
 
 @test "store export --closure carries references; without them import explains" {

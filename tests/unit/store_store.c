@@ -413,6 +413,38 @@ static void optimise_links_duplicates_and_verify_still_passes(void **state)
     free(b);
 }
 
+/* The store emptied (its root removed) and opened again. */
+static void reopen_empty(fixture *f)
+{
+    plan_store_close(f->store);
+    plan_fs_rmtree(f->root);
+    assert_int_equal(plan_store_open(f->ctx, f->root, &f->store), 0);
+}
+
+/* Import file, which must add n paths and find none present. */
+static void import_adding(fixture *f, const char *file, size_t n)
+{
+    plan_import_result res;
+    assert_int_equal(plan_store_import(f->store, file, &res), 0);
+    assert_int_equal(res.added.len, n);
+    assert_int_equal(res.present.len, 0);
+    plan_import_result_release(&res);
+}
+
+/* app (referring to one other path) is registered with its reference, and
+ * the whole store verifies. */
+static void assert_app_imported(fixture *f, const char *app_path)
+{
+    plan_path_info *info;
+    assert_int_equal(plan_store_path_info(f->store, app_path, &info), 0);
+    assert_int_equal(info->references.len, 1);
+    plan_path_info_free(info);
+    plan_verify_report rep = {0};
+    assert_int_equal(plan_store_verify(f->store, NULL, 0, true, &rep), 0);
+    assert_int_equal(rep.len, 0);
+    plan_verify_report_release(&rep);
+}
+
 static void export_is_deterministic_and_imports_back(void **state)
 {
     fixture *f = *state;
@@ -435,22 +467,10 @@ static void export_is_deterministic_and_imports_back(void **state)
     assert_memory_equal(b1.data, b2.data, b1.len);
 
     /* Without the closure the reference cannot be satisfied elsewhere. */
-    plan_store_close(f->store);
-    plan_fs_rmtree(f->root);
-    assert_int_equal(plan_store_open(f->ctx, f->root, &f->store), 0);
+    reopen_empty(f);
+    import_adding(f, out1, 2);
     plan_import_result res;
-    assert_int_equal(plan_store_import(f->store, out1, &res), 0);
-    assert_int_equal(res.added.len, 2);
-    assert_int_equal(res.present.len, 0);
-    plan_import_result_release(&res);
-    plan_path_info *info;
-    assert_int_equal(plan_store_path_info(f->store, app_path, &info), 0);
-    assert_int_equal(info->references.len, 1);
-    plan_path_info_free(info);
-    plan_verify_report rep = {0};
-    assert_int_equal(plan_store_verify(f->store, NULL, 0, true, &rep), 0);
-    assert_int_equal(rep.len, 0);
-    plan_verify_report_release(&rep);
+    assert_app_imported(f, app_path);
     /* Importing again changes nothing. */
     assert_int_equal(plan_store_import(f->store, out1, &res), 0);
     assert_int_equal(res.added.len, 0);
@@ -496,9 +516,7 @@ static void trio_make(fixture *f, trio *t)
     assert_int_equal(plan_store_export(f->store, pa, 1, false, t->xa), 0);
     assert_int_equal(plan_store_export(f->store, pl, 1, false, t->xl), 0);
     assert_int_equal(plan_store_export(f->store, po, 1, false, t->xo), 0);
-    plan_store_close(f->store);
-    plan_fs_rmtree(f->root);
-    assert_int_equal(plan_store_open(f->ctx, f->root, &f->store), 0);
+    reopen_empty(f);
 }
 
 static void trio_release(trio *t)
@@ -548,14 +566,7 @@ static void import_many_takes_any_order_and_shared_paths(void **state)
     for (size_t i = 0; i < 4; i++)
         plan_strlist_release(&contents[i]);
     plan_import_result_release(&res);
-    plan_path_info *info;
-    assert_int_equal(plan_store_path_info(f->store, app_path, &info), 0);
-    assert_int_equal(info->references.len, 1);
-    plan_path_info_free(info);
-    plan_verify_report rep = {0};
-    assert_int_equal(plan_store_verify(f->store, NULL, 0, true, &rep), 0);
-    assert_int_equal(rep.len, 0);
-    plan_verify_report_release(&rep);
+    assert_app_imported(f, app_path);
     /* again: everything is present, nothing is added */
     assert_int_equal(plan_store_import_many(f->store, files, 4, NULL, &res), 0);
     assert_int_equal(res.added.len, 0);
@@ -687,14 +698,7 @@ static void import_stream_reads_archives_in_memory_once(void **state)
     plan_strlist_release(&contents[0]);
     plan_strlist_release(&contents[1]);
     plan_import_result_release(&res);
-    plan_path_info *info;
-    assert_int_equal(plan_store_path_info(f->store, t.app_path, &info), 0);
-    assert_int_equal(info->references.len, 1);
-    plan_path_info_free(info);
-    plan_verify_report rep = {0};
-    assert_int_equal(plan_store_verify(f->store, NULL, 0, true, &rep), 0);
-    assert_int_equal(rep.len, 0);
-    plan_verify_report_release(&rep);
+    assert_app_imported(f, t.app_path);
     plan_strlist_release(&all);
     plan_strlist_release(&expected);
     trio_release(&t);
@@ -867,13 +871,8 @@ static void farm_of_imported_paths_is_listed_from_the_import(void **state)
     const char *paths[] = {p1, p2};
     char *x = plan_path_join(f->out, "both.tar.zst");
     assert_int_equal(plan_store_export(f->store, paths, 2, false, x), 0);
-    plan_store_close(f->store);
-    plan_fs_rmtree(f->root);
-    assert_int_equal(plan_store_open(f->ctx, f->root, &f->store), 0);
-    plan_import_result res;
-    assert_int_equal(plan_store_import(f->store, x, &res), 0);
-    assert_int_equal(res.added.len, 2);
-    plan_import_result_release(&res);
+    reopen_empty(f);
+    import_adding(f, x, 2);
 
     plan_farm_plan plans[] = {{"hello", "1.0", p1}, {"other", "1.0", p2}};
     char *listed = plan_path_join(f->out, "listed"), *read = plan_path_join(f->out, "read");
