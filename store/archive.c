@@ -1272,19 +1272,19 @@ static bool batch_has(const batch_archive *arcs, size_t n, const char *basename)
  * anything is extracted, so the archives can be extracted in any order. */
 static void plan_wanted(plan_store *s, batch_archive *arcs, size_t n)
 {
-    plan_strlist chosen;
-    plan_strlist_init(&chosen);
+    plan_strmap chosen;
+    plan_strmap_init(&chosen);
     bool txn = db_read_begin(s);
     for (size_t f = 0; f < n; f++)
         for (size_t i = 0; i < arcs[f].pre.n; i++) {
             import_path *ip = &arcs[f].pre.paths[i];
-            ip->wanted = !plan_strlist_contains(&chosen, ip->basename) &&
+            ip->wanted = plan_strmap_get(&chosen, ip->basename) < 0 &&
                          path_present(s, ip->basename) != 1;
             if (ip->wanted)
-                plan_strlist_add(&chosen, ip->basename);
+                plan_strmap_put(&chosen, ip->basename, 1);
         }
     db_read_end(s, txn);
-    plan_strlist_release(&chosen);
+    plan_strmap_release(&chosen);
 }
 
 /* The extraction's choice: what plan_wanted chose from the first reading
@@ -1447,6 +1447,7 @@ static int check_batch_refs(plan_store *s, const batch_archive *arcs, size_t n)
  * registered path and of every path the batch's archives declare. */
 typedef struct candidates {
     plan_strlist digests, basenames;
+    plan_strmap known;   /* basenames, for lookups: a store may hold thousands */
     ref_scanner *scanner;
 } candidates;
 
@@ -1455,6 +1456,19 @@ static void candidates_release(candidates *c)
     ref_scanner_free(c->scanner);
     plan_strlist_release(&c->digests);
     plan_strlist_release(&c->basenames);
+    plan_strmap_release(&c->known);
+}
+
+/* The store's registered paths as the first candidates. */
+static int candidates_start(plan_store *s, candidates *c)
+{
+    plan_strlist_init(&c->digests);
+    plan_strlist_init(&c->basenames);
+    plan_strmap_init(&c->known);
+    int rc = registered_candidates(s, &c->digests, &c->basenames);
+    for (size_t i = 0; i < c->basenames.len; i++)
+        plan_strmap_put(&c->known, c->basenames.items[i], i);
+    return rc;
 }
 
 /* Count bytes against a batch's memory (kept); false, and nothing
@@ -1484,7 +1498,7 @@ static int read_first_step(batch_worker *w, batch_archive *ba, void *arg)
  * basename), once. */
 static void candidates_add(candidates *c, const char *basename)
 {
-    if (plan_strlist_contains(&c->basenames, basename))
+    if (!plan_strmap_put(&c->known, basename, c->basenames.len))
         return;
     char digest[PLAN_DIGEST_CHARS + 1];
     memcpy(digest, basename, PLAN_DIGEST_CHARS);
@@ -1498,9 +1512,7 @@ static void candidates_add(candidates *c, const char *basename)
  * archives not yet extracted. */
 static int candidates_collect(plan_store *s, batch_archive *arcs, size_t n, candidates *c)
 {
-    plan_strlist_init(&c->digests);
-    plan_strlist_init(&c->basenames);
-    int rc = registered_candidates(s, &c->digests, &c->basenames);
+    int rc = candidates_start(s, c);
     atomic_size_t kept;
     atomic_init(&kept, 0);
     if (!rc)
@@ -1743,13 +1755,19 @@ static int import_conclude(plan_store *s, batch_archive *arcs, size_t nfiles, wo
         rc = register_staged(s, &g, out);
     /* Whatever the batch holds and did not add was there already (or was
      * registered by another process meanwhile): the caller's too. */
+    plan_strmap told;
+    plan_strmap_init(&told);
+    for (size_t i = 0; !rc && i < out->added.len; i++)
+        plan_strmap_put(&told, out->added.items[i], 1);
+    for (size_t i = 0; !rc && i < out->present.len; i++)
+        plan_strmap_put(&told, out->present.items[i], 1);
     for (size_t f = 0; f < nfiles && !rc; f++)
         for (size_t i = 0; i < arcs[f].meta.n; i++) {
             const char *bn = arcs[f].meta.paths[i].basename;
-            if (!plan_strlist_contains(&out->added, bn) &&
-                !plan_strlist_contains(&out->present, bn))
+            if (plan_strmap_put(&told, bn, 1))
                 plan_strlist_add(&out->present, bn);
         }
+    plan_strmap_release(&told);
     for (size_t f = 0; f < nfiles && contents; f++) {
         plan_strlist_init(&contents[f]);
         for (size_t i = 0; i < arcs[f].meta.n; i++)
@@ -2020,10 +2038,9 @@ int plan_store_import_stream_begin(plan_store *s, size_t n, uint64_t total_bytes
     plan_first_error_init(&st->err);
     /* Asked here, on the caller's thread: the database is not shared with
      * the workers. */
-    plan_strlist_init(&st->cand.digests);
-    plan_strlist_init(&st->cand.basenames);
+
     bool txn = db_read_begin(s);
-    int rc = registered_candidates(s, &st->cand.digests, &st->cand.basenames);
+    int rc = candidates_start(s, &st->cand);
     for (size_t i = 0; i < st->expected.len && !rc; i++) {
         const char *bn = st->expected.items[i];
         if (!intent_line_ok(bn)) {
