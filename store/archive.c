@@ -292,6 +292,7 @@ typedef struct import_path {
                            while it arrived */
     plan_buf manifest;  /* its .plan/manifest.json as written (when small) */
     bool has_manifest;
+    bool verified;      /* extracted matches the metadata (verify_extracted) */
     uint64_t entries;   /* declared number of entries, its root included */
     uint64_t seen;      /* entries read so far */
     bool has_root;      /* its root directory entry was seen */
@@ -1192,7 +1193,7 @@ int links_confined(plan_store *s, const char *dir, const tree *t, const char **w
     return 0;
 }
 
-static int check_links_confined(plan_store *s, const char *file, const char *dir,
+static int check_links_confined(plan_ctx *ctx, const char *file, const char *dir,
                                 const char *basename, const tree *t)
 {
     for (size_t i = 0; i < t->len; i++) {
@@ -1210,7 +1211,7 @@ static int check_links_confined(plan_store *s, const char *file, const char *dir
         plan_strlist_release(&stack);
         plan_strlist_release(&parts);
         if (why)
-            return plan_fail(s->ctx, PLAN_ERR_HOSTILE,
+            return plan_fail(ctx, PLAN_ERR_HOSTILE,
                              "refusing '%s': entry '%s/%s' %s; nothing was imported", file,
                              basename, e->path, why);
     }
@@ -1218,26 +1219,40 @@ static int check_links_confined(plan_store *s, const char *file, const char *dir
 }
 
 /* Re-hash an extracted path and compare it with what the metadata claims. */
-static int check_extracted(plan_store *s, const char *file, const char *dir,
-                           import_path *ip, tree *t)
+/* The tree extracted for ip (sorted) is the one its metadata declares:
+ * content hash, size, and links that stay inside.  On any thread (ctx is
+ * the caller's). */
+static int verify_extracted(plan_ctx *ctx, const char *file, const char *dir, import_path *ip)
 {
-    plan_ctx *ctx = s->ctx;
     /* Every file was hashed as it was written, and the tree on disk is
      * exactly the entries recorded (each made with O_EXCL, none twice), so
      * nothing is read again. */
-    *t = ip->extracted;
-    memset(&ip->extracted, 0, sizeof(ip->extracted));
-    tree_sort(t);
     plan_hash h;
-    tree_hash(t, ip->digest, &h);
+    tree_hash(&ip->extracted, ip->digest, &h);
     plan_tree_stats st;
-    tree_stats(t, &st);
+    tree_stats(&ip->extracted, &st);
     if (memcmp(h.bytes, ip->content.bytes, PLAN_HASH_BYTES) != 0 || st.bytes != ip->size)
         return plan_fail(ctx, PLAN_ERR_HOSTILE,
                          "refusing '%s': the contents of '%s' do not match its content hash; "
                          "the archive was tampered with or damaged; nothing was imported",
                          file, ip->basename);
-    return check_links_confined(s, file, dir, ip->basename, t);
+    int rc = check_links_confined(ctx, file, dir, ip->basename, &ip->extracted);
+    ip->verified = rc == 0;
+    return rc;
+}
+
+/* Verify ip's tree (unless a worker did already) and take it into t. */
+static int check_extracted(plan_store *s, const char *file, const char *dir,
+                           import_path *ip, tree *t)
+{
+    int rc = 0;
+    if (!ip->verified) {
+        tree_sort(&ip->extracted);
+        rc = verify_extracted(s->ctx, file, dir, ip);
+    }
+    *t = ip->extracted;
+    memset(&ip->extracted, 0, sizeof(ip->extracted));
+    return rc;
 }
 
 /* ---------- import ---------- */
@@ -1574,6 +1589,10 @@ static int extract_step(batch_worker *w, batch_archive *ba, void *arg)
         tree_sort(&ip->extracted);
         rc = tree_normalise(w->ctx, dir, &ip->extracted,
                             SEALED_FILES | (x->modes.sealed_dirs ? SEALED_DIRS : 0));
+        /* Checked here too, on the worker, rather than one path after
+         * another once all are extracted. */
+        if (!rc)
+            rc = verify_extracted(w->ctx, ba->file, dir, ip);
         free(dir);
     }
     plan_buf_release(&ba->tar);
