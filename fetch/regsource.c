@@ -494,6 +494,7 @@ typedef struct prefetch_job {
     prefetch_task *tasks;
     const plan_keyring *trusted;
     const uint8_t *cache_key; /* NULL: nothing is remembered */
+    bool vouching;            /* only to remember: a text with a valid row is done */
     atomic_size_t next;       /* the next task a thread takes */
     pthread_mutex_t lock;
     pthread_cond_t more;
@@ -529,6 +530,15 @@ static json_t *newest_entry(json_t *index, const char **version)
 
 static void prefetch_one(const prefetch_job *job, plan_ctx *ctx, prefetch_task *t)
 {
+    /* After an update, most indexes are the ones checked before: their
+     * rows still fit their texts, and they are not parsed again. */
+    if (job->vouching && job->cache_key && t->has_stored) {
+        text_hash(&t->text, t->hash);
+        passed_take(job->cache_key, t->reg->name, t->name, t->hash, t->stored,
+                    &t->stored_passed, &t->passed);
+        if (t->passed.len)
+            return;
+    }
     if (plan_registry_index_open(ctx, t->reg, t->name, t->text.data, t->text.len, t->snapshot,
                                  &t->index)) {
         t->index = NULL;
@@ -629,10 +639,11 @@ static void job_publish(prefetch_job *job, size_t ready, bool done)
  * write what was learnt to the cache in one transaction.  Returns how many
  * tasks were read. */
 static size_t tasks_run(plan_regsource *s, prefetch_task *tasks, size_t max, task_reader read,
-                        void *arg)
+                        void *arg, bool vouching)
 {
     prefetch_job job = {.tasks = tasks, .trusted = s->trusted,
-                        .cache_key = s->has_cache_key ? s->cache_key : NULL};
+                        .cache_key = s->has_cache_key ? s->cache_key : NULL,
+                        .vouching = vouching};
     atomic_init(&job.next, 0);
     pthread_mutex_init(&job.lock, NULL);
     pthread_cond_init(&job.more, NULL);
@@ -706,7 +717,7 @@ void plan_regsource_prefetch(plan_regsource *s, const plan_strlist *names)
     prefetch_task *tasks = plan_xcalloc(names->len ? names->len : 1, sizeof(*tasks));
     prefetch_read pr = {.names = names};
     plan_strmap_init(&pr.seen);
-    size_t n = tasks_run(s, tasks, names->len, read_for_prefetch, &pr);
+    size_t n = tasks_run(s, tasks, names->len, read_for_prefetch, &pr, false);
     plan_strmap_release(&pr.seen);
     /* What verified is what lookup and check_publisher would have kept;
      * what did not is left for them to read again and report. */
@@ -752,7 +763,7 @@ int plan_regsource_vouch(plan_regsource *s, const plan_registry *reg)
     if (!rc) {
         prefetch_task *tasks = plan_xcalloc(names.len ? names.len : 1, sizeof(*tasks));
         vouch_read vr = {.reg = reg, .names = &names};
-        size_t n = tasks_run(s, tasks, names.len, read_for_vouch, &vr);
+        size_t n = tasks_run(s, tasks, names.len, read_for_vouch, &vr, true);
         for (size_t i = 0; i < n; i++)
             task_release(&tasks[i]);
         free(tasks);
