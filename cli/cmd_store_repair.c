@@ -22,8 +22,19 @@ static int archive_from_registries(cli *c, plan_store *store, const char *arg, c
                        info->name, info->version);
     else {
         char *cache = cli_cache_dir(c);
-        if (plan_regsource_archive(src.reg, cache, info->name, info->version, info->basename,
-                                   archive))
+        int r = plan_regsource_archive(src.reg, cache, info->name, info->version,
+                                       info->basename, archive);
+        /* Looked up in caches too fresh to be asked again: the path may
+         * have been published since.  Ask, then look once more. */
+        int refreshed;
+        if (r == PLAN_ERR_NOT_FOUND && cli_sources_refresh(c, &src, &refreshed)) {
+            if (!(r = refreshed)) {
+                plan_ctx_clear_error(c->ctx);
+                r = plan_regsource_archive(src.reg, cache, info->name, info->version,
+                                           info->basename, archive);
+            }
+        }
+        if (r)
             rc = cli_fail(c);
         free(cache);
     }

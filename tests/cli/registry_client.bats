@@ -439,6 +439,20 @@ publish_hello() {
     [[ "$output" == *"--from FILE"* ]]
 }
 
+@test "plan store repair asks a registry whose fresh cache lacks the path, then repairs" {
+    reg_package hello 1.0.0 >/dev/null
+    p=$(ls -d "$ROOT"/store/*-hello-1.0.0)
+    plan -q registry update # fresh, and without hello: it is published only now
+    [ "$(reg_publish "$TOKEN" hello-1.0.0)" = 201 ]
+    plan keys trust "$ALICE"
+    chmod u+w "$p/bin" "$p/bin/hello"
+    echo 'echo tampered' >>"$p/bin/hello"
+    run plan store repair "$p"
+    [ "$status" -eq 0 ] || { echo "$output"; false; }
+    run plan store verify --check-contents
+    [ "$status" -eq 0 ]
+}
+
 @test "a redirect to another host is refused" {
     publish_hello
     registry export "$DATA" "$BATS_TEST_TMPDIR/mirror" 2>/dev/null
