@@ -456,6 +456,9 @@ if want install; then
         { cat "$OUT/install.out" >&2; die "plan install failed"; }
     [ "$(compgen -G "$R/store/*-b[0-9][0-9][0-9]-1.0.0" | wc -l)" -eq "$NPLANS" ] || die "plan install did not add $NPLANS paths"
     [ "$("$R/profiles/default/current/bin/b123")" = "b123 123" ] || die "b123 is not on the profile"
+    # ...and registered what it holds: every path re-hashed against its row
+    p store verify --check-contents >"$OUT/verify.out" 2>&1 ||
+        { cat "$OUT/verify.out" >&2; die "plan store verify fails after the install"; }
     # Small archives are imported from memory and never land in the download
     # cache: the cached row gets the registry's own files, which are named
     # as the cache names them (<BLAKE2b-256>.tar.zst).

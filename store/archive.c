@@ -1344,7 +1344,9 @@ typedef struct staged {
     char **tmp_paths;
     db_path_row *rows;
     plan_strlist *refs;
-    char (*texts)[PLAN_HASH_TEXT_LEN + 1];
+    /* The rows' content hashes, one allocation each: the rows point at
+     * them, so they must not move when the arrays grow. */
+    char **texts;
     size_t n, cap;
 } staged;
 
@@ -1355,6 +1357,7 @@ static void staged_release(staged *g)
         plan_buf_release(&g->manifests[i]);
         free(g->tmp_paths[i]);
         plan_strlist_release(&g->refs[i]);
+        free(g->texts[i]);
     }
     free(g->trees);
     free(g->manifests);
@@ -1695,6 +1698,7 @@ static int stage_archive(plan_store *s, const char *file, const char *workdir,
         }
         char *dir = plan_path_join(workdir, ip->basename);
         rc = check_extracted(s, file, dir, ip, &g->trees[k]);
+        g->texts[k] = plan_xmalloc(PLAN_HASH_TEXT_LEN + 1);
         plan_hash_format(&ip->content, g->texts[k]);
         g->tmp_paths[k] = dir;
         g->rows[k] = (db_path_row){.basename = ip->basename, .digest = ip->digest,

@@ -650,6 +650,46 @@ static void import_stream_takes_archives_as_they_arrive(void **state)
     trio_release(&t);
 }
 
+/* A batch of many paths (more than the staging arrays start with: they
+ * grow while rows point into them) registers each path's own content
+ * hash, and the store verifies. */
+static void a_batch_of_many_paths_registers_their_content_hashes(void **state)
+{
+    fixture *f = *state;
+    enum { N = 40 };
+    char *paths[N], *hashes[N];
+    for (int i = 0; i < N; i++) {
+        char *dir = th_tmpdir(), name[16], text[32];
+        snprintf(name, sizeof(name), "p%02d", i);
+        snprintf(text, sizeof(text), "file of %d\n", i);
+        th_write_str(dir, "share/file", text);
+        paths[i] = add(f, dir, name, NULL);
+        plan_path_info *info;
+        assert_int_equal(plan_store_path_info(f->store, paths[i], &info), 0);
+        hashes[i] = plan_xstrdup(info->content_hash);
+        plan_path_info_free(info);
+        th_rmtree(dir);
+    }
+    char *x = plan_path_join(f->out, "many.tar.zst");
+    assert_int_equal(plan_store_export(f->store, (const char *const *)paths, N, false, x), 0);
+    reopen_empty(f);
+    import_adding(f, x, N);
+    for (int i = 0; i < N; i++) {
+        plan_path_info *info;
+        assert_int_equal(plan_store_path_info(f->store, paths[i], &info), 0);
+        assert_string_equal(info->content_hash, hashes[i]);
+        plan_path_info_free(info);
+        free(paths[i]);
+        free(hashes[i]);
+    }
+    plan_verify_report rep = {0};
+    assert_int_equal(plan_store_verify(f->store, NULL, 0, true, &rep), 0);
+    assert_int_equal(rep.len, 0);
+    plan_verify_report_release(&rep);
+    unlink(x);
+    free(x);
+}
+
 static void add_file_to_memory(plan_import_stream *st, size_t slot, const char *file)
 {
     plan_buf data;
@@ -962,6 +1002,7 @@ int main(void)
         T(import_many_takes_any_order_and_shared_paths),
         T(import_stream_takes_archives_as_they_arrive),
         T(import_stream_reads_archives_in_memory_once),
+        T(a_batch_of_many_paths_registers_their_content_hashes),
         T(a_large_archive_imports_through_the_decompressing_thread),
         T(repair_restores_a_damaged_path),
         T(reopening_keeps_the_schema),
