@@ -932,6 +932,10 @@ int plan_registry_update(plan_ctx *ctx, plan_regdb *d, const plan_registry *reg,
         what = plan_xasprintf("the cached snapshot of registry '%s'", reg->name);
         rc = sn_signed ? check_expiry(ctx, sn_signed, what)
                        : plan_fail(ctx, PLAN_ERR_CORRUPT, "%s is damaged", what);
+        /* The same snapshot, but a cached index may no longer be the one it
+         * names (damaged, or put back from an older copy): fetched again. */
+        if (!rc)
+            rc = fetch_indexes(ctx, reg, sn_signed, d, &idx, &nidx);
     }
     report->indexes_fetched = (unsigned)nidx;
     if (!rc)
@@ -1049,9 +1053,18 @@ int plan_registry_index_open(plan_ctx *ctx, const plan_registry *reg, const char
     char *what = plan_xasprintf("the cached index '%s' of registry '%s'", name, reg->name);
     /* Verified again on every read, since the cache is a file others
      * could write to: as the index the verified snapshot names (one
-     * signature for all of them), or else by its own signature. */
+     * signature for all of them).  Only a cache without a verified
+     * snapshot verifies an index by its own signature: with one, an index
+     * it does not name is an older copy (a yank undone, a fix taken back)
+     * however validly it was signed once. */
+    int rc = 0;
     *out = snapshot_indexes ? chained_index(snapshot_indexes, name, text, len) : NULL;
-    int rc = *out ? 0 : plan_signed_open(ctx, text, len, &reg->key, "index", what, out);
+    if (!*out && snapshot_indexes)
+        rc = plan_fail(ctx, PLAN_ERR_HOSTILE,
+                       "%s is not the one the registry's snapshot names (an older or edited "
+                       "copy): refused; 'plan registry update' fetches it again", what);
+    else if (!*out)
+        rc = plan_signed_open(ctx, text, len, &reg->key, "index", what, out);
     /* Offline, a cache is used only until its metadata expires. */
     if (!rc && ((rc = check_expiry(ctx, *out, what)) != 0 ||
                 (rc = check_unique_versions(ctx, *out, what)) != 0)) {

@@ -453,6 +453,31 @@ publish_hello() {
     [ "$status" -eq 0 ]
 }
 
+@test "an older index put back into the cache is refused, and the next update fetches the current one" {
+    publish_hello
+    plan keys trust "$ALICE"
+    plan -q registry update
+    db=$ROOT/var/db/registry.db
+    sqlite3 "$db" "CREATE TABLE saved AS SELECT * FROM index_cache WHERE name = 'hello'"
+    run plan yank hello 1.0.0 --token "$TOKEN"
+    [ "$status" -eq 0 ] || { echo "$output"; false; }
+    plan -q registry update
+    run plan install hello
+    [ "$status" -eq 1 ] # its only version is yanked
+    # the index from before the yank, validly signed once, put back
+    sqlite3 "$db" "DELETE FROM index_cache WHERE name = 'hello'; INSERT INTO index_cache SELECT * FROM saved"
+    run plan install hello
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"is not the one the registry's snapshot names"* ]] || { echo "$output"; false; }
+    [ -z "$(ls "$ROOT/store")" ]
+    # the timestamp has not moved, yet the update mends the cache
+    run plan --json registry update
+    [[ "$output" == *'"indexes_fetched": 1'* ]] || { echo "$output"; false; }
+    run plan install hello
+    [ "$status" -eq 1 ]
+    [[ "$output" != *"not the one the registry's snapshot names"* ]] || { echo "$output"; false; }
+}
+
 @test "a redirect to another host is refused" {
     publish_hello
     registry export "$DATA" "$BATS_TEST_TMPDIR/mirror" 2>/dev/null
