@@ -392,17 +392,24 @@ static int write_intent(plan_store *s, const char *file, char *const *names, siz
 static int delete_rows(plan_store *s, char *const *names, size_t n)
 {
     int rc = db_begin(s);
-    sqlite3_stmt *st = NULL;
-    if (!rc && sqlite3_prepare_v2(s->db, "DELETE FROM paths WHERE basename = ?1", -1, &st,
-                                  NULL) != SQLITE_OK)
-        rc = db_fail(s, "preparing a deletion");
-    for (size_t i = 0; i < n && !rc; i++) {
-        sqlite3_bind_text(st, 1, names[i], -1, SQLITE_STATIC);
-        if (sqlite3_step(st) != SQLITE_DONE)
-            rc = db_fail(s, "deleting a path");
-        sqlite3_reset(st);
-    }
-    sqlite3_finalize(st);
+    /* A path deleted is no longer waiting to reach the disk either: its
+     * unsettled row (one registered in the second of the flush stays)
+     * goes with it. */
+    static const char *const sql[] = {"DELETE FROM paths WHERE basename = ?1",
+                                      "DELETE FROM unsettled_paths WHERE basename = ?1"};
+    sqlite3_stmt *st[2] = {NULL, NULL};
+    for (size_t k = 0; k < 2 && !rc; k++)
+        if (sqlite3_prepare_v2(s->db, sql[k], -1, &st[k], NULL) != SQLITE_OK)
+            rc = db_fail(s, "preparing a deletion");
+    for (size_t i = 0; i < n && !rc; i++)
+        for (size_t k = 0; k < 2 && !rc; k++) {
+            sqlite3_bind_text(st[k], 1, names[i], -1, SQLITE_STATIC);
+            if (sqlite3_step(st[k]) != SQLITE_DONE)
+                rc = db_fail(s, "deleting a path");
+            sqlite3_reset(st[k]);
+        }
+    sqlite3_finalize(st[0]);
+    sqlite3_finalize(st[1]);
     if (!rc)
         rc = db_commit(s);
     if (rc)
