@@ -100,6 +100,13 @@ void cli_render_event(const plan_event *ev, void *user)
             fprintf(stderr, "plan: %s\n", ev->message);
         }
         break;
+    case PLAN_EV_WAIT:
+        /* Said unless -q: otherwise a wait looks like a hang. */
+        if (!c->quiet) {
+            cli_clear_progress(c);
+            fprintf(stderr, "plan: %s\n", ev->message);
+        }
+        break;
     case PLAN_EV_LOG:
         cli_clear_progress(c);
         fprintf(stderr, "%s\n", ev->message);

@@ -122,12 +122,13 @@ typedef enum plan_event_kind {
     PLAN_EV_INFO,     /* something the user may want to know (-v) */
     PLAN_EV_WARN,     /* something went wrong but the operation goes on */
     PLAN_EV_LOG,      /* one line of a build's output (streamed on request) */
+    PLAN_EV_WAIT,     /* the operation waits for another process, maybe long */
 } plan_event_kind;
 
 typedef struct plan_event {
     plan_event_kind kind;
     const char *phase;   /* short name of the step, e.g. "hashing" */
-    const char *message; /* INFO and WARN */
+    const char *message; /* INFO, WARN and WAIT */
     uint64_t done;
     uint64_t total;
     bool bytes;          /* done/total are bytes rather than items */
@@ -164,6 +165,9 @@ void plan_emit_progress(plan_ctx *ctx, const char *phase, uint64_t done, uint64_
 void plan_emit_done(plan_ctx *ctx, const char *phase);
 void plan_info(plan_ctx *ctx, const char *fmt, ...) PLAN_PRINTF(2, 3);
 void plan_warn(plan_ctx *ctx, const char *fmt, ...) PLAN_PRINTF(2, 3);
+/* Say that the operation now waits for another process (a lock it holds):
+ * a wait with no end in sight must not be silent. */
+void plan_waiting(plan_ctx *ctx, const char *fmt, ...) PLAN_PRINTF(2, 3);
 
 /* ---- filesystem helpers ----
  * These return 0 or -errno and never touch a context, so that callers can

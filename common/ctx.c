@@ -150,6 +150,14 @@ void plan_info(plan_ctx *ctx, const char *fmt, ...)
     va_end(ap);
 }
 
+void plan_waiting(plan_ctx *ctx, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    emit_message(ctx, PLAN_EV_WAIT, fmt, ap);
+    va_end(ap);
+}
+
 void plan_warn(plan_ctx *ctx, const char *fmt, ...)
 {
     va_list ap;

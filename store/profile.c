@@ -150,7 +150,8 @@ int plan_profile_open(plan_store *s, const char *name, bool create, plan_profile
     int rc = p->lock_fd < 0 ? plan_fail_errno(s->ctx, PLAN_ERR_IO, errno, "cannot open '%s'", lock)
                             : 0;
     if (!rc && flock(p->lock_fd, LOCK_EX | LOCK_NB) != 0) {
-        plan_info(s->ctx, "waiting for another plan to finish changing the profile '%s'", name);
+        plan_waiting(s->ctx, "waiting for another plan to finish changing the profile '%s' "
+                             "(it holds '%s')", name, lock);
         while (flock(p->lock_fd, LOCK_EX) != 0)
             if (errno != EINTR) {
                 rc = plan_fail_errno(s->ctx, PLAN_ERR_IO, errno, "cannot lock '%s'", lock);

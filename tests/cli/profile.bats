@@ -55,6 +55,21 @@ touch \$out/bin/only-$x"
     plan store verify >/dev/null
 }
 
+@test "an install that waits for another plan's profile lock says so, then goes on" {
+    plan install --recipes "$EX" hello >/dev/null 2>&1
+    # another plan holds the profile's lock for a moment
+    flock "$PROF/.lock" sleep 2 &
+    echo $! >>"$BATS_TEST_TMPDIR/bg.pids"
+    sleep 0.3
+    run timeout 30 "$PLAN" --root "$ROOT" install --recipes "$EX" motd
+    [ "$status" -eq 0 ] || { echo "$output"; false; }
+    [[ "$output" == *"waiting for another plan to finish changing the profile 'default'"* ]]
+    [[ "$output" == *"is now generation 2"* ]]
+    # -q keeps it quiet
+    run plan -q install --recipes "$EX" motd
+    [ -z "$output" ]
+}
+
 @test "install a second package: generation 2 holds both; generation 1 stays" {
     plan -q install --recipes "$EX" hello
     # no --recipes: the profile remembers its repositories
