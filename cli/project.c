@@ -118,6 +118,26 @@ static int resolve_once(cli *c, cli_sources *src, const plan_strlist *names,
     return 0;
 }
 
+/* A failure to solve while a registry could not be reached may be the
+ * network's, not the request's: the message says so. */
+static int blame_unreachable(cli *c, const cli_sources *src, int rc)
+{
+    if ((rc != PLAN_ERR_FAILED && rc != PLAN_ERR_NOT_FOUND) || !src->unreachable.len)
+        return rc;
+    plan_buf names;
+    plan_buf_init(&names);
+    for (size_t i = 0; i < src->unreachable.len; i++)
+        plan_buf_printf(&names, "%s'%s'", i ? ", " : "", src->unreachable.items[i]);
+    char *why = plan_xstrdup(plan_ctx_error(c->ctx));
+    rc = plan_fail(c->ctx, rc,
+                   "%s\n(registry %s could not be reached: what it publishes is known only as "
+                   "far as its cache goes; try again once it can be)",
+                   why, names.data);
+    free(why);
+    plan_buf_release(&names);
+    return rc;
+}
+
 int cli_resolve(cli *c, cli_sources *src, const plan_strlist *names,
                 const plan_strlist *ranges, const plan_lock *previous,
                 const plan_strlist *upgrade, const char *project_dir, const char *what,
@@ -130,11 +150,12 @@ int cli_resolve(cli *c, cli_sources *src, const plan_strlist *names,
      * for may have been published since.  Ask, then solve once more. */
     int refreshed;
     if (!cli_sources_refresh(c, src, &refreshed))
-        return rc; /* every registry was asked already: the failure stands */
+        return blame_unreachable(c, src, rc); /* every registry was asked already */
     if (refreshed)
         return refreshed;
     plan_ctx_clear_error(c->ctx);
-    return resolve_once(c, src, names, ranges, previous, upgrade, project_dir, what, out);
+    rc = resolve_once(c, src, names, ranges, previous, upgrade, project_dir, what, out);
+    return blame_unreachable(c, src, rc);
 }
 
 int cli_resolve_project_in(cli *c, cli_sources *src, const plan_project *pr,

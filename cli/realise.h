@@ -50,6 +50,7 @@ typedef struct cli_sources {
     plan_regdb *db;
     plan_regsource *reg;        /* NULL without registries */
     bool *skipped;              /* per registry: not updated, its cache was fresh */
+    plan_strlist unreachable;   /* registries whose update failed in this command */
     bool preloading;            /* libcurl is loading on preload */
     pthread_t preload;
 } cli_sources;

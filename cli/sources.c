@@ -89,6 +89,7 @@ static int update_one(cli *c, cli_sources *s, size_t i)
     plan_warn(c->ctx, "registry '%s' not updated: %s", s->regs.items[i].name,
               plan_ctx_error(c->ctx));
     plan_ctx_clear_error(c->ctx);
+    plan_strlist_add(&s->unreachable, s->regs.items[i].name);
     return 0;
 }
 
@@ -219,6 +220,7 @@ void cli_sources_close(cli_sources *s)
     plan_registries_release(&s->regs);
     plan_recipe_repo_free(s->repo);
     free(s->skipped);
+    plan_strlist_release(&s->unreachable);
     memset(s, 0, sizeof(*s));
 }
 

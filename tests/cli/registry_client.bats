@@ -478,6 +478,15 @@ publish_hello() {
     [[ "$output" != *"not the one the registry's snapshot names"* ]] || { echo "$output"; false; }
 }
 
+@test "a name no source knows, while a registry cannot be reached, says the registry may be why" {
+    plan registry add down http://127.0.0.1:9 --key "$REGKEY" 2>/dev/null
+    run plan install nothere
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"registry 'down' not updated"* ]]
+    [[ "$output" == *"registry 'down' could not be reached"* ]] || { echo "$output"; false; }
+    [[ "$output" != *"registry 'main' could not"* ]]
+}
+
 @test "a redirect to another host is refused" {
     publish_hello
     registry export "$DATA" "$BATS_TEST_TMPDIR/mirror" 2>/dev/null
