@@ -440,14 +440,6 @@ void cli_env_set(plan_strlist *env, const char *name, const char *value)
     plan_strlist_take(env, entry);
 }
 
-static void farm_plan_add(plan_store *store, const plan_lock_package *p, plan_farm_plan *plans,
-                          char **paths, size_t *k)
-{
-    paths[*k] = plan_path_join(plan_store_dir(store), p->path);
-    plans[*k] = (plan_farm_plan){p->name, p->version, paths[*k]};
-    (*k)++;
-}
-
 int cli_envroot_open(cli *c, plan_store *store, const cli_env_request *a, const plan_lock *lock,
                      const plan_project *pr, cli_envroot *out)
 {
@@ -463,34 +455,22 @@ int cli_envroot_open(cli *c, plan_store *store, const cli_env_request *a, const 
      * lock does not keep (its requests are sorted). */
     plan_strlist order;
     plan_strlist_init(&order);
-    plan_strmap in_order, in_lock;
-    plan_strmap_init(&in_order);
-    plan_strmap_init(&in_lock);
-    /* Each name once, however often it was asked for: every name places
-     * one package (the arrays hold the lock's packages and no more). */
     for (size_t i = 0; pr && i < pr->n_packages; i++)
-        if (plan_strmap_put(&in_order, pr->packages[i].name, order.len))
-            plan_strlist_add(&order, pr->packages[i].name);
+        plan_strlist_add(&order, pr->packages[i].name);
     for (size_t i = 0; !pr && i < a->names.len; i++)
-        if (plan_strmap_put(&in_order, a->names.items[i], order.len))
-            plan_strlist_add(&order, a->names.items[i]);
+        plan_strlist_add(&order, a->names.items[i]);
     for (size_t i = 0; i < lock->request_names.len; i++)
-        if (plan_strmap_put(&in_order, lock->request_names.items[i], order.len))
-            plan_strlist_add(&order, lock->request_names.items[i]);
-    for (size_t i = 0; i < n; i++)
-        plan_strmap_put(&in_lock, lock->packages[i].name, i);
-    /* The requests in that order (each names one package of the lock),
-     * then every package nobody asked for by name, in the lock's order. */
-    for (size_t r = 0; r < order.len; r++) {
-        ssize_t at = plan_strmap_get(&in_lock, order.items[r]);
-        if (at >= 0)
-            farm_plan_add(store, &lock->packages[at], plans, paths, &k);
+        plan_strlist_add(&order, lock->request_names.items[i]);
+    /* Each package once, however often its name was asked for. */
+    size_t *at = plan_xcalloc(n ? n : 1, sizeof(size_t));
+    plan_lock_request_order(lock, &order, at);
+    for (size_t i = 0; i < n; i++) {
+        const plan_lock_package *p = &lock->packages[at[i]];
+        paths[k] = plan_path_join(plan_store_dir(store), p->path);
+        plans[k] = (plan_farm_plan){p->name, p->version, paths[k]};
+        k++;
     }
-    for (size_t i = 0; i < n; i++)
-        if (plan_strmap_get(&in_order, lock->packages[i].name) < 0)
-            farm_plan_add(store, &lock->packages[i], plans, paths, &k);
-    plan_strmap_release(&in_order);
-    plan_strmap_release(&in_lock);
+    free(at);
     plan_strlist_release(&order);
     plan_strlist prefer;
     plan_strlist_init(&prefer);

@@ -513,18 +513,12 @@ int cli_profile_change(cli *c, const profile_change *ch_given)
     }
     /* Packages in the order they were requested, then their dependencies
      * (in the lock's order): the order prefer-first and prefer-last mean. */
-    plan_strmap in_names;
-    map_of(&names, &in_names);
-    for (size_t i = 0; i < names.len; i++) {
-        ssize_t k = plan_strmap_get(&in_lock, names.items[i]);
-        if (k >= 0)
-            generation_add(&g, &lock->packages[k]);
-    }
-    for (size_t i = 0; i < lock->n; i++)
-        if (plan_strmap_get(&in_names, lock->packages[i].name) < 0)
-            generation_add(&g, &lock->packages[i]);
-    plan_strmap_release(&in_names);
     plan_strmap_release(&in_lock);
+    size_t *order = plan_xcalloc(lock->n ? lock->n : 1, sizeof(size_t));
+    plan_lock_request_order(lock, &names, order);
+    for (size_t i = 0; i < lock->n; i++)
+        generation_add(&g, &lock->packages[order[i]]);
+    free(order);
     /* Remembered preferences stay while their plan is installed. */
     const plan_strlist *prefer = ch->prefer.len || !cur ? &ch->prefer : &cur->prefer;
     for (size_t i = 0; i < prefer->len; i++)

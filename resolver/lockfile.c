@@ -213,6 +213,26 @@ int plan_lock_read(plan_ctx *ctx, const char *file, plan_lock **out)
     return 0;
 }
 
+void plan_lock_request_order(const plan_lock *l, const plan_strlist *names, size_t *order)
+{
+    plan_strmap at; /* name -> its package, forgotten once placed */
+    plan_strmap_init(&at);
+    for (size_t i = 0; i < l->n; i++)
+        plan_strmap_put(&at, l->packages[i].name, i);
+    size_t k = 0;
+    for (size_t i = 0; i < names->len; i++) {
+        ssize_t p = plan_strmap_get(&at, names->items[i]);
+        if (p >= 0) {
+            order[k++] = (size_t)p;
+            plan_strmap_put(&at, names->items[i], (size_t)-1);
+        }
+    }
+    for (size_t i = 0; i < l->n; i++)
+        if (plan_strmap_get(&at, l->packages[i].name) >= 0)
+            order[k++] = i;
+    plan_strmap_release(&at);
+}
+
 const plan_lock_package *plan_lock_find(const plan_lock *l, const char *name)
 {
     for (size_t i = 0; i < l->n; i++)

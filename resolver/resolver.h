@@ -201,6 +201,11 @@ void plan_lock_free(plan_lock *lock);
 /* Append a package (strings copied); fill its other fields directly. */
 plan_lock_package *plan_lock_add(plan_lock *lock, const char *name, const char *version);
 const plan_lock_package *plan_lock_find(const plan_lock *lock, const char *name);
+/* The lock's packages in request order: those named (in the order of
+ * names, each once; names the lock lacks are passed over), then every
+ * other one in the lock's order.  order receives lock->n indexes into
+ * lock->packages: the order prefer-first and prefer-last mean. */
+void plan_lock_request_order(const plan_lock *lock, const plan_strlist *names, size_t *order);
 /* Put the packages in name order (the order of the text). */
 void plan_lock_sort(plan_lock *lock);
 /* The deterministic text (sorts the packages); caller frees. */

@@ -76,6 +76,29 @@ static void resolution_tells_why_each_package_is_there(void **state)
     plan_resolver_index_free(ix);
 }
 
+/* Named packages first, in the order named and each once, then the rest in
+ * the lock's order; a name the lock lacks is passed over. */
+static void lock_request_order_puts_requests_first(void **state)
+{
+    (void)state;
+    plan_lock *l = plan_lock_new();
+    const char *in_lock[] = {"a", "b", "c", "d", "e"};
+    for (size_t i = 0; i < 5; i++)
+        plan_lock_add(l, in_lock[i], "1.0.0");
+    plan_strlist names;
+    plan_strlist_init(&names);
+    const char *asked[] = {"d", "b", "nothere", "d", "b"};
+    for (size_t i = 0; i < 5; i++)
+        plan_strlist_add(&names, asked[i]);
+    size_t order[5];
+    plan_lock_request_order(l, &names, order);
+    const char *want[] = {"d", "b", "a", "c", "e"};
+    for (size_t i = 0; i < 5; i++)
+        assert_string_equal(l->packages[order[i]].name, want[i]);
+    plan_strlist_release(&names);
+    plan_lock_free(l);
+}
+
 static void bad_input_is_refused_up_front(void **state)
 {
     (void)state;
@@ -155,6 +178,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(resolution_tells_why_each_package_is_there),
+        cmocka_unit_test(lock_request_order_puts_requests_first),
         cmocka_unit_test(bad_input_is_refused_up_front),
         cmocka_unit_test(provider_errors_abort_the_solve),
         cmocka_unit_test(problem_files_report_their_mistakes),
