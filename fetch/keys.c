@@ -106,6 +106,33 @@ static char *secret_file(const char *dir, const char *name)
     return plan_xasprintf("%s/%s.secret", dir, name);
 }
 
+/* Write a secret to file: into a new file of a random name, mode 0600 from
+ * the first byte (O_EXCL and O_NOFOLLOW: nothing planted there receives
+ * it), then given its name.  With replace, an existing file is replaced
+ * and nothing is flushed (a key lost in a crash costs only checks again);
+ * without, an existing file is an error (EEXIST) and the bytes are on disk
+ * before the name.  0 or -errno. */
+static int write_secret_file(const char *file, const char *text, size_t len, bool replace)
+{
+    uint8_t rnd[8];
+    char hex[17];
+    randombytes_buf(rnd, sizeof(rnd));
+    plan_hex_encode(rnd, sizeof(rnd), hex);
+    char *tmp = plan_xasprintf("%s.%s.tmp", file, hex);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    int e = fd < 0 ? -errno : plan_fs_write_all(fd, text, len);
+    if (!e && !replace && fsync(fd) != 0)
+        e = -errno;
+    if (fd >= 0 && close(fd) != 0 && !e)
+        e = -errno;
+    if (!e && (replace ? rename(tmp, file) : link(tmp, file)) != 0)
+        e = -errno;
+    if (fd >= 0 && (e || !replace))
+        unlink(tmp);
+    free(tmp);
+    return e;
+}
+
 int plan_key_generate(plan_ctx *ctx, const char *dir, const char *name, plan_pubkey *out)
 {
     if (!key_name_ok(name))
@@ -136,21 +163,17 @@ int plan_key_generate(plan_ctx *ctx, const char *dir, const char *name, plan_pub
     json_decref(j);
     sodium_memzero(sk64, strlen(sk64));
     free(sk64);
-    /* O_EXCL and mode 0600 from the first byte: the secret is never
-     * readable by others, not even for an instant. */
-    char *tmp = plan_xasprintf("%s.tmp-%ld", file, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    int rc = 0;
-    size_t len = strlen(text);
-    if (fd < 0 || write(fd, text, len) != (ssize_t)len || write(fd, "\n", 1) != 1 ||
-        fsync(fd) != 0 || link(tmp, file) != 0)
-        rc = plan_fail_errno(ctx, PLAN_ERR_IO, errno, "cannot write the secret key '%s'", file);
-    if (fd >= 0)
-        close(fd);
-    unlink(tmp);
-    sodium_memzero(text, len);
+    /* Never readable by others, not even for an instant; never over
+     * another key of that name. */
+    char *secret = plan_xasprintf("%s\n", text);
+    size_t len = strlen(secret);
+    int e = write_secret_file(file, secret, len, false);
+    int rc = e ? plan_fail_errno(ctx, PLAN_ERR_IO, -e, "cannot write the secret key '%s'", file)
+               : 0;
+    sodium_memzero(secret, len);
+    sodium_memzero(text, strlen(text));
+    free(secret);
     free(text);
-    free(tmp);
     if (!rc) {
         memset(out, 0, sizeof(*out));
         out->name = plan_xstrdup(name);
@@ -384,28 +407,6 @@ static bool cache_key_read(const char *file, uint8_t key[PLAN_CACHE_KEY_BYTES])
     return ok;
 }
 
-/* Write a secret to file: into a new file of a random name (O_EXCL and
- * O_NOFOLLOW: nothing planted there receives it), then renamed.  Not
- * flushed: a key lost in a crash costs only checks again. */
-static int write_key_file(const char *file, const char *text, size_t len)
-{
-    uint8_t rnd[8];
-    char hex[17];
-    randombytes_buf(rnd, sizeof(rnd));
-    plan_hex_encode(rnd, sizeof(rnd), hex);
-    char *tmp = plan_xasprintf("%s.%s.tmp", file, hex);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    int e = fd < 0 ? -errno : plan_fs_write_all(fd, text, len);
-    if (fd >= 0 && close(fd) != 0 && !e)
-        e = -errno;
-    if (!e && rename(tmp, file) != 0)
-        e = -errno;
-    if (e && fd >= 0)
-        unlink(tmp);
-    free(tmp);
-    return e;
-}
-
 int plan_cache_key_load(plan_ctx *ctx, const char *file, uint8_t key[PLAN_CACHE_KEY_BYTES])
 {
     if (cache_key_read(file, key))
@@ -424,7 +425,7 @@ int plan_cache_key_load(plan_ctx *ctx, const char *file, uint8_t key[PLAN_CACHE_
     int e = slash ? plan_fs_mkdirs(dir, 0755) : 0;
     free(dir);
     if (!e)
-        e = write_key_file(file, text, sizeof(text) - 1);
+        e = write_secret_file(file, text, sizeof(text) - 1, true);
     /* Another process may have made one at the same moment: theirs or
      * ours, whichever the file holds now, is the key. */
     if (!e && !cache_key_read(file, key))

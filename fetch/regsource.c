@@ -530,25 +530,20 @@ static json_t *newest_entry(json_t *index, const char **version)
 
 static void prefetch_one(const prefetch_job *job, plan_ctx *ctx, prefetch_task *t)
 {
-    /* After an update, most indexes are the ones checked before: their
-     * rows still fit their texts, and they are not parsed again. */
-    if (job->vouching && job->cache_key && t->has_stored) {
-        text_hash(&t->text, t->hash);
-        passed_take(job->cache_key, t->reg->name, t->name, t->hash, t->stored,
-                    &t->stored_passed, &t->passed);
-        if (t->passed.len)
-            return;
-    }
-    if (plan_registry_index_open(ctx, t->reg, t->name, t->text.data, t->text.len, t->snapshot,
-                                 &t->index)) {
-        t->index = NULL;
-        return;
-    }
     if (job->cache_key) {
         text_hash(&t->text, t->hash);
         if (t->has_stored)
             passed_take(job->cache_key, t->reg->name, t->name, t->hash, t->stored,
                         &t->stored_passed, &t->passed);
+    }
+    /* After an update, most indexes are the ones checked before: their
+     * rows still fit their texts, and they are not parsed again. */
+    if (job->vouching && t->passed.len)
+        return;
+    if (plan_registry_index_open(ctx, t->reg, t->name, t->text.data, t->text.len, t->snapshot,
+                                 &t->index)) {
+        t->index = NULL;
+        return;
     }
     const char *version = NULL;
     json_t *entry = newest_entry(t->index, &version);
