@@ -236,18 +236,28 @@ static void reboot_checks_a_path_that_vanished(void **state)
 }
 
 /* A profile of one generation per tool given, all DEFERRED. */
-static unsigned commit(fixture *f, plan_profile *p, const char *path)
+/* A generation of the store paths given (named tool, tool1, ...). */
+static unsigned commit_all(fixture *f, plan_profile *p, const char *const *paths, size_t np)
 {
     plan_generation g;
     plan_generation_init(&g);
-    plan_strlist_add(&g.pkg_names, "tool");
-    plan_strlist_add(&g.pkg_versions, "1.0");
-    plan_strlist_add(&g.pkg_paths, strrchr(path, '/') + 1);
+    for (size_t i = 0; i < np; i++) {
+        char name[24];
+        snprintf(name, sizeof(name), i ? "tool%zu" : "tool", i);
+        plan_strlist_add(&g.pkg_names, name);
+        plan_strlist_add(&g.pkg_versions, "1.0");
+        plan_strlist_add(&g.pkg_paths, strrchr(paths[i], '/') + 1);
+    }
     unsigned n = 0;
     if (plan_profile_commit(p, &g, NULL, "export A=1\n", "set -x A 1\n", NULL, &n))
         fail_msg("commit: %s", plan_ctx_error(f->ctx));
     plan_generation_release(&g);
     return n;
+}
+
+static unsigned commit(fixture *f, plan_profile *p, const char *path)
+{
+    return commit_all(f, p, &path, 1);
 }
 
 static unsigned current_of(fixture *f)
@@ -330,18 +340,8 @@ static void reboot_keeps_a_generation_whose_plan_has_a_dangling_link(void **stat
     char *other = add(f, "other", "o\n"); /* so that bin is merged, not folded */
     plan_profile *p;
     assert_int_equal(plan_profile_open(f->store, "default", true, &p), 0);
-    plan_generation g;
-    plan_generation_init(&g);
-    unsigned n = 0;
-    plan_strlist_add(&g.pkg_names, "dangling");
-    plan_strlist_add(&g.pkg_versions, "1.0");
-    plan_strlist_add(&g.pkg_paths, strrchr(r.path, '/') + 1);
-    plan_strlist_add(&g.pkg_names, "other");
-    plan_strlist_add(&g.pkg_versions, "1.0");
-    plan_strlist_add(&g.pkg_paths, strrchr(other, '/') + 1);
-    if (plan_profile_commit(p, &g, NULL, "export A=1\n", "set -x A 1\n", NULL, &n))
-        fail_msg("commit: %s", plan_ctx_error(f->ctx));
-    plan_generation_release(&g);
+    const char *both[] = {r.path, other};
+    commit_all(f, p, both, 2);
     plan_profile_close(p);
     reopen(f, PLAN_DURABILITY_DEFERRED, BOOT_B);
     assert_int_equal(current_of(f), 1);
